@@ -1,0 +1,1 @@
+"""Data preparation: sources, seeded stratified splits, decoded image arrays."""

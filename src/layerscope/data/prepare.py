@@ -1,0 +1,140 @@
+"""The data stage: source -> subsample -> hash and decode once -> split -> files.
+
+Outputs (all written atomically, byte-identical on rerun):
+``manifest.csv`` (path, label, group, split, sha256), ``<split>_images.npy``
+(uint8, N x H x W x 3, in manifest order), ``<split>_labels.npy`` (int64 class
+indices), ``classes.json``, ``class_counts.csv`` and ``class_counts.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from layerscope.atomic import atomic_path, write_text
+from layerscope.data.counts import class_counts, plot_class_counts
+from layerscope.data.images import BadImageError, load_image
+from layerscope.data.sources import SPLITS, Source, load_source
+from layerscope.data.splits import assign_splits, check_no_leakage, interleaved_order
+from layerscope.errors import LayerscopeError
+from layerscope.provenance import sha256_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """The ``data`` section of the config, plus the experiment seed."""
+
+    source: str = "elpv"
+    path: str | None = None
+    classes: list[str] | None = None
+    image_size: tuple[int, int] = (128, 128)
+    test_fraction: float = 0.25
+    val_fraction: float = 0.1
+    max_per_class: int | None = None
+    on_bad_image: str = "error"
+    seed: int = 42
+
+    @classmethod
+    def from_config(cls, data: dict, seed: int) -> "DataSettings":
+        """Settings from a validated config's ``data`` mapping."""
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["image_size"] = tuple(fields.get("image_size", cls.image_size))
+        return cls(**fields, seed=seed)
+
+
+def output_files(out_dir: str | os.PathLike) -> list[Path]:
+    """Every file the data stage writes, in a fixed order."""
+    out = Path(out_dir)
+    arrays = [out / f"{split}_{kind}.npy" for split in SPLITS for kind in ("images", "labels")]
+    names = ["manifest.csv", "classes.json", "class_counts.csv", "class_counts.png"]
+    return [out / name for name in names] + arrays
+
+
+def subsample(table: pd.DataFrame, max_per_class: int, seed: int) -> pd.DataFrame:
+    """At most ``max_per_class`` rows per label, groups kept in proportion (seeded)."""
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for label in sorted(table["label"].unique()):
+        keep.extend(interleaved_order(table[table["label"] == label], rng)[:max_per_class])
+    return table.loc[sorted(keep)].reset_index(drop=True)
+
+
+def decode_all(table: pd.DataFrame, size: tuple[int, int], on_bad_image: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Hash and decode every file once; drop (and count) bad ones when asked to skip."""
+    images, hashes, kept, skipped = [], [], [], []
+    for index, path in enumerate(tqdm(table["path"], desc="decoding images", unit="img", mininterval=2)):
+        if not Path(path).is_file():
+            raise LayerscopeError(f"image file not found: {path}")
+        try:
+            images.append(load_image(path, size))
+        except BadImageError:
+            if on_bad_image != "skip":
+                raise
+            skipped.append(path)
+            continue
+        hashes.append(sha256_file(path))
+        kept.append(index)
+    if skipped:
+        log.warning("skipped %d unreadable image(s) (data.on_bad_image: skip):", len(skipped))
+        for path in skipped:
+            log.warning("  skipped %s", path)
+    out = table.iloc[kept].reset_index(drop=True).assign(sha256=hashes)
+    if out.empty:
+        raise LayerscopeError("no readable images left after skipping bad ones")
+    return out, np.stack(images)
+
+
+def prepare(settings: DataSettings, out_dir: str | os.PathLike) -> pd.DataFrame:
+    """Run the data stage into ``out_dir``; returns the manifest."""
+    source: Source = load_source(settings.source, settings.path, settings.classes)
+    table = source.table
+    log.info("source %s: %d images in %d classes", settings.source, len(table), len(source.classes))
+    if settings.max_per_class:
+        table = subsample(table, settings.max_per_class, settings.seed)
+        log.info("subsampled to at most %d per class: %d images", settings.max_per_class, len(table))
+    table, images = decode_all(table, settings.image_size, settings.on_bad_image)
+    if "split" not in table.columns:
+        table["split"] = assign_splits(table, settings.test_fraction, settings.val_fraction, settings.seed)
+    check_no_leakage(table)
+    manifest = table[["path", "label", "group", "split", "sha256"]]
+    _write(manifest, images, source.classes, Path(out_dir))
+    return manifest
+
+
+def _write(manifest: pd.DataFrame, images: np.ndarray, classes: tuple[str, ...], out: Path) -> None:
+    """Write every output atomically; the manifest last so its presence means done."""
+    index_of = {name: i for i, name in enumerate(classes)}
+    for split in SPLITS:
+        rows = (manifest["split"] == split).to_numpy()
+        labels = manifest.loc[rows, "label"].map(index_of).to_numpy(dtype=np.int64)
+        for kind, array in (("images", images[rows]), ("labels", labels)):
+            with atomic_path(out / f"{split}_{kind}.npy") as tmp:
+                np.save(tmp, array)
+        log.info("%s: %d images", split, int(rows.sum()))
+    write_text(out / "classes.json", json.dumps(list(classes), indent=1) + "\n")
+    counts = class_counts(manifest, classes)
+    with atomic_path(out / "class_counts.csv") as tmp:
+        counts.to_csv(tmp)
+    plot_class_counts(counts, out / "class_counts.png", title=f"class frequency per split ({len(manifest)} images)")
+    with atomic_path(out / "manifest.csv") as tmp:
+        manifest.to_csv(tmp, index=False)
+
+
+def load_split(data_dir: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """The decoded images and integer labels of one split."""
+    data = Path(data_dir)
+    return np.load(data / f"{split}_images.npy"), np.load(data / f"{split}_labels.npy")
+
+
+def load_classes(data_dir: str | os.PathLike) -> list[str]:
+    """The class names, index order."""
+    return json.loads((Path(data_dir) / "classes.json").read_text())

@@ -1,0 +1,136 @@
+"""Dataset sources: the bundled elpv set, a folder per class, or a CSV manifest.
+
+Each source yields the same table (path, label, group[, split]) and the ordered
+list of class names, so everything downstream is source-agnostic.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from layerscope.errors import LayerscopeError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
+SPLITS = ("train", "val", "test")
+
+ELPV_CLASSES = ("0.00", "0.33", "0.67", "1.00")
+"""elpv labels: the defect probability an expert gave a cell, rounded to two decimals."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A dataset as a table of files plus the class order used for integer labels."""
+
+    table: pd.DataFrame  # columns: path, label, group, and optionally split
+    classes: tuple[str, ...]
+
+
+def load_source(kind: str, path: str | None = None, classes: list[str] | None = None) -> Source:
+    """Load a source by its config name (``data.source``)."""
+    if kind == "elpv":
+        return elpv_source()
+    if path is None:
+        raise LayerscopeError(f"data.source '{kind}' needs data.path (a folder or CSV file)")
+    if kind == "folder":
+        return folder_source(path, classes)
+    if kind == "manifest":
+        return manifest_source(path, classes)
+    raise LayerscopeError(f"data.source: unknown source '{kind}' (choose elpv, folder or manifest)")
+
+
+def elpv_source() -> Source:
+    """The elpv-dataset package: 2,624 solar-cell EL images, 4 defect-probability classes."""
+    root = Path(str(importlib.resources.files("elpv_dataset") / "data"))
+    labels = root / "labels.csv"
+    if not labels.is_file():
+        raise LayerscopeError(f"elpv-dataset is installed without its labels file: {labels}")
+    raw = pd.read_csv(labels, sep=r"\s+", header=None, names=["path", "probability", "type"])
+    table = pd.DataFrame(
+        {
+            "path": [str(root / p) for p in raw["path"]],
+            "label": [f"{p:.2f}" for p in raw["probability"]],
+            "group": raw["type"].astype(str),
+        }
+    )
+    return Source(table, ELPV_CLASSES)
+
+
+def folder_source(path: str, classes: list[str] | None = None) -> Source:
+    """One sub-folder per class; the group is the class itself (no finer strata)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise LayerscopeError(f"data.path: folder not found: {root}")
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not found:
+        raise LayerscopeError(f"data.path: {root} has no class sub-folders")
+    order = _class_order(found, classes, where=str(root))
+    rows = [
+        (str(file), label, "all")
+        for label in found
+        for file in sorted((root / label).rglob("*"))
+        if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    empty = [label for label in found if not any(r[1] == label for r in rows)]
+    if empty:
+        raise LayerscopeError(f"data.path: class folder(s) without images in {root}: {', '.join(empty)}")
+    return Source(pd.DataFrame(rows, columns=["path", "label", "group"]), order)
+
+
+def manifest_source(path: str, classes: list[str] | None = None) -> Source:
+    """A CSV with path and label columns, optional group and split; paths relative to the CSV."""
+    csv = Path(path)
+    if not csv.is_file():
+        raise LayerscopeError(f"data.path: manifest not found: {csv}")
+    try:
+        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise LayerscopeError(f"manifest {csv} is not a readable CSV: {err}") from None
+    missing = {"path", "label"} - set(table.columns)
+    if missing:
+        raise LayerscopeError(f"manifest {csv} lacks column(s) {sorted(missing)}; it needs path and label")
+    unknown_cols = set(table.columns) - {"path", "label", "group", "split"}
+    if unknown_cols:
+        raise LayerscopeError(f"manifest {csv} has unknown column(s) {sorted(unknown_cols)}")
+    if table.empty:
+        raise LayerscopeError(f"manifest {csv} has no rows")
+    table["path"] = [str(p if Path(p).is_absolute() else csv.parent / p) for p in table["path"]]
+    if "group" not in table.columns:
+        table["group"] = "all"
+    table.loc[table["group"] == "", "group"] = "all"
+    for row, label in enumerate(table["label"], start=2):
+        if label == "":
+            raise LayerscopeError(f"manifest {csv} line {row}: empty label")
+    if "split" in table.columns:
+        bad = table.index[~table["split"].isin(SPLITS)]
+        if len(bad):
+            row = bad[0]
+            raise LayerscopeError(
+                f"manifest {csv} line {row + 2}: split '{table.at[row, 'split']}' is not one of {', '.join(SPLITS)}"
+            )
+    if classes:
+        unknown = table.index[~table["label"].isin(classes)]
+        if len(unknown):
+            row = unknown[0]
+            raise LayerscopeError(
+                f"manifest {csv} line {row + 2}: unknown label '{table.at[row, 'label']}' "
+                f"(data.classes lists {', '.join(classes)})"
+            )
+    order = _class_order(sorted(table["label"].unique()), classes, where=str(csv))
+    columns = ["path", "label", "group"] + (["split"] if "split" in table.columns else [])
+    return Source(table[columns].reset_index(drop=True), order)
+
+
+def _class_order(found: list[str], classes: list[str] | None, where: str) -> tuple[str, ...]:
+    """The configured class order (``data.classes``) or the sorted labels found."""
+    if not classes:
+        return tuple(found)
+    unknown = [label for label in found if label not in classes]
+    if unknown:
+        raise LayerscopeError(
+            f"{where}: unknown label(s) {', '.join(unknown)} (data.classes lists {', '.join(classes)})"
+        )
+    return tuple(classes)

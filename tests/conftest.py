@@ -1,0 +1,39 @@
+"""Shared fixtures: small hand-made image sets and the repository paths."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_png(path: Path, seed: int, size: int = 20, mode: str = "RGB") -> Path:
+    """A random image whose content (and so sha256) is unique per seed."""
+    rng = np.random.default_rng(seed)
+    channels = 3 if mode == "RGB" else 1
+    pixels = rng.integers(0, 256, size=(size, size, channels), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels.squeeze(), mode=mode).save(path)
+    return path
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """Three classes of 10 distinct images each, one sub-folder per class."""
+    root = tmp_path / "images"
+    for c, label in enumerate(["crack", "inclusion", "scratch"]):
+        for i in range(10):
+            write_png(root / label / f"{label}_{i:02d}.png", seed=100 * c + i)
+    return root
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO

@@ -1,0 +1,65 @@
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from conftest import REPO
+
+SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
+CONFIGS = sorted((REPO / "config").glob("*.yaml"))
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((REPO / "config" / name).read_text())
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    validate(yaml.safe_load(path.read_text()), SCHEMA)
+
+
+def test_defaults_fill_a_minimal_config():
+    config = {"experiment": "x"}
+    validate(config, SCHEMA, set_default=True)
+    assert config["seed"] == 42
+    assert config["data"]["image_size"] == [128, 128]
+    assert config["data"]["test_fraction"] == 0.25
+
+
+@pytest.mark.parametrize(
+    ("change", "culprit"),
+    [
+        (lambda c: c["data"].update(image_size=[0, 64]), "image_size"),
+        (lambda c: c["data"].update(imagesize=[64, 64]), "imagesize"),
+        (lambda c: c.update(sed=1), "sed"),
+        (lambda c: c["data"].update(source="s3"), "source"),
+        (lambda c: c["data"].update(test_fraction=1.5), "test_fraction"),
+        (lambda c: c.update(experiment="../escape"), "experiment"),
+    ],
+)
+def test_bad_config_is_rejected_naming_the_key(change, culprit):
+    config = copy.deepcopy(load("config.yaml"))
+    change(config)
+    with pytest.raises(WorkflowError, match=culprit):
+        validate(config, SCHEMA)
+
+
+def test_snakemake_stops_before_any_job_on_a_bad_value(tmp_path):
+    config = load("smoke.yaml")
+    config["data"]["image_size"] = [0, 64]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(bad), "--directory", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    assert "image_size" in run.stderr + run.stdout
+    assert not Path(tmp_path / "results").exists()

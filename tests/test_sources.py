@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import pytest
+
+from conftest import write_png
+from layerscope.data.sources import ELPV_CLASSES, load_source
+from layerscope.errors import LayerscopeError
+
+
+def test_elpv_source_reads_the_packaged_labels():
+    source = load_source("elpv")
+    table = source.table
+    assert len(table) == 2624
+    assert source.classes == ELPV_CLASSES
+    assert table["label"].value_counts().to_dict() == {"0.00": 1508, "1.00": 715, "0.33": 295, "0.67": 106}
+    assert set(table["group"]) == {"mono", "poly"}
+    assert all(Path(p).is_file() for p in table["path"][:5])
+
+
+def test_folder_source(image_folder):
+    source = load_source("folder", str(image_folder))
+    assert source.classes == ("crack", "inclusion", "scratch")
+    assert len(source.table) == 30
+    assert set(source.table["group"]) == {"all"}
+
+
+def test_folder_source_class_order_from_config(image_folder):
+    order = ["scratch", "crack", "inclusion"]
+    assert load_source("folder", str(image_folder), order).classes == tuple(order)
+    with pytest.raises(LayerscopeError, match="unknown label.*scratch"):
+        load_source("folder", str(image_folder), ["crack", "inclusion"])
+
+
+def test_missing_folder_is_named(tmp_path):
+    with pytest.raises(LayerscopeError, match=f"folder not found: {tmp_path / 'nope'}"):
+        load_source("folder", str(tmp_path / "nope"))
+
+
+def test_source_without_path_names_the_key():
+    with pytest.raises(LayerscopeError, match="needs data.path"):
+        load_source("manifest")
+
+
+def write_manifest(tmp_path: Path, lines: list[str]) -> Path:
+    for i in range(4):
+        write_png(tmp_path / "img" / f"{i}.png", seed=i)
+    csv = tmp_path / "manifest.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    return csv
+
+
+def test_manifest_source_resolves_relative_paths_and_keeps_splits(tmp_path):
+    csv = write_manifest(
+        tmp_path,
+        ["path,label,group,split", "img/0.png,ok,A,train", "img/1.png,bad,B,test", "img/2.png,ok,,val"],
+    )
+    source = load_source("manifest", str(csv))
+    assert source.classes == ("bad", "ok")
+    assert source.table["path"][0] == str(tmp_path / "img/0.png")
+    assert list(source.table["split"]) == ["train", "test", "val"]
+    assert list(source.table["group"]) == ["A", "B", "all"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (["path,group", "img/0.png,A"], r"lacks column\(s\) \['label'\]"),
+        (["path,label,split", "img/0.png,ok,train", "img/1.png,ok,holdout"], "line 3: split 'holdout'"),
+        (["path,label", "img/0.png,ok", "img/1.png,"], "line 3: empty label"),
+        (["path,label,colour", "img/0.png,ok,red"], r"unknown column\(s\) \['colour'\]"),
+    ],
+)
+def test_manifest_errors_name_the_line_or_column(tmp_path, lines, message):
+    csv = write_manifest(tmp_path, lines)
+    with pytest.raises(LayerscopeError, match=message):
+        load_source("manifest", str(csv))
+
+
+def test_manifest_unknown_label_names_line_and_label(tmp_path):
+    csv = write_manifest(tmp_path, ["path,label", "img/0.png,ok", "img/1.png,dent"])
+    with pytest.raises(LayerscopeError, match="line 3: unknown label 'dent'"):
+        load_source("manifest", str(csv), ["ok", "bad"])
+
+
+def test_missing_manifest_is_named(tmp_path):
+    with pytest.raises(LayerscopeError, match="manifest not found"):
+        load_source("manifest", str(tmp_path / "m.csv"))

@@ -1,0 +1,36 @@
+import hashlib
+from pathlib import Path
+
+RESULTS = f"results/{config['experiment']}"
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+SPLITS = ["train", "val", "test"]
+SRC = Path(workflow.basedir) / "src" / "layerscope"
+
+
+def code_digest(*parts):
+    """Digest of the library code a rule depends on, so editing it reruns the rule."""
+    digest = hashlib.sha256()
+    for part in parts:
+        path = SRC / part
+        files = (
+            sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+        )
+        for file in files:
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def data_source_input(wildcards):
+    """The user's folder or manifest, so changing it reruns the data stage."""
+    source = config["data"]
+    return [] if source["source"] == "elpv" else [source["path"]]
+
+
+def all_outputs():
+    """Every final output of the default pipeline."""
+    return [
+        f"{RESULTS}/data/manifest.csv",
+        f"{RESULTS}/data/class_counts.png",
+        f"{RESULTS}/data/provenance.json",
+    ]

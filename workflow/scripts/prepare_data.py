@@ -1,0 +1,26 @@
+"""Data stage: decode, split and cache the dataset (see layerscope.data.prepare)."""
+
+from pathlib import Path
+
+from layerscope.data.prepare import DataSettings, output_files, prepare
+from layerscope.provenance import write_provenance
+from layerscope.scripting import run_job
+
+
+def main(smk):
+    settings = DataSettings.from_config(smk.params.data, smk.params.seed)
+    out_dir = Path(smk.output.manifest).parent
+    manifest = prepare(settings, out_dir)
+    write_provenance(
+        smk.output.provenance,
+        rule=smk.rule,
+        experiment=smk.params.experiment,
+        config=smk.config,
+        seed=smk.params.seed,
+        inputs=[p for p in smk.input if Path(p).is_file()],
+        outputs=output_files(out_dir),
+        extra={"source": settings.source, "images": len(manifest)},
+    )
+
+
+run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)
