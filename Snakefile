@@ -11,6 +11,7 @@ validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:

@@ -42,3 +42,10 @@ def test_atomic_path_keeps_suffix_and_moves_into_place(tmp_path):
         assert tmp.suffix == ".npy" and tmp.parent == target.parent
         tmp.write_bytes(b"x")
     assert target.read_bytes() == b"x" and len(list(target.parent.iterdir())) == 1
+
+
+def test_atomic_path_keeps_double_suffixes(tmp_path):
+    with atomic_path(tmp_path / "step_10.weights.h5") as tmp:
+        assert tmp.name.endswith(".weights.h5")
+        tmp.write_bytes(b"w")
+    assert (tmp_path / "step_10.weights.h5").read_bytes() == b"w"

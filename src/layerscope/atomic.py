@@ -19,14 +19,14 @@ os.umask(_UMASK)
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it into place only on success.
 
-    The temporary name keeps the final suffix so libraries that infer the format
+    The temporary name keeps the final suffixes so libraries that infer the format
     from the extension (numpy, matplotlib, Keras) still do.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=final.parent, prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}"
-    )
+    suffixes = "".join(final.suffixes)  # keep ".weights.h5", which Keras insists on
+    stem = final.name[: len(final.name) - len(suffixes)] if suffixes else final.name
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{stem}.", suffix=f".tmp{suffixes}")
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from layerscope.errors import LayerscopeError
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any script imports TensorFlow
 log = logging.getLogger("layerscope")
 
 

@@ -1,11 +1,18 @@
 import hashlib
 from pathlib import Path
 
+from layerscope.runs import RUN_ID_PATTERN, finetune_source, run_grid
+
 RESULTS = f"results/{config['experiment']}"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 SPLITS = ["train", "val", "test"]
 SRC = Path(workflow.basedir) / "src" / "layerscope"
+RUNS = run_grid(config["runs"])
+
+
+wildcard_constraints:
+    run=RUN_ID_PATTERN,
 
 
 def code_digest(*parts):
@@ -27,10 +34,18 @@ def data_source_input(wildcards):
     return [] if source["source"] == "elpv" else [source["path"]]
 
 
+def finetune_start(wildcards):
+    """Fine-tuning starts from the trained model of the configured freeze run."""
+    if wildcards.run != "vgg16-finetune":
+        return []
+    return f"{RESULTS}/runs/{finetune_source(config['runs'])}/model.keras"
+
+
 def all_outputs():
     """Every final output of the default pipeline."""
     return [
         f"{RESULTS}/data/manifest.csv",
         f"{RESULTS}/data/class_counts.png",
         f"{RESULTS}/data/provenance.json",
+        *expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=RUNS),
     ]

@@ -1,0 +1,32 @@
+"""Train one run of the grid (see layerscope.experiment.train_run)."""
+
+from pathlib import Path
+
+from layerscope.devices import claim_gpu
+from layerscope.scripting import run_job
+
+
+def main(smk):
+    claim_gpu()  # before TensorFlow starts: concurrent jobs get distinct GPUs
+    from layerscope.experiment import RunFiles, train_run
+    from layerscope.provenance import write_provenance
+    from layerscope.runs import parse_run_id
+
+    spec = parse_run_id(smk.wildcards.run, smk.params.training)
+    files = RunFiles(Path(smk.output.model).parent)
+    start_from = Path(smk.input.start_from) if isinstance(smk.input.start_from, str) else None
+    data_dir = Path(smk.input.manifest).parent
+    train_run(spec, smk.config, data_dir, files, start_from=start_from)
+    write_provenance(
+        smk.output.provenance,
+        rule=smk.rule,
+        experiment=smk.config["experiment"],
+        config=smk.config,
+        seed=smk.params.seed,
+        inputs=[*smk.input, data_dir / "train_images.npy", data_dir / "test_images.npy"],
+        outputs=[o for o in smk.output if o != smk.output.provenance],
+        extra={"run": spec.run_id},
+    )
+
+
+run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)
