@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.layerscope-installed
 CORES ?= all
 SNAKEMAKE_ARGS ?=
+PROFILE ?= workflow/profiles/default
 
 .PHONY: reproduce test lint setup clean-results
 
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 reproduce: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake --workflow-profile $(PROFILE) --cores $(CORES) $(SNAKEMAKE_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

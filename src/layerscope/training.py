@@ -45,6 +45,12 @@ def enable_determinism(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def set_threads(threads: int) -> None:
+    """Keep TensorFlow to the cores Snakemake gave the job (call before any op runs)."""
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+
+
 def sample_weights(y: np.ndarray, num_classes: int, mode: str) -> np.ndarray:
     """Per-sample weights: ``balanced`` inverse class frequency, or ``none`` (all ones)."""
     if mode == "none":

@@ -21,8 +21,6 @@ rule train:
         f"{BENCHMARKS}/train/{{run}}.tsv"
     conda:
         "../envs/layerscope.yaml"
-    resources:
-        gpu=1,
     params:
         training=config["training"],
         runs=config["runs"],

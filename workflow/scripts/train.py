@@ -11,7 +11,9 @@ def main(smk):
     from layerscope.experiment import RunFiles, train_run
     from layerscope.provenance import write_provenance
     from layerscope.runs import parse_run_id
+    from layerscope.training import set_threads
 
+    set_threads(smk.threads)
     spec = parse_run_id(smk.wildcards.run, smk.params.training)
     files = RunFiles(Path(smk.output.model).parent)
     start_from = Path(smk.input.start_from) if isinstance(smk.input.start_from, str) else None

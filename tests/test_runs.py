@@ -1,0 +1,98 @@
+import keras
+import numpy as np
+import pytest
+
+from layerscope.errors import LayerscopeError
+from layerscope.evaluation import classification_metrics, majority_baseline, predictions_table
+from layerscope.optimizers import make_optimizer
+from layerscope.runs import finetune_source, parse_run_id, run_grid
+
+TRAINING = {"optimizer": "nag", "finetune": {"optimizer": "momentum"}}
+RUNS = {
+    "lenet5": ["tanh-sgd", "relu-adam"],
+    "scratch_optimizers": ["momentum"],
+    "freeze_blocks": [1, 2, 3, 4, 5],
+    "freeze_optimizers": ["sgd", "momentum", "nag"],
+    "finetune_from": "vgg16-freeze3-momentum",
+    "gap_freeze_blocks": [3],
+}
+
+
+@pytest.mark.parametrize(
+    ("run_id", "family", "optimizer", "depth", "head", "pretrained"),
+    [
+        ("lenet5-tanh-sgd", "lenet5", "sgd", 0, "fc", False),
+        ("vgg16-scratch-nag", "scratch", "nag", 0, "fc", False),
+        ("vgg16-freeze3-momentum", "freeze", "momentum", 3, "fc", True),
+        ("vgg16-freeze5-adam", "freeze", "adam", 5, "fc", True),
+        ("vgg16-finetune", "finetune", "momentum", 0, "fc", True),
+        ("vgg16-gap-freeze3", "gap", "nag", 3, "gap", True),
+    ],
+)
+def test_parse_run_id(run_id, family, optimizer, depth, head, pretrained):
+    spec = parse_run_id(run_id, TRAINING)
+    assert (spec.family, spec.optimizer, spec.freeze_blocks, spec.head, spec.pretrained) == (
+        family, optimizer, depth, head, pretrained)
+
+
+def test_lenet_activation_is_parsed():
+    assert parse_run_id("lenet5-relu-adam", TRAINING).activation == "relu"
+
+
+@pytest.mark.parametrize(
+    ("run_id", "message"),
+    [("vgg16-freeze7-sgd", "freeze depth 7 is outside 0..5"), ("vgg16-freeze3-lbfgs", "unknown run id"),
+     ("lenet5-sigmoid-sgd", "tanh or relu"), ("resnet", "unknown run id")],
+)
+def test_bad_run_ids_are_named(run_id, message):
+    with pytest.raises(LayerscopeError, match=message):
+        parse_run_id(run_id, TRAINING)
+
+
+def test_grid_of_the_study():
+    ids = run_grid(RUNS)
+    assert len(ids) == 2 + 1 + 15 + 1 + 1 and len(set(ids)) == len(ids)
+    assert "vgg16-freeze5-nag" in ids and ids[-2:] == ["vgg16-finetune", "vgg16-gap-freeze3"]
+    assert finetune_source(RUNS) == "vgg16-freeze3-momentum"
+
+
+def test_finetune_source_must_be_in_the_grid():
+    with pytest.raises(LayerscopeError, match="finetune_from: 'vgg16-freeze2-sgd'"):
+        finetune_source({**RUNS, "freeze_blocks": [3], "finetune_from": "vgg16-freeze2-sgd"})
+
+
+def test_optimizers_are_keras_own():
+    assert make_optimizer("sgd", 0.1).momentum == 0
+    momentum = make_optimizer("momentum", 0.1, 0.8)
+    assert momentum.momentum == 0.8 and not momentum.nesterov
+    assert make_optimizer("nag", 0.1).nesterov
+    assert isinstance(make_optimizer("adam", 0.1), keras.optimizers.Adam)
+    assert isinstance(make_optimizer("rmsprop", 0.1), keras.optimizers.RMSprop)
+    with pytest.raises(LayerscopeError, match="unknown optimizer 'lbfgs'"):
+        make_optimizer("lbfgs", 0.1)
+
+
+def test_classification_metrics_known_answer():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.eye(3)[[0, 1, 1, 1, 2, 0]]
+    m = classification_metrics(y, probs, ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    # per class: a P=1/2 R=1/2, b P=2/3 R=1, c P=1 R=1/2
+    assert m["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
+    assert m["per_class"]["c"]["recall"] == pytest.approx(0.5)
+    f1 = [0.5, 0.8, 2 / 3]
+    assert m["f1_macro"] == pytest.approx(np.mean(f1))
+    assert m["f1_weighted"] == pytest.approx(np.mean(f1))  # equal supports
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+
+
+def test_majority_baseline():
+    base = majority_baseline(np.array([2, 2, 1, 2, 0]), np.array([2, 0, 2, 1]), 3)
+    assert base["class_index"] == 2 and base["accuracy"] == 0.5
+    assert base["f1_weighted"] == pytest.approx(0.5 * (2 / 3))
+
+
+def test_predictions_table():
+    table = predictions_table(["x.png", "y.png"], np.array([1, 0]), np.array([[0.2, 0.8], [0.4, 0.6]]), ["ok", "bad"])
+    assert table.to_dict("list") == {"path": ["x.png", "y.png"], "true": ["bad", "ok"], "predicted": ["bad", "bad"],
+                                     "p_ok": [0.2, 0.4], "p_bad": [0.8, 0.6]}

@@ -1,0 +1,169 @@
+"""Training loop invariants on tiny data: determinism, resume, frozen-feature cache."""
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from snakemake.utils import validate
+
+from conftest import REPO, write_png
+from layerscope.data.prepare import DataSettings, prepare
+from layerscope.errors import LayerscopeError
+from layerscope.experiment import RunFiles, train_run
+from layerscope.runs import parse_run_id
+from layerscope.training import FitSettings, enable_determinism, epoch_order, fit, sample_weights
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    for c, label in enumerate(["a", "b", "c"]):
+        for i in range(10):
+            write_png(root / "img" / label / f"{i}.png", seed=50 * c + i, size=32)
+    prepare(DataSettings(source="folder", path=str(root / "img"), image_size=(32, 32), seed=1), root / "data")
+    return root / "data"
+
+
+def config(**training) -> dict:
+    cfg = {"experiment": "t", "seed": 3, "training": {
+        "weights": "none", "batch_size": 8, "epochs": {"freeze": 2, "lenet5": 2, "scratch": 1, "gap": 1},
+        "early_stopping_patience": None, "checkpoint_steps": [1, 3], "dense_units": 16, **training}}
+    validate(cfg, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
+    return cfg
+
+
+def tiny_model(seed: int) -> keras.Model:
+    enable_determinism(seed)
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(0.3)(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def arrays(n=40):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (n, 6, 6, 3)).astype(np.uint8), rng.integers(0, 3, n).astype(np.int64)
+
+
+SETTINGS = FitSettings(epochs=4, batch_size=8, seed=11)
+
+
+def weights_of(model):
+    return [w.copy() for w in model.get_weights()]
+
+
+def test_epoch_order_depends_on_seed_and_epoch_only():
+    assert np.array_equal(epoch_order(10, 1, 2), epoch_order(10, 1, 2))
+    assert not np.array_equal(epoch_order(10, 1, 2), epoch_order(10, 1, 3))
+    assert sorted(epoch_order(10, 1, 2)) == list(range(10))
+
+
+def test_balanced_sample_weights():
+    w = sample_weights(np.array([0, 0, 0, 1]), 3, "balanced")
+    np.testing.assert_allclose(w, [4 / 6, 4 / 6, 4 / 6, 2.0])
+    assert (sample_weights(np.array([0, 1]), 2, "none") == 1).all()
+
+
+def test_same_seed_same_weights_and_history(tmp_path):
+    x, y = arrays()
+    runs = []
+    for attempt in ("a", "b"):
+        model = tiny_model(5)
+        history, _ = fit(model, (x, y), (x[:8], y[:8]), SETTINGS, 3, tmp_path / attempt, verbose=0)
+        runs.append((weights_of(model), history.drop(columns="seconds")))
+    for a, b in zip(runs[0][0], runs[1][0]):
+        np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(runs[0][1], runs[1][1])
+
+
+class Killed(Exception):
+    pass
+
+
+class KillAfter(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise Killed
+
+
+def test_interrupted_fit_resumes_to_the_same_result(tmp_path):
+    x, y = arrays()
+    model = tiny_model(5)
+    history, _ = fit(model, (x, y), (x[:8], y[:8]), SETTINGS, 3, tmp_path / "whole", verbose=0)
+    expected = weights_of(model)
+
+    model = tiny_model(5)
+    with pytest.raises(Killed):
+        fit(model, (x, y), (x[:8], y[:8]), SETTINGS, 3, tmp_path / "cut", callbacks=[KillAfter(1)], verbose=0)
+    assert json.loads((tmp_path / "cut/state.json").read_text())["epoch"] == 1
+    model = tiny_model(99)  # a fresh process: different init, state comes from disk
+    resumed, _ = fit(model, (x, y), (x[:8], y[:8]), SETTINGS, 3, tmp_path / "cut", verbose=0)
+    for a, b in zip(expected, weights_of(model)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    assert resumed["epoch"].tolist() == [1, 2, 3, 4]
+    np.testing.assert_allclose(resumed["loss"], history["loss"], atol=1e-6)
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path):
+    x, y = arrays()
+    model = tiny_model(5)
+    settings = FitSettings(epochs=30, batch_size=8, seed=1, patience=2)
+    history, stopped = fit(model, (x, y), (x[:8], 2 - y[:8]), settings, 3, tmp_path, verbose=0)
+    assert stopped and len(history) < 30
+    best = history["val_loss"].min()
+    assert history["val_loss"].iloc[-2:].min() > best  # the last `patience` epochs did not improve
+    val_loss = model.evaluate(x[:8].astype(np.float32), 2 - y[:8], verbose=0)[0]
+    assert val_loss == pytest.approx(best, rel=1e-5)
+
+
+def test_train_run_writes_every_output(tmp_path, data_dir):
+    files = RunFiles(tmp_path / "lenet")
+    metrics = train_run(parse_run_id("lenet5-relu-adam", config()["training"]), config(), data_dir, files)
+    for path in (files.model, files.history, files.metrics, files.predictions, files.curves):
+        assert path.is_file(), path
+    assert sorted(p.name for p in files.checkpoints.iterdir()) == ["step_000001.weights.h5", "step_000003.weights.h5"]
+    assert not files.state.exists()
+    history = pd.read_csv(files.history)
+    assert history.columns.tolist() == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
+                                        "seconds"]
+    assert len(history) == 2
+    saved = json.loads(files.metrics.read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    assert set(saved) >= {"train", "val", "test", "parameters", "majority_baseline", "beats_majority"}
+    assert saved["parameters"]["frozen"] == 0
+    assert len(saved["test"]["confusion_matrix"]) == 3
+    predictions = pd.read_csv(files.predictions)
+    assert len(predictions) == saved["test"]["n"] == 9
+    np.testing.assert_allclose(predictions[["p_a", "p_b", "p_c"]].sum(axis=1), 1, atol=1e-4)
+
+
+def test_frozen_feature_cache_trains_the_same_model(tmp_path, data_dir):
+    spec = parse_run_id("vgg16-freeze3-sgd", config()["training"])
+    results = {}
+    for cache in (True, False):
+        files = RunFiles(tmp_path / str(cache))
+        metrics = train_run(spec, config(cache_frozen_features=cache), data_dir, files)
+        results[cache] = (keras.models.load_model(files.model), metrics)
+    assert results[True][1]["cached_frozen_blocks"] == 3 and results[False][1]["cached_frozen_blocks"] == 0
+    for a, b in zip(results[True][0].get_weights(), results[False][0].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    assert results[True][1]["parameters"] == results[False][1]["parameters"]
+    assert results[True][1]["parameters"]["frozen"] == 1_735_488  # blocks 1-3 of VGG-16
+
+
+def test_bad_weights_file_fails_before_training(tmp_path, data_dir):
+    bad = tmp_path / "other.weights.h5"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="block1_conv1")]).save_weights(bad)
+    files = RunFiles(tmp_path / "run")
+    with pytest.raises(LayerscopeError, match="other.weights.h5"):
+        train_run(parse_run_id("vgg16-freeze3-sgd", config()["training"]), config(weights=str(bad)), data_dir, files)
+    assert not files.model.exists() and not files.state.exists()

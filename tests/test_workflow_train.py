@@ -1,0 +1,120 @@
+"""The training stage through Snakemake: every model family on the tiny config,
+resume after a kill, and the SLURM profile."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+
+SMOKE_RUNS = ["lenet5-tanh-sgd", "vgg16-scratch-sgd", "vgg16-freeze3-momentum", "vgg16-freeze5-momentum",
+              "vgg16-finetune", "vgg16-gap-freeze3"]
+
+
+def snakemake_cmd(workdir, *args):
+    return [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir), *args]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("smoke")
+    run = subprocess.run(
+        snakemake_cmd(workdir, "--workflow-profile", str(REPO / "workflow/profiles/default"),
+                      "--configfile", str(REPO / "config/smoke.yaml")),
+        cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return workdir / "results/smoke"
+
+
+@pytest.mark.parametrize("run_id", SMOKE_RUNS)
+def test_every_family_trains_through_snakemake(smoke, run_id):
+    run = smoke / "runs" / run_id
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["run_id"] == run_id and metrics["epochs_run"] == 1
+    assert 0 <= metrics["test"]["accuracy"] <= 1
+    assert len(pd.read_csv(run / "predictions.csv")) == metrics["test"]["n"] == 12
+    assert (run / "model.keras").stat().st_size > 0
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.weights.h5"))[0] == "step_000001.weights.h5"
+    prov = json.loads((run / "provenance.json").read_text())
+    assert prov["extra"]["run"] == run_id and any(k.endswith("model.keras") for k in prov["outputs"])
+    assert (smoke / "benchmarks/train" / f"{run_id}.tsv").is_file()
+    assert "test accuracy" in (smoke / "logs/train" / f"{run_id}.log").read_text()
+
+
+def test_frozen_parameters_by_family(smoke):
+    frozen = {r: json.loads((smoke / "runs" / r / "metrics.json").read_text())["parameters"]["frozen"]
+              for r in SMOKE_RUNS}
+    assert frozen["vgg16-freeze5-momentum"] == 14_714_688  # the whole conv base
+    assert frozen["vgg16-freeze3-momentum"] == frozen["vgg16-gap-freeze3"] == 1_735_488
+    assert frozen["vgg16-finetune"] == frozen["vgg16-scratch-sgd"] == frozen["lenet5-tanh-sgd"] == 0
+
+
+def lenet_config(tmp_path, epochs):
+    config = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
+    config["runs"] = {"lenet5": ["relu-sgd"], "scratch_optimizers": [], "freeze_blocks": [],
+                      "freeze_optimizers": [], "finetune_from": None, "gap_freeze_blocks": []}
+    config["training"]["epochs"]["lenet5"] = epochs
+    path = tmp_path / "lenet.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_killed_training_resumes_with_the_same_result(tmp_path):
+    config = lenet_config(tmp_path, epochs=60)
+    target = "results/smoke/runs/lenet5-relu-sgd/metrics.json"
+    whole = subprocess.run(snakemake_cmd(tmp_path / "whole", target, "--configfile", str(config)),
+                           cwd=REPO, capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+
+    cut = tmp_path / "cut"
+    job = subprocess.Popen(snakemake_cmd(cut, target, "--configfile", str(config)), cwd=REPO,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    state = cut / "results/smoke/runs/lenet5-relu-sgd/resume/state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
+        time.sleep(0.05)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    assert not (cut / target).exists(), "the run finished before it could be killed"
+
+    unlock = subprocess.run(snakemake_cmd(cut, "--unlock", "--configfile", str(config)), cwd=REPO)
+    assert unlock.returncode == 0
+    resumed = subprocess.run(snakemake_cmd(cut, target, "--rerun-incomplete", "--configfile", str(config)),
+                             cwd=REPO, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from the end of epoch" in (cut / "results/smoke/logs/train/lenet5-relu-sgd.log").read_text()
+    a, b = (json.loads((d / target).read_text()) for d in (tmp_path / "whole", cut))
+    for metrics in (a, b):
+        metrics.pop("train_seconds")
+    assert a == b
+    ha, hb = (pd.read_csv(d / "results/smoke/runs/lenet5-relu-sgd/history.csv") for d in (tmp_path / "whole", cut))
+    pd.testing.assert_frame_equal(ha.drop(columns="seconds"), hb.drop(columns="seconds"))
+
+
+def test_slurm_profile_gives_each_training_job_a_gpu(tmp_path):
+    run = subprocess.run(
+        snakemake_cmd(tmp_path, "-n", "--workflow-profile", str(REPO / "workflow/profiles/slurm"),
+                      "--configfile", str(REPO / "config/smoke.yaml")),
+        cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout + run.stderr
+    train_jobs = out.count("rule train:")
+    assert train_jobs == len(SMOKE_RUNS)
+    assert out.count("gpu=1") == train_jobs and "runtime=240" in out and "mem_mb=32000" in out
+
+
+def test_unknown_run_in_config_stops_before_any_job(tmp_path):
+    config = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
+    config["runs"]["freeze_blocks"] = [3, 6]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = subprocess.run(snakemake_cmd(tmp_path, "--configfile", str(path)), cwd=REPO, capture_output=True, text=True)
+    assert run.returncode != 0 and "freeze_blocks" in run.stderr
+    assert not (tmp_path / "results").exists()
