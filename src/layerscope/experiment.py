@@ -11,7 +11,6 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from layerscope.optimizers import make_optimizer
 from layerscope.runs import RunSpec
 from layerscope.training import FitSettings, StepCheckpoints, clear_state, enable_determinism, fit, steps_per_epoch
 from layerscope.training_plots import plot_history
+from layerscope.weight_changes import WeightChangeRecorder
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ class RunFiles:
     @property
     def curves(self) -> Path:
         return self.root / "training_curves.png"
+
+    @property
+    def weight_changes(self) -> Path:
+        return self.root / "weight_changes.h5"
 
     @property
     def checkpoints(self) -> Path:
@@ -125,9 +129,10 @@ def train_run(
     data_dir: Path,
     files: RunFiles,
     start_from: Path | None = None,
-    recorder_factory: Callable[[keras.Model], keras.callbacks.Callback] | None = None,
+    provenance: dict | None = None,
 ) -> dict:
-    """Train one run and write its model, history, metrics, predictions and curves."""
+    """Train one run and write its model, history, metrics, predictions, curves and
+    accumulated weight changes (recorded on the full model, frozen layers included)."""
     training, seed = config["training"], config["seed"]
     enable_determinism(seed)
     if training["mixed_precision"]:
@@ -155,11 +160,17 @@ def train_run(
         StepCheckpoints(model, files.pending_checkpoints, settings.checkpoint_steps,
                         steps_per_epoch(len(inputs["train"]), settings.batch_size))
     ]
-    extra_variables = []
-    if recorder_factory is not None:
-        recorder = recorder_factory(model)
-        callbacks.append(recorder)
-        extra_variables = list(getattr(recorder, "state_variables", []))
+    recording = config["weight_changes"]
+    callbacks.append(
+        WeightChangeRecorder(
+            files.weight_changes,
+            period=recording["period"],
+            snapshot_readings=recording["snapshots"],
+            model=model,
+            run_id=spec.run_id,
+            provenance=provenance,
+        )
+    )
     files.pending_checkpoints.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     history, stopped_early = fit(
@@ -170,7 +181,6 @@ def train_run(
         len(classes),
         files.state,
         callbacks=callbacks,
-        extra_variables=extra_variables,
     )
     seconds = time.perf_counter() - started
 

@@ -1,8 +1,9 @@
 """The frame every workflow script runs in.
 
-Output and progress bars go to the rule's ``log:`` file; a LayerscopeError is
-reported as one clear line (on the terminal and in the log) instead of a
-traceback, and the job fails so Snakemake removes its outputs.
+Output, progress bars and native-library messages (TensorFlow's C++ logging writes
+to file descriptor 2 directly) go to the rule's ``log:`` file; a LayerscopeError is
+reported as one clear line (on the terminal and in the log) instead of a traceback,
+and the job fails so Snakemake removes its outputs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from layerscope.errors import LayerscopeError
@@ -20,18 +21,39 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any script imports 
 log = logging.getLogger("layerscope")
 
 
+@contextlib.contextmanager
+def _descriptors_to(path: str) -> Iterator[int]:
+    """Point stdout and stderr (the descriptors, not just the Python objects) at ``path``.
+
+    Yields a duplicate of the original stderr for messages meant for the terminal.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    with open(path, "a", buffering=1) as stream:
+        os.dup2(stream.fileno(), 1)
+        os.dup2(stream.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+                yield saved[2]
+        finally:
+            stream.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
 def run_job(snakemake: Any, job: Callable[[Any], None]) -> None:
     """Run ``job(snakemake)`` with logging to ``snakemake.log[0]``; exit 1 on user errors."""
     log_path = snakemake.log[0] if len(snakemake.log) else None
     with contextlib.ExitStack() as stack:
         if log_path:
-            stream = stack.enter_context(open(log_path, "a", buffering=1))
-            stack.enter_context(contextlib.redirect_stdout(stream))
-            stack.enter_context(contextlib.redirect_stderr(stream))
+            terminal = stack.enter_context(_descriptors_to(log_path))
         else:
-            stream = sys.stderr
+            terminal = os.dup(2)
+            stack.callback(os.close, terminal)
         logging.basicConfig(
-            stream=stream,
+            stream=sys.stderr,
             level=logging.INFO,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             force=True,
@@ -40,7 +62,7 @@ def run_job(snakemake: Any, job: Callable[[Any], None]) -> None:
             job(snakemake)
         except LayerscopeError as err:
             log.error("%s", err)
-            print(f"layerscope: rule {snakemake.rule} failed: {err}", file=sys.__stderr__)
+            os.write(terminal, f"layerscope: rule {snakemake.rule} failed: {err}\n".encode())
             sys.exit(1)
         except Exception:
             log.exception("rule %s failed with an unexpected error", snakemake.rule)

@@ -90,15 +90,14 @@ class ResumableEpochs(keras.callbacks.Callback):
     """Per-epoch history, early stopping on val_loss, and the state a rerun resumes from.
 
     ``directory`` holds ``last.weights.h5`` (weights and optimizer), ``best.weights.h5``,
-    ``rng.npz`` (dropout seed states and ``extra_variables``) and ``state.json``,
+    ``rng.npz`` (dropout seed states) and ``state.json``,
     written last, so a state file always describes complete weights.
     """
 
-    def __init__(self, directory: Path, patience: int | None, extra_variables: Sequence[tf.Variable] = ()):
+    def __init__(self, directory: Path, patience: int | None):
         super().__init__()
         self.directory = Path(directory)
         self.patience = patience
-        self.extra_variables = list(extra_variables)
         self.history: list[dict] = []
         self.best = np.inf
         self.wait = 0
@@ -110,8 +109,7 @@ class ResumableEpochs(keras.callbacks.Callback):
         return self.directory / "state.json"
 
     def _rng_variables(self) -> list[tf.Variable]:
-        seeds = [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
-        return seeds + self.extra_variables
+        return [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
 
     def restore(self) -> int:
         """Load the saved state into the model; returns the first epoch still to run."""
@@ -189,7 +187,6 @@ def fit(
     num_classes: int,
     state_dir: Path,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-    extra_variables: Sequence[tf.Variable] = (),
     verbose: int = 2,
 ) -> tuple[pd.DataFrame, bool]:
     """Train a compiled ``model``; resume from ``state_dir`` if a previous attempt left state there.
@@ -199,7 +196,7 @@ def fit(
     """
     x_train, y_train = train
     weights = sample_weights(y_train, num_classes, settings.class_weight)
-    resumable = ResumableEpochs(state_dir, settings.patience, extra_variables)
+    resumable = ResumableEpochs(state_dir, settings.patience)
     resumable.set_model(model)
     first_epoch = resumable.restore()
     if first_epoch < settings.epochs and not resumable.stopped_early:

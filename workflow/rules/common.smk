@@ -48,4 +48,5 @@ def all_outputs():
         f"{RESULTS}/data/class_counts.png",
         f"{RESULTS}/data/provenance.json",
         *expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=RUNS),
+        f"{RESULTS}/tables/summary.md",
     ]

@@ -13,6 +13,7 @@ rule train:
             category="Training",
             subcategory="{run}",
         ),
+        weight_changes=f"{RESULTS}/runs/{{run}}/weight_changes.h5",
         checkpoints=directory(f"{RESULTS}/runs/{{run}}/checkpoints"),
         provenance=f"{RESULTS}/runs/{{run}}/provenance.json",
     log:
@@ -33,6 +34,8 @@ rule train:
             "evaluation",
             "optimizers",
             "runs",
+            "weight_changes",
+            "weight_store",
         ),
     script:
         "../scripts/train.py"

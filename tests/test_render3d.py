@@ -1,0 +1,182 @@
+"""Weight-change figures: real offscreen renders of small synthetic stores, checked not blank."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from PIL import Image, ImageSequence
+
+from layerscope import render3d
+from layerscope.errors import LayerscopeError
+from layerscope.weight_plots import block_summary, plot_block_lines, plot_period_heatmap
+from layerscope.weight_store import LayerInfo, WeightChangeStore, WeightStoreWriter
+
+SIZE = (640, 400)
+LENET = [
+    LayerInfo("c1", (5, 5, 3, 6), True),
+    LayerInfo("c3", (5, 5, 6, 16), True),
+    LayerInfo("c5", (5, 5, 16, 120), True),
+    LayerInfo("f6", (120, 84), True),
+    LayerInfo("logits", (84, 11), True),
+]
+VGG_SMALL = [
+    LayerInfo("block1_conv1", (3, 3, 3, 16), True),
+    LayerInfo("block1_conv2", (3, 3, 16, 16), True),
+    LayerInfo("block2_conv1", (3, 3, 16, 32), True),
+    LayerInfo("block2_conv2", (3, 3, 32, 32), True),
+    LayerInfo("fc1", (128, 64), True),
+    LayerInfo("logits", (64, 4), True),
+]
+
+
+def synthetic_store(path, layers, frozen=(), readings=4, finish=True, run_id="run", seed=0):
+    """Readings of growing random per-unit changes; layers named in ``frozen`` stay zero."""
+    rng = np.random.default_rng(seed)
+    writer = WeightStoreWriter.create(path, layers, run_id=run_id, period=5)
+    acc = [np.zeros(info.n_units) for info in layers]
+    for r in range(readings):
+        period = [
+            np.zeros(i.n_units) if i.name in frozen else rng.gamma(2.0, 0.01 * (k + 1), i.n_units)
+            for k, i in enumerate(layers)
+        ]
+        acc = [a + p for a, p in zip(acc, period)]
+        writer.append(
+            step=5 * (r + 1),
+            epoch=r // 2 + 1,
+            epoch_end=r % 2 == 1,
+            units=acc,
+            summaries={
+                "accumulated": np.array([a.sum() for a in acc]),
+                "period_change": np.array([p.sum() for p in period]),
+                "weight_l1": np.array([0.1 * i.n_params for i in layers]),
+            },
+        )
+    if finish:
+        writer.finish()
+    return path
+
+
+def assert_picture(path, size):
+    pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+    assert pixels.shape == (size[1], size[0], 3)
+    assert pixels.std() > 10, f"{path} looks blank"
+    return pixels
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stores")
+    return {
+        "lenet": synthetic_store(root / "lenet.h5", LENET, run_id="lenet5-tanh-sgd"),
+        "freeze1": synthetic_store(
+            root / "f1.h5", VGG_SMALL, frozen={"block1_conv1", "block1_conv2"}, run_id="vgg-freeze1"
+        ),
+        "freeze2": synthetic_store(
+            root / "f2.h5", VGG_SMALL, frozen={l.name for l in VGG_SMALL[:4]}, run_id="vgg-freeze2", seed=1
+        ),
+        "interrupted": synthetic_store(root / "cut.h5", VGG_SMALL, readings=3, finish=False, run_id="vgg-cut"),
+    }
+
+
+def test_render_run(stores, tmp_path):
+    out = render3d.render_run(stores["lenet"], tmp_path / "lenet.png", size=SIZE)
+    assert_picture(out, SIZE)
+    out = render3d.render_run(stores["freeze2"], tmp_path / "f2.png", size=SIZE, log_scale=True, reading=1)
+    assert_picture(out, SIZE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f2.png", "lenet.png"]  # no temp files left
+
+
+def test_interrupted_store_renders_and_warns(stores, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="layerscope.render3d"):
+        out = render3d.render_run(stores["interrupted"], tmp_path / "cut.png", size=SIZE)
+    assert_picture(out, SIZE)
+    assert "interrupted run" in caplog.text
+    store = WeightChangeStore(stores["interrupted"])
+    assert render3d._caption(store, -1) == "reading 3/3 (step 15, epoch 2) (incomplete)"
+
+
+def test_render_comparison_and_animation(stores, tmp_path):
+    size = (640, 480)
+    out = render3d.render_comparison([stores["freeze1"], stores["freeze2"]], tmp_path / "cmp.png", size=size)
+    assert_picture(out, size)
+    with pytest.raises(LayerscopeError, match="lenet.h5 records other layers"):
+        render3d.render_comparison([stores["freeze1"], stores["lenet"]], tmp_path / "bad.png")
+
+    gif = render3d.render_animation(stores["freeze1"], tmp_path / "anim.gif", size=SIZE, max_frames=3)
+    frames = [np.asarray(f.convert("RGB"), dtype=np.float64) for f in ImageSequence.Iterator(Image.open(gif))]
+    assert len(frames) == 3 and frames[0].shape == (SIZE[1], SIZE[0], 3)
+    assert all(f.std() > 10 for f in frames)
+    assert np.abs(frames[0] - frames[-1]).mean() > 0.5  # bars grow between readings
+
+
+def test_scale_draws_unchanged_units_flat_and_below_the_colour_range():
+    values = np.array([0.0, 1e-6, 0.5, 2.0])
+    for log in (False, True):
+        scale = render3d._Scale.of([values], log)
+        heights, colours = scale.heights(values), scale.colours(values)
+        assert heights[0] == 0 and colours[0] < scale.range[0]
+        assert heights[-1] == pytest.approx(render3d.HEIGHT)
+        assert np.all(np.diff(heights) >= 0)
+    assert render3d._Scale.of([values], True).heights(values)[1] == 0  # below the log floor
+
+
+def test_layout_separates_blocks():
+    offsets = render3d._x_offsets(["block1", "block1", "block2", "head"])
+    assert np.allclose(np.diff(offsets), [1 + render3d.PLATE_GAP, 1 + render3d.BLOCK_GAP, 1 + render3d.BLOCK_GAP])
+    gx, gy, cell = render3d._grid(10)
+    assert cell == pytest.approx(0.25) and gx.max() < 1 and gy.max() < 1
+
+
+def test_missing_offscreen_opengl_names_the_packages(monkeypatch):
+    monkeypatch.setattr(render3d, "_loadable", lambda name: False)
+    monkeypatch.delenv("VTK_DEFAULT_OPENGL_WINDOW", raising=False)
+    with pytest.raises(LayerscopeError, match="libegl1 libegl-mesa0 libgl1-mesa-dri.*libosmesa6"):
+        render3d.prepare_offscreen()
+    monkeypatch.setattr(render3d, "_loadable", lambda name: "EGL" in name)
+    monkeypatch.setenv("VTK_DEFAULT_OPENGL_WINDOW", "vtkOSOpenGLRenderWindow")
+    with pytest.raises(LayerscopeError, match="vtkOSOpenGLRenderWindow.*libosmesa6"):
+        render3d.prepare_offscreen()
+    monkeypatch.delenv("VTK_DEFAULT_OPENGL_WINDOW")
+    assert render3d.prepare_offscreen() == "vtkEGLRenderWindow"
+
+
+def test_empty_store_is_refused(tmp_path):
+    path = synthetic_store(tmp_path / "empty.h5", LENET, readings=0)
+    with pytest.raises(LayerscopeError, match="empty.h5 has no readings"):
+        render3d.render_run(path, tmp_path / "x.png")
+    with pytest.raises(LayerscopeError, match="empty.h5 has no readings"):
+        plot_block_lines(path, tmp_path / "x.png")
+
+
+def test_2d_plots(stores, tmp_path):
+    for name in ("freeze2", "interrupted"):
+        heat = plot_period_heatmap(stores[name], tmp_path / f"{name}_heat.png")
+        lines = plot_block_lines(stores[name], tmp_path / f"{name}_lines.png")
+        for path in (heat, lines):
+            pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+            assert pixels.shape[0] > 300 and pixels.shape[1] > 500 and pixels.std() > 10
+
+
+def test_block_summary_is_relative_to_block_norm(stores):
+    store = WeightChangeStore(stores["freeze1"])
+    sums = block_summary(store).set_index(["reading", "block"])
+    layers = store.layer_summary().query("reading == 0 and block == 'block2'")
+    expected = layers["period_change"].sum() / layers["weight_l1"].sum()
+    assert sums.loc[(0, "block2"), "period_change_rel"] == pytest.approx(expected)
+    assert sums.loc[(0, "block1"), "accumulated_rel"] == 0
+
+
+def test_draws_in_a_child_process_once_tensorflow_is_loaded(stores, tmp_path, caplog):
+    """TensorFlow's LLVM symbols crash Mesa's renderer in the same process (kept last here:
+    afterwards every render in this process goes through a child)."""
+    import tensorflow  # noqa: F401
+
+    with caplog.at_level(logging.WARNING, logger="layerscope.render3d"):
+        out = render3d.render_run(WeightChangeStore(stores["interrupted"]), tmp_path / "child.png", size=SIZE)
+    assert out == tmp_path / "child.png"
+    assert_picture(out, SIZE)
+    assert "interrupted run" in caplog.text
+    with pytest.raises(LayerscopeError, match="lenet.h5 records other layers"):
+        render3d.render_comparison([stores["freeze1"], stores["lenet"]], tmp_path / "bad.png")

@@ -1,0 +1,193 @@
+"""Result tables and figures from hand-written run files (no training)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from layerscope import tables
+from layerscope.errors import LayerscopeError
+from layerscope.result_figures import plot_freeze_heatmap, plot_validation_curves
+
+CLASSES = ["crack", "inclusion", "scratch", "pit"]
+# (k, optimizer): (val accuracy, test accuracy). freeze2-sgd has the best TEST accuracy,
+# freeze3-momentum the best VALIDATION accuracy; freeze4-nag never finishes.
+FREEZE = {
+    (5, "sgd"): (0.60, 0.51), (5, "momentum"): (0.61, 0.52), (5, "nag"): (0.62, 0.53),
+    (4, "sgd"): (0.63, 0.54), (4, "momentum"): (0.64, 0.55),
+    (3, "sgd"): (0.70, 0.60), (3, "momentum"): (0.90, 0.70), (3, "nag"): (0.71, 0.61),
+    (2, "sgd"): (0.65, 0.95), (2, "momentum"): (0.66, 0.56), (2, "nag"): (0.67, 0.57),
+    (1, "sgd"): (0.68, 0.58), (1, "momentum"): (0.69, 0.59), (1, "nag"): (0.72, 0.62),
+}
+OTHERS = {  # run id: (train, val, test accuracy)
+    "lenet5-tanh-sgd": (0.99, 0.80, 0.60),
+    "lenet5-relu-adam": (0.95, 0.82, 0.58),
+    "vgg16-scratch-momentum": (0.99, 0.85, 0.50),
+    "vgg16-finetune": (0.99, 0.92, 0.80),
+}
+RUN_IDS = [*list(OTHERS)[:3], *(f"vgg16-freeze{k}-{opt}" for k in range(1, 6) for opt in ("sgd", "momentum", "nag")),
+           "vgg16-finetune"]
+VAL_LOSS = (0.9, 0.5, 0.7)  # the kept model is epoch 2, not the last one
+
+
+def write_run(runs_dir: Path, run_id: str, accuracies: tuple[float, float, float], test_f1: float | None = None,
+              baseline: tuple[float, float] = (0.25, 0.10)) -> None:
+    """A finished run as experiment.py leaves it: metrics.json and a 3-epoch history.csv."""
+    def split(accuracy: float, f1: float) -> dict:
+        return {"n": 12, "accuracy": accuracy, "f1_weighted": f1, "f1_macro": f1}
+
+    train, val, test = accuracies
+    metrics = {
+        "run_id": run_id, "epochs_run": 3, "stopped_early": False,
+        "train": split(train, train), "val": split(val, val),
+        "test": split(test, test if test_f1 is None else test_f1),
+        "majority_baseline": {"class_index": 1, "accuracy": baseline[0], "f1_weighted": baseline[1]},
+    }
+    run = runs_dir / run_id
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.2, 0.8, 0.6], "accuracy": [0.4, 0.6, train],
+                  "val_loss": VAL_LOSS, "val_accuracy": [0.3, 0.5, val]}).to_csv(run / "history.csv", index=False)
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    for run_id, accuracies in OTHERS.items():
+        write_run(root, run_id, accuracies)
+    for (k, opt), (val, test) in FREEZE.items():
+        write_run(root, f"vgg16-freeze{k}-{opt}", (0.9, val, test), test_f1=0.8 if (k, opt) == (3, "nag") else None)
+    return root
+
+
+@pytest.fixture
+def runs(runs_dir: Path) -> dict:
+    return tables.load_runs(runs_dir, RUN_IDS)
+
+
+def markdown_rows(text: str) -> dict[str, dict[str, str]]:
+    """Markdown table rows keyed by their first cell, each a {header: cell} dict."""
+    lines = [[cell.strip() for cell in line.strip("|").split("|")]
+             for line in text.splitlines() if line.startswith("|")]
+    return {row[0]: dict(zip(lines[0], row)) for row in lines[2:]}
+
+
+def test_unfinished_run_is_kept_as_none(runs):
+    assert list(runs) == RUN_IDS
+    assert runs["vgg16-freeze4-nag"] is None and runs["vgg16-freeze4-sgd"] is not None
+
+
+def test_freeze_grid_holds_the_test_accuracies(runs):
+    grid = tables.freeze_grid(runs)
+    assert list(grid.index) == [5, 4, 3, 2, 1] and list(grid.columns) == ["SGD", "Momentum", "NAG"]
+    for (k, opt), (_, test) in FREEZE.items():
+        assert grid.loc[k, tables.OPTIMIZER_LABELS[opt]] == test
+    assert math.isnan(grid.loc[4, "NAG"])
+
+
+def test_missing_cell_reads_missing_in_every_format(runs, tmp_path):
+    csv, md, tex = tables.write_table(tables.freeze_grid(runs), tmp_path / "grid")
+    assert markdown_rows(md.read_text())["4"]["NAG"] == "missing"
+    assert pd.read_csv(csv, index_col=0).loc[4, "NAG"] == "missing"
+    assert r"4 & 0.540 & 0.550 & missing \\" in tex.read_text()
+
+
+def test_grid_best_is_the_one_top_cell(runs, tmp_path):
+    grid = tables.freeze_grid(runs)
+    _, md, tex = tables.write_table(grid, tmp_path / "grid", best=grid.columns, best_scope="grid")
+    assert md.read_text().count("**") == 2 and markdown_rows(md.read_text())["2"]["SGD"] == "**0.950**"
+    assert tex.read_text().count(r"\textbf") == 1 and r"2 & \textbf{0.950} & 0.560 & 0.570 \\" in tex.read_text()
+
+
+def test_column_best_marks_each_columns_maximum(runs, tmp_path):
+    _, md, _ = tables.write_table(tables.freeze3_by_optimizer(runs), tmp_path / "t6",
+                                  best=["val_accuracy", "test_accuracy", "test_f1_weighted"])
+    rows = markdown_rows(md.read_text())
+    assert rows["Momentum"]["val_accuracy"] == "**0.900**" and rows["Momentum"]["test_accuracy"] == "**0.700**"
+    assert rows["NAG"]["test_f1_weighted"] == "**0.800**" and rows["Momentum"]["test_f1_weighted"] == "0.700"
+
+
+def test_summary_picks_transfer_by_validation_not_test(runs):
+    table8 = tables.summary(runs)
+    assert table8.loc["Transfer", "run"] == "vgg16-freeze3-momentum"  # not freeze2-sgd, the best on test
+    assert table8.loc["Transfer", "test_accuracy"] == 0.70
+    assert table8.loc["Transfer", "missing_candidates"] == 1  # freeze4-nag
+    assert table8.loc["LeNet-5", "run"] == "lenet5-relu-adam"
+    assert table8.loc["Fixed feature extraction", "run"] == "vgg16-freeze5-nag"
+
+
+def test_losses_are_those_of_the_kept_epoch(runs):
+    row = tables.vgg_by_initialisation(runs).loc["vgg16-freeze5-sgd"]
+    assert (row["best_epoch"], row["train_loss"], row["val_loss"]) == (2, 0.8, 0.5)
+
+
+def test_finetune_table_by_split(runs):
+    rows = markdown_rows(tables.to_markdown(tables.finetune_result(runs)))
+    assert rows["test"] == {"split": "test", "n": "12", "accuracy": "0.800", "f1_weighted": "0.800",
+                            "f1_macro": "0.800"}
+    unfinished = markdown_rows(tables.to_markdown(tables.finetune_result({"vgg16-finetune": None})))
+    assert set(unfinished["val"].values()) == {"val", "missing"}
+
+
+def test_lenet5_layout_counts_by_hand():
+    layout = tables.lenet5_layout((32, 32, 3), 4)
+    c1, c3, c5 = (5 * 5 * 3 + 1) * 6, (5 * 5 * 6 + 1) * 16, (5 * 5 * 16 + 1) * 120  # 456, 2416, 48120
+    f6 = (7 * 7 * 120 + 1) * 84  # 32-4=28, pool stride 1 -> 27, -4 -> 23, pool /2 -> 11, -4 -> 7
+    logits = (84 + 1) * 4
+    assert layout["parameters"].to_dict() == {
+        "image": 0, "preprocess": 0, "c1": c1, "s2": 0, "c3": c3, "s4": 0, "c5": c5, "flatten": 0, "f6": f6,
+        "logits": logits, "probabilities": 0, "total": c1 + c3 + c5 + f6 + logits}
+    assert layout.loc["s2", "output_shape"] == "27 x 27 x 6" and layout.loc["flatten", "output_shape"] == "5880"
+
+
+@pytest.mark.parametrize(("baseline", "passed"), [((0.25, 0.10), True), ((0.85, 0.10), False), ((0.25, 0.90), False)])
+def test_sanity_gate_needs_both_accuracy_and_f1(tmp_path, baseline, passed):
+    write_run(tmp_path, "vgg16-freeze3-momentum", (0.9, 0.90, 0.70), baseline=baseline)
+    write_run(tmp_path, "vgg16-freeze2-sgd", (0.9, 0.60, 0.95), baseline=(0.0, 0.0))
+    gate = tables.sanity_gate(tables.load_runs(tmp_path, ["vgg16-freeze3-momentum", "vgg16-freeze2-sgd"]))
+    assert gate["run"] == "vgg16-freeze3-momentum" and gate["passed"] is passed
+
+
+def test_sanity_gate_fails_without_a_finished_vgg_run(runs_dir):
+    gate = tables.sanity_gate(tables.load_runs(runs_dir, ["lenet5-tanh-sgd", "vgg16-freeze4-nag"]))
+    assert gate["run"] is None and gate["passed"] is False
+
+
+def test_paper_figures_sit_beside_ours(runs):
+    comparison = tables.paper_comparison(runs, CLASSES)
+    assert tuple(comparison.loc[("Table 9", "3 frozen blocks", "Momentum"), ["published", "ours"]]) == (0.778, 0.70)
+    assert comparison.loc[("Table 8", "Transfer", "test accuracy"), "published"] == 0.778
+    baseline = ("Reference", "Majority-class baseline (always 'inclusion')", "test accuracy")
+    assert comparison.loc[baseline, "ours"] == 0.25
+    assert math.isnan(comparison.loc[("Table 9", "4 frozen blocks", "NAG"), "ours"])
+
+
+def test_unreadable_metrics_file_is_named(runs_dir):
+    (runs_dir / "vgg16-finetune" / "metrics.json").write_text("{not json")
+    with pytest.raises(LayerscopeError, match=r"vgg16-finetune/metrics\.json"):
+        tables.load_runs(runs_dir, ["vgg16-finetune"])
+
+
+def test_write_all_tables(runs_dir, tmp_path):
+    files = tables.write_all_tables(runs_dir, RUN_IDS, tmp_path / "tables", (32, 32, 3), 4, CLASSES)
+    assert all(path.is_file() for path in files) and len(files) == 7 * 3 + 2
+    text = (tmp_path / "tables" / "summary.md").read_text()
+    assert f"Missing runs (1 of {len(RUN_IDS)}): vgg16-freeze4-nag." in text
+    assert "PASSED: vgg16-finetune" in text and "| 3 | 0.600 | 0.700 | 0.610 |" in text
+    assert json.loads((tmp_path / "tables" / "sanity_gate.json").read_text())["passed"] is True
+
+
+def pixel_std(path: Path) -> float:
+    return float(np.asarray(Image.open(path).convert("L"), dtype=float).std())
+
+
+def test_figures_are_drawn(runs_dir, runs, tmp_path):
+    curves = plot_validation_curves(tables.load_histories(runs_dir, RUN_IDS), tmp_path / "curves.png")
+    heatmap = plot_freeze_heatmap(tables.freeze_grid(runs), tmp_path / "heatmap.png")
+    assert pixel_std(curves) > 0 and pixel_std(heatmap) > 0

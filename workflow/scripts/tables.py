@@ -1,0 +1,32 @@
+"""Collect every run into the study's tables and result figures (see layerscope.tables)."""
+
+import json
+from pathlib import Path
+
+from layerscope.provenance import write_provenance
+from layerscope.scripting import run_job
+
+
+def main(smk):
+    from layerscope.result_figures import plot_freeze_heatmap, plot_validation_curves
+    from layerscope.tables import freeze_grid, load_histories, load_runs, write_all_tables
+
+    runs_dir = Path(smk.input.metrics[0]).parents[1]
+    classes = json.loads(Path(smk.input.classes).read_text())
+    height, width = smk.params.image_size
+    written = write_all_tables(runs_dir, smk.params.runs, Path(smk.output.summary).parent, (height, width, 3),
+                               len(classes), classes)
+    plot_validation_curves(load_histories(runs_dir, smk.params.runs), smk.output.curves)
+    plot_freeze_heatmap(freeze_grid(load_runs(runs_dir, smk.params.runs)), smk.output.heatmap)
+    write_provenance(
+        smk.output.provenance,
+        rule=smk.rule,
+        experiment=smk.config["experiment"],
+        config=smk.config,
+        seed=smk.config["seed"],
+        inputs=list(smk.input),
+        outputs=[*written, smk.output.curves, smk.output.heatmap],
+    )
+
+
+run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)
