@@ -41,12 +41,35 @@ def finetune_start(wildcards):
     return f"{RESULTS}/runs/{finetune_source(config['runs'])}/model.keras"
 
 
+def recording_settings():
+    """The weight-change keys that shape a training run's store (figure keys do not)."""
+    return {key: config["weight_changes"][key] for key in ("period", "snapshots")}
+
+
+def comparison_runs():
+    """The freeze-depth runs of the configured optimizer, shallowest first."""
+    optimizer = config["weight_changes"]["compare_optimizer"]
+    if optimizer not in config["runs"]["freeze_optimizers"]:
+        return []
+    return [
+        f"vgg16-freeze{k}-{optimizer}" for k in sorted(config["runs"]["freeze_blocks"])
+    ]
+
+
 def all_outputs():
     """Every final output of the default pipeline."""
-    return [
+    outputs = [
         f"{RESULTS}/data/manifest.csv",
         f"{RESULTS}/data/class_counts.png",
         f"{RESULTS}/data/provenance.json",
         *expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=RUNS),
         f"{RESULTS}/tables/summary.md",
+        *expand(f"{RESULTS}/runs/{{run}}/figures/weight_changes_3d.png", run=RUNS),
     ]
+    if len(comparison_runs()) > 1:
+        outputs.append(f"{RESULTS}/figures/weight_changes_freeze_comparison.png")
+    if config["weight_changes"]["animation"]:
+        outputs += expand(
+            f"{RESULTS}/runs/{{run}}/figures/weight_changes.gif", run=RUNS
+        )
+    return outputs

@@ -25,6 +25,7 @@ rule train:
     params:
         training=config["training"],
         runs=config["runs"],
+        recording=recording_settings(),
         seed=config["seed"],
         code=code_digest(
             "models",

@@ -1,0 +1,83 @@
+"""CAM: the class-weighted sum of the feature maps that feed a GAP head.
+
+With logits = W^T GAP(A) + b, the class score splits exactly over positions:
+sum_k W[k, c] A_k is that split. It only exists for a conv -> GAP -> Dense head,
+which is why the study trains a separate GAP model for it.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from layerscope.errors import LayerscopeError
+from layerscope.explain.base import (
+    LOGITS,
+    Explainer,
+    logits_layer,
+    prepare_inputs,
+    resize_maps,
+    resolve_targets,
+)
+
+GAP = "gap"
+
+
+class CAM(Explainer):
+    """Class activation maps of a GAP-head model.
+
+    ``explain`` returns (N, h, w) maps at the resolution of the maps feeding "gap",
+    or at the input's when ``upsample`` is set.
+    """
+
+    def __init__(self, model: keras.Model, batch_size: int = 32, upsample: bool = False):
+        super().__init__(model, batch_size)
+        gap = _gap_layer(model)
+        logits = logits_layer(model)
+        _check_linear_head(model, gap, logits)
+        self.upsample = upsample
+        self._features = keras.Model(model.inputs[0], [gap.input, logits.output])
+        self._kernel = keras.ops.convert_to_numpy(logits.kernel).astype(np.float32)
+
+    def explain(self, inputs, targets=None) -> np.ndarray:
+        """CAM maps for ``targets`` (class indices or one-hot; None: the prediction)."""
+        x = prepare_inputs(self.model, inputs)
+        t = resolve_targets(targets, len(x), self._kernel.shape[1])
+        maps = []
+        for s in self._batches(len(x)):
+            features, logits = map(keras.ops.convert_to_numpy, self._features(x[s], training=False))
+            chosen = np.argmax(logits, axis=-1) if t is None else t[s]
+            weights = self._kernel[:, chosen].T  # (batch, channels)
+            features = features.astype(np.float32)
+            maps.append(np.einsum("nhwk,nk->nhw", features, weights))
+        maps = np.concatenate(maps)
+        return resize_maps(maps, x.shape[1:3]) if self.upsample else maps
+
+
+def _gap_layer(model: keras.Model) -> keras.layers.Layer:
+    try:
+        gap = model.get_layer(GAP)
+    except ValueError:
+        raise LayerscopeError(
+            f"CAM needs the GAP model (a vgg16-gap-freeze<k> run, whose head is conv -> "
+            f"GlobalAveragePooling2D(name='{GAP}') -> Dense(name='{LOGITS}')); model "
+            f"'{model.name}' has no layer named '{GAP}'. Use Grad-CAM for this model."
+        ) from None
+    if not isinstance(gap, keras.layers.GlobalAveragePooling2D):
+        raise LayerscopeError(
+            f"CAM needs layer '{GAP}' of model '{model.name}' to be GlobalAveragePooling2D, "
+            f"it is {type(gap).__name__}"
+        )
+    return gap
+
+
+def _check_linear_head(model: keras.Model, gap, logits) -> None:
+    """Only dropout (identity at inference) may sit between "gap" and "logits"."""
+    names = [layer.name for layer in model.layers]
+    between = model.layers[names.index(gap.name) + 1 : names.index(logits.name)]
+    others = [layer.name for layer in between if not isinstance(layer, keras.layers.Dropout)]
+    if others or names.index(logits.name) < names.index(gap.name):
+        raise LayerscopeError(
+            f"CAM needs '{LOGITS}' to act on '{GAP}' directly; model '{model.name}' has "
+            f"{others or 'logits before gap'} in between, so its CAM would not be exact"
+        )

@@ -1,0 +1,75 @@
+"""CAM against the class-weighted sum of feature maps, with hand-set head weights."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from layerscope.errors import LayerscopeError
+from layerscope.explain import CAM
+
+HEAD = np.array([[1.0, 0.0, -2.0], [0.5, 1.0, 0.0], [0.0, -1.0, 3.0]], np.float32)  # (k, c)
+BIAS = np.array([0.1, -0.2, 0.3], np.float32)
+
+
+def gap_model(dropout: bool = False) -> keras.Model:
+    """conv -> pool -> gap -> logits: CAM's A is the pooled maps feeding "gap"."""
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.Rescaling(1 / 255, name="preprocess")(inputs)
+    x = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="conv")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    if dropout:
+        x = keras.layers.Dropout(0.5, name="dropout")(x)
+    x = keras.layers.Dense(3, name="logits")(x)
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(x))
+    model.get_layer("logits").set_weights([HEAD, BIAS])
+    return model
+
+
+def test_cam_is_class_weighted_sum_of_the_maps_feeding_gap():
+    model = gap_model()
+    x = np.random.default_rng(0).uniform(0, 255, size=(5, 8, 8, 2)).astype(np.float32)
+    features = keras.Model(model.inputs, model.get_layer("pool").output).predict(x, verbose=0)
+    logits = keras.Model(model.inputs, model.get_layer("logits").output).predict(x, verbose=0)
+    explainer = CAM(model, batch_size=2)
+    for c in range(3):
+        maps = explainer.explain(x, targets=c)
+        assert maps.shape == (5, 4, 4)
+        expected = sum(HEAD[k, c] * features[..., k] for k in range(3))
+        np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-6)
+        # The defining property: the map's spatial mean plus the bias is the logit.
+        np.testing.assert_allclose(maps.mean(axis=(1, 2)) + BIAS[c], logits[:, c], rtol=1e-4)
+    mixed = np.array([0, 1, 2, 2, 0])
+    per_image = np.stack([explainer.explain(x[i : i + 1], int(c))[0] for i, c in enumerate(mixed)])
+    np.testing.assert_allclose(explainer.explain(x, mixed), per_image, rtol=1e-6)
+    predicted = logits.argmax(axis=1)
+    np.testing.assert_allclose(explainer.explain(x), explainer.explain(x, predicted), rtol=1e-6)
+
+
+def test_dropout_between_gap_and_logits_is_allowed_and_upsampling_works():
+    model = gap_model(dropout=True)
+    x = np.random.default_rng(1).uniform(0, 255, size=(2, 8, 8, 2)).astype(np.float32)
+    assert CAM(model, upsample=True).explain(x, targets=[0, 2]).shape == (2, 8, 8)
+
+
+def test_model_without_gap_head_points_to_the_gap_run():
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(3, 3, name="conv")(inputs)
+    x = keras.layers.Dense(3, name="logits")(keras.layers.Flatten(name="flatten")(x))
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(x))
+    with pytest.raises(
+        LayerscopeError, match=r"CAM needs the GAP model \(a vgg16-gap-freeze<k> run"
+    ):
+        CAM(model)
+
+
+def test_hidden_dense_between_gap_and_logits_is_refused():
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(3, 3, name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dense(3, name="logits")(keras.layers.Dense(4, name="fc1")(x))
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(x))
+    with pytest.raises(LayerscopeError, match="fc1"):
+        CAM(model)

@@ -1,0 +1,120 @@
+"""Grad-CAM against maps worked out by hand on a model whose logits are linear in A."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from layerscope.errors import LayerscopeError
+from layerscope.explain import GradCAM, default_gradcam_layers, normalise_maps
+
+RNG = np.random.default_rng(7)
+KERNEL = np.array([[[[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]]]], np.float32)  # 2 channels -> 3 features
+# The Grad-CAM weights by hand: the spatial means of d logit_c / dA_k, one column per class.
+WEIGHTS = np.array([[1.0, -0.7], [-0.5, 0.8], [0.3, -0.2]], np.float32)
+# Dense weights vary by position around those means (zero-mean noise per channel and class).
+NOISE = RNG.normal(size=(4, 4, 3, 2))
+DENSE = (WEIGHTS + NOISE - NOISE.mean(axis=(0, 1))).reshape(48, 2).astype(np.float32)
+
+
+def linear_head_model() -> keras.Model:
+    """logits = DENSE^T flatten(A), A = relu(1x1 conv): d logit_c / dA is DENSE[:, c]."""
+    inputs = keras.Input((4, 4, 2))
+    x = keras.layers.Rescaling(1.0, name="preprocess")(inputs)
+    x = keras.layers.Conv2D(3, 1, activation="relu", use_bias=False, name="feat")(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(2, name="logits")(x)
+    outputs = keras.layers.Activation("softmax", name="probabilities")(x)
+    model = keras.Model(inputs, outputs)
+    model.get_layer("feat").set_weights([KERNEL])
+    model.get_layer("logits").set_weights([DENSE, np.array([0.3, -0.3], np.float32)])
+    return model
+
+
+def expected_gradcam(x: np.ndarray, target: int) -> np.ndarray:
+    features = np.maximum(np.einsum("nhwi,ik->nhwk", x, KERNEL[0, 0]), 0)
+    return np.maximum(np.einsum("nhwk,k->nhw", features, WEIGHTS[:, target]), 0)
+
+
+def test_gradcam_is_relu_of_gradient_mean_weighted_features():
+    model = linear_head_model()
+    x = np.random.default_rng(0).uniform(-1, 1, size=(5, 4, 4, 2)).astype(np.float32)
+    explainer = GradCAM(model, "feat", batch_size=2)
+    for target in (0, 1):
+        maps = explainer.explain(x, targets=target)
+        assert maps.shape == (5, 4, 4)
+        np.testing.assert_allclose(maps, expected_gradcam(x, target), rtol=1e-5, atol=1e-6)
+        assert maps.max() > 0
+
+
+def test_default_target_is_the_predicted_class_per_image():
+    model = linear_head_model()
+    rng = np.random.default_rng(1)
+    # Input channel 0 drives feature 0 (class 0 weight 1.0), channel 1 feature 1 (class 1, 0.8).
+    bright = np.eye(2)[np.arange(8) % 2][:, None, None, :] * 2.0
+    x = (bright + rng.uniform(-0.2, 0.2, size=(8, 4, 4, 2))).astype(np.float32)
+    predicted = model.predict(x, verbose=0).argmax(axis=1)
+    np.testing.assert_array_equal(predicted, np.arange(8) % 2)
+    maps = GradCAM(model, "feat").explain(x)
+    expected = np.stack([expected_gradcam(x[i : i + 1], c)[0] for i, c in enumerate(predicted)])
+    np.testing.assert_allclose(maps, expected, rtol=1e-5, atol=1e-6)
+    one_hot = np.eye(2)[predicted]
+    np.testing.assert_allclose(GradCAM(model, "feat").explain(x, one_hot), maps, atol=1e-6)
+
+
+def test_upsampling_to_input_size_and_display_normalisation():
+    x = np.random.default_rng(2).uniform(0, 255, size=(3, 32, 32, 3)).astype(np.float32)
+    model = small_vgg(5)
+    assert GradCAM(model, "block3_conv3").explain(x, targets=0).shape == (3, 8, 8)
+    maps = GradCAM(model, "block3_conv3", upsample=True).explain(x, targets=0)
+    assert maps.shape == (3, 32, 32)
+    maps = np.array([[[1.0, 3.0], [5.0, 2.0]], [[-4.0, -2.0], [0.0, -4.0]]])
+    expected = [[[0.0, 0.5], [1.0, 0.25]], [[0.0, 0.5], [1.0, 0.0]]]
+    np.testing.assert_allclose(normalise_maps(maps), expected)
+    assert np.all(normalise_maps(np.full((1, 4, 4), 3.0)) == 0)
+
+
+def test_model_without_logits_layer_is_refused():
+    inputs = keras.Input((4, 4, 2))
+    x = keras.layers.Conv2D(3, 1, name="feat")(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax", name="probs")(keras.layers.Flatten()(x))
+    with pytest.raises(LayerscopeError, match="logits"):
+        GradCAM(keras.Model(inputs, outputs), "feat")
+
+
+def test_unknown_layer_names_the_conv_layers():
+    with pytest.raises(LayerscopeError, match=r"no layer named 'block9_conv3'.*feat"):
+        GradCAM(linear_head_model(), "block9_conv3")
+
+
+def small_vgg(blocks: int) -> keras.Model:
+    """VGG's naming and pooling at toy width: conv layers block{b}_conv{1,2,3}."""
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 255, name="preprocess")(inputs)
+    for b in range(1, blocks + 1):
+        for i in (1, 2, 3):
+            x = keras.layers.Conv2D(
+                2, 3, padding="same", activation="relu", name=f"block{b}_conv{i}"
+            )(x)
+        x = keras.layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dense(2, name="logits")(x)
+    return keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(x))
+
+
+def test_default_layers_are_vgg_blocks_3_to_5_else_last_conv():
+    assert default_gradcam_layers(small_vgg(5)) == ["block3_conv3", "block4_conv3", "block5_conv3"]
+    assert default_gradcam_layers(linear_head_model()) == ["feat"]
+
+
+def test_mixed_bfloat16_model_gives_float32_maps():
+    x = np.random.default_rng(3).uniform(-1, 1, size=(4, 4, 4, 2)).astype(np.float32)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = linear_head_model()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    maps = GradCAM(model, "feat").explain(x, targets=0)
+    assert maps.dtype == np.float32
+    np.testing.assert_allclose(maps, expected_gradcam(x, 0), rtol=0.05, atol=0.05)

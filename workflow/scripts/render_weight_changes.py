@@ -1,0 +1,17 @@
+"""3D figure and 2D companions of one run's accumulated weight change."""
+
+from layerscope.scripting import run_job
+
+
+def main(smk):
+    from layerscope.render3d import render_run
+    from layerscope.weight_plots import plot_block_lines, plot_period_heatmap
+    from layerscope.weight_store import WeightChangeStore
+
+    store = WeightChangeStore(smk.input.store)
+    render_run(store, smk.output.figure3d, log_scale=smk.params.log_scale)
+    plot_period_heatmap(store, smk.output.heatmap)
+    plot_block_lines(store, smk.output.blocks)
+
+
+run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)
