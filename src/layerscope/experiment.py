@@ -22,7 +22,7 @@ from layerscope.atomic import atomic_path, write_text
 from layerscope.data.prepare import load_classes, load_split
 from layerscope.errors import LayerscopeError
 from layerscope.evaluation import classification_metrics, majority_baseline, predictions_table
-from layerscope.models import lenet5, set_frozen_blocks, split_at_block, vgg16
+from layerscope.models import lenet5, load_model, set_frozen_blocks, split_at_block, vgg16
 from layerscope.optimizers import make_optimizer
 from layerscope.runs import RunSpec
 from layerscope.training import FitSettings, StepCheckpoints, clear_state, enable_determinism, fit, steps_per_epoch
@@ -83,9 +83,9 @@ def build_model(spec: RunSpec, input_shape: tuple[int, ...], num_classes: int, t
     if spec.family == "lenet5":
         return lenet5(input_shape, num_classes, activation=spec.activation)
     if spec.family == "finetune":
-        if start_from is None or not Path(start_from).is_file():
-            raise LayerscopeError(f"fine-tuning needs the trained model of runs.finetune_from: {start_from}")
-        model = keras.models.load_model(start_from, compile=False)
+        if start_from is None:
+            raise LayerscopeError("fine-tuning needs the trained model of runs.finetune_from")
+        model = load_model(start_from)
         set_frozen_blocks(model, 0)
         return model
     return vgg16(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
 from keras import layers, ops
@@ -197,3 +198,10 @@ def split_at_block(model: keras.Model, k: int) -> tuple[keras.Model, keras.Model
             )
         x, previous = layer(x), layer
     return extractor, keras.Model(tail_input, x, name=f"{model.name}_after_block{k}")
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Load a run's ``model.keras``; importing this module registers CaffePreprocess."""
+    if not Path(path).is_file():
+        raise LayerscopeError(f"model file not found: {path}")
+    return keras.models.load_model(path, compile=False)

@@ -1,6 +1,8 @@
 import hashlib
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+
 from layerscope.runs import RUN_ID_PATTERN, finetune_source, run_grid
 
 RESULTS = f"results/{config['experiment']}"
@@ -41,6 +43,28 @@ def finetune_start(wildcards):
     return f"{RESULTS}/runs/{finetune_source(config['runs'])}/model.keras"
 
 
+def grid_runs(key, runs):
+    """Runs named under config ``key``, each checked to be in this config's grid."""
+    missing = [run for run in runs if run not in RUNS]
+    if missing:
+        raise WorkflowError(
+            f"config {key}: {missing} not in the run grid ({', '.join(RUNS)})"
+        )
+    return list(runs)
+
+
+EXPLAIN_RUNS = grid_runs("explain.runs", config["explain"]["runs"])
+ONSET_RUNS = grid_runs("explain.onset.runs", config["explain"]["onset"]["runs"])
+CAM_RUN = config["explain"]["cam_run"]
+if CAM_RUN:
+    grid_runs("explain.cam_run", [CAM_RUN])
+
+
+def cam_model_input():
+    """The GAP model whose CAM is shown beside every explained run."""
+    return [f"{RESULTS}/runs/{CAM_RUN}/model.keras"] if CAM_RUN else []
+
+
 def recording_settings():
     """The weight-change keys that shape a training run's store (figure keys do not)."""
     return {key: config["weight_changes"][key] for key in ("period", "snapshots")}
@@ -66,6 +90,12 @@ def all_outputs():
         f"{RESULTS}/tables/summary.md",
         *expand(f"{RESULTS}/runs/{{run}}/figures/weight_changes_3d.png", run=RUNS),
     ]
+    outputs += expand(
+        f"{RESULTS}/explain/{{run}}/{{name}}",
+        run=EXPLAIN_RUNS,
+        name=["explanations.png", "feature_maps.png"],
+    )
+    outputs += expand(f"{RESULTS}/explain/{{run}}/onset.png", run=ONSET_RUNS)
     if len(comparison_runs()) > 1:
         outputs.append(f"{RESULTS}/figures/weight_changes_freeze_comparison.png")
     if config["weight_changes"]["animation"]:
