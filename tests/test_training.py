@@ -167,3 +167,12 @@ def test_bad_weights_file_fails_before_training(tmp_path, data_dir):
     with pytest.raises(LayerscopeError, match="other.weights.h5"):
         train_run(parse_run_id("vgg16-freeze3-sgd", config()["training"]), config(weights=str(bad)), data_dir, files)
     assert not files.model.exists() and not files.state.exists()
+
+
+def test_diverging_training_stops_and_says_so(tmp_path):
+    x, y = arrays()
+    model = tiny_model(5)
+    model.compile(keras.optimizers.SGD(1e38), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history, reason = fit(model, (x, y), (x[:8], y[:8]), FitSettings(epochs=10, batch_size=8, seed=1), 3,
+                          tmp_path, verbose=0)
+    assert reason == "diverged" and len(history) < 10

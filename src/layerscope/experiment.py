@@ -173,7 +173,7 @@ def train_run(
     )
     files.pending_checkpoints.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    history, stopped_early = fit(
+    history, stop_reason = fit(
         fitted,
         (inputs["train"], splits["train"][1]),
         (inputs["val"], splits["val"][1]),
@@ -193,7 +193,8 @@ def train_run(
         "spec": spec.__dict__,
         "learning_rate": learning_rate,
         "epochs_run": int(len(history)),
-        "stopped_early": stopped_early,
+        "stopped_early": stop_reason == "early_stopping",
+        "diverged": stop_reason == "diverged",
         "train_seconds": round(seconds, 2),
         "cached_frozen_blocks": cut,
         "parameters": parameter_counts(model),

@@ -199,17 +199,18 @@ def vgg_by_initialisation(runs: Mapping[str, dict | None]) -> pd.DataFrame:
 
 
 def freeze3_by_optimizer(runs: Mapping[str, dict | None]) -> pd.DataFrame:
-    """Table 6: blocks 1-3 frozen, one row per optimizer (adaptive ones may stop early)."""
+    """Table 6: blocks 1-3 frozen, one row per optimizer (adaptive ones may stop early or diverge)."""
     rows = [
         {"optimizer": _label(parse_name(run_id)[2]), **_loss_and_accuracy(run),
          "test_f1_weighted": _metric(run, "test", "f1_weighted"),
          "epochs_run": math.nan if run is None else run["epochs_run"],
-         "stopped_early": math.nan if run is None else run["stopped_early"]}
+         "stopped_early": math.nan if run is None else run["stopped_early"],
+         "diverged": math.nan if run is None else run.get("diverged", False)}
         for run_id, run in _select(runs, "freeze", k=3).items()
     ]
     return _frame(rows, "optimizer", ["best_epoch", "train_loss", "val_loss", "val_accuracy", "test_accuracy",
-                                      "test_f1_weighted", "epochs_run", "stopped_early"],
-                  {"best_epoch": "Int64", "epochs_run": "Int64", "stopped_early": "boolean"})
+                                      "test_f1_weighted", "epochs_run", "stopped_early", "diverged"],
+                  {"best_epoch": "Int64", "epochs_run": "Int64", "stopped_early": "boolean", "diverged": "boolean"})
 
 
 def finetune_result(runs: Mapping[str, dict | None]) -> pd.DataFrame:

@@ -101,7 +101,7 @@ class ResumableEpochs(keras.callbacks.Callback):
         self.history: list[dict] = []
         self.best = np.inf
         self.wait = 0
-        self.stopped_early = False
+        self.stop_reason: str | None = None  # "early_stopping" or "diverged"
         self._start = 0.0
 
     @property
@@ -122,7 +122,7 @@ class ResumableEpochs(keras.callbacks.Callback):
             for i, variable in enumerate(self._rng_variables()):
                 variable.assign(saved[f"v{i}"])
         self.history, self.best, self.wait = state["history"], state["best"], state["wait"]
-        self.stopped_early = state["stopped_early"]
+        self.stop_reason = state["stop_reason"]
         log.info("resuming from the end of epoch %d (%s)", state["epoch"] + 1, self.directory)
         return state["epoch"] + 1
 
@@ -137,20 +137,24 @@ class ResumableEpochs(keras.callbacks.Callback):
         row["seconds"] = round(time.perf_counter() - self._start, 3)
         self.history.append(row)
         monitored = logs.get("val_loss", logs.get("loss"))
-        if monitored < self.best:
+        if not np.isfinite(logs.get("loss", np.nan)):
+            self.model.stop_training = True
+            self.stop_reason = "diverged"
+            log.warning("training diverged in epoch %d (loss is not finite): stopped", epoch + 1)
+        elif monitored < self.best:
             self.best, self.wait = float(monitored), 0
             self._save_weights("best.weights.h5")
         else:
             self.wait += 1
             if self.patience is not None and self.wait >= self.patience:
                 self.model.stop_training = True
-                self.stopped_early = True
+                self.stop_reason = "early_stopping"
                 log.info("early stopping after epoch %d: val_loss has not improved for %d epochs", epoch + 1, self.wait)
         self._save_weights("last.weights.h5")
         with atomic_path(self.directory / "rng.npz") as tmp:
             np.savez(tmp, **{f"v{i}": v.numpy() for i, v in enumerate(self._rng_variables())})
         state = {"epoch": epoch, "history": self.history, "best": self.best, "wait": self.wait,
-                 "stopped_early": self.stopped_early}
+                 "stop_reason": self.stop_reason}
         write_text(self.state_file, json.dumps(state, indent=1))
 
     def _save_weights(self, name: str) -> None:
@@ -188,18 +192,19 @@ def fit(
     state_dir: Path,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 2,
-) -> tuple[pd.DataFrame, bool]:
+) -> tuple[pd.DataFrame, str | None]:
     """Train a compiled ``model``; resume from ``state_dir`` if a previous attempt left state there.
 
-    Returns the per-epoch history and whether early stopping ended training. The
-    model ends with the weights of its best epoch (lowest val_loss).
+    Returns the per-epoch history and what ended training early (None, "early_stopping"
+    or "diverged": a non-finite loss). The model ends with the weights of its best
+    epoch (lowest val_loss).
     """
     x_train, y_train = train
     weights = sample_weights(y_train, num_classes, settings.class_weight)
     resumable = ResumableEpochs(state_dir, settings.patience)
     resumable.set_model(model)
     first_epoch = resumable.restore()
-    if first_epoch < settings.epochs and not resumable.stopped_early:
+    if first_epoch < settings.epochs and resumable.stop_reason is None:
         steps = steps_per_epoch(len(x_train), settings.batch_size)
         data = training_dataset(x_train, y_train, weights, settings.batch_size, settings.seed, first_epoch,
                                 settings.epochs)
@@ -216,7 +221,7 @@ def fit(
         )
     if (state_dir / "best.weights.h5").is_file():
         model.load_weights(state_dir / "best.weights.h5")
-    return pd.DataFrame(resumable.history), resumable.stopped_early
+    return pd.DataFrame(resumable.history), resumable.stop_reason
 
 
 def clear_state(state_dir: Path) -> None:

@@ -101,14 +101,19 @@ def plot_block_lines(store: WeightChangeStore | str | os.PathLike, out_png: str 
     for ax, column, label in zip(
         axes, ("period_change_rel", "accumulated_rel"), ("period change / weight L1", "accumulated change / weight L1")
     ):
+        drawn = False
         for block in dict.fromkeys(store.layers["block"]):
             rows = sums[sums["block"] == block]
             if (rows[column] > 0).any():
                 ax.plot(rows["step"], rows[column].where(rows[column] > 0), marker=".", ms=3, label=block)
+                drawn = True
+            elif rows[column].isna().any():
+                ax.plot([], [], color="0.6", ls=":", label=f"{block} (not finite: training diverged)")
             else:
                 ax.plot([], [], color="0.6", ls="--", label=f"{block} (unchanged)")
         _epoch_lines(ax, store)
-        ax.set_yscale("log")
+        if drawn:
+            ax.set_yscale("log")
         ax.set_xlabel("training step")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

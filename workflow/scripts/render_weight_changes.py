@@ -4,11 +4,17 @@ from layerscope.scripting import run_job
 
 
 def main(smk):
+    from layerscope.errors import LayerscopeError
     from layerscope.render3d import render_run
     from layerscope.weight_plots import plot_block_lines, plot_period_heatmap
     from layerscope.weight_store import WeightChangeStore
 
     store = WeightChangeStore(smk.input.store)
+    if store.run_id != smk.wildcards.run:
+        raise LayerscopeError(
+            f"{smk.input.store} holds the weight changes of run '{store.run_id}', "
+            f"not '{smk.wildcards.run}' (a file copied from another run?)"
+        )
     render_run(store, smk.output.figure3d, log_scale=smk.params.log_scale)
     plot_period_heatmap(store, smk.output.heatmap)
     plot_block_lines(store, smk.output.blocks)

@@ -1,5 +1,5 @@
-"""The training stage through Snakemake: every model family on the tiny config,
-resume after a kill, and the SLURM profile."""
+"""The whole pipeline through Snakemake on the tiny config (every model family, weight-change
+figures, explanations, tables, report), resume after a kill, and the SLURM profile."""
 
 import json
 import os
@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
 from conftest import REPO
 
@@ -118,3 +120,53 @@ def test_unknown_run_in_config_stops_before_any_job(tmp_path):
     run = subprocess.run(snakemake_cmd(tmp_path, "--configfile", str(path)), cwd=REPO, capture_output=True, text=True)
     assert run.returncode != 0 and "freeze_blocks" in run.stderr
     assert not (tmp_path / "results").exists()
+
+
+def not_blank(path, min_size=(200, 150)):
+    image = np.asarray(Image.open(path).convert("RGB"), dtype=float)
+    return image.shape[1] >= min_size[0] and image.shape[0] >= min_size[1] and image.std() > 5
+
+
+def test_weight_change_figures(smoke):
+    for run_id in SMOKE_RUNS:
+        figures = smoke / "runs" / run_id / "figures"
+        for name in ("weight_changes_3d.png", "weight_changes_heatmap.png", "weight_changes_blocks.png"):
+            assert not_blank(figures / name), figures / name
+        assert Image.open(figures / "weight_changes.gif").n_frames >= 1
+    assert not_blank(smoke / "figures/weight_changes_freeze_comparison.png")
+
+
+def test_explanations(smoke):
+    maps = np.load(smoke / "explain/vgg16-freeze3-momentum/maps.npz")
+    n = len(maps["indices"])
+    assert n == 4  # one image per class
+    for layer in ("block3_conv3", "block4_conv3", "block5_conv3"):
+        assert maps[f"gradcam/{layer}"].shape == (n, 40, 40)
+    assert maps["cam"].shape == (n, 40, 40)
+    assert maps["lime_positive"].shape == (n, 2, 40, 40) and (maps["lime_negative"] <= 0).all()
+    assert not_blank(smoke / "explain/vgg16-freeze3-momentum/explanations.png")
+    assert not_blank(smoke / "explain/lenet5-tanh-sgd/feature_maps.png")
+    invariance = pd.read_csv(smoke / "explain/lenet5-tanh-sgd/invariance.csv")
+    assert invariance["layer"].tolist() == ["c1", "c5"] and invariance["mean_pairwise_correlation"].between(-1, 1).all()
+    onset = pd.read_csv(smoke / "explain/lenet5-tanh-sgd/onset.csv")
+    assert onset["layer"].tolist() == ["c1", "c3", "c5"] and onset["depth"].tolist() == [1, 2, 3]
+    curves = pd.read_csv(smoke / "explain/lenet5-tanh-sgd/onset_curves.csv")
+    assert sorted(set(curves["step"])) == [1, 2, 4]
+
+
+def test_tables_match_the_runs(smoke):
+    grid = pd.read_csv(smoke / "tables/table9_freeze_grid.csv", index_col=0)
+    for k in (3, 5):
+        metrics = json.loads((smoke / "runs" / f"vgg16-freeze{k}-momentum/metrics.json").read_text())
+        assert grid.loc[k].iloc[0] == pytest.approx(metrics["test"]["accuracy"], abs=5e-4)
+    assert "Sanity gate" in (smoke / "tables/summary.md").read_text()
+    assert not_blank(smoke / "figures/freeze_grid_heatmap.png")
+
+
+def test_report_builds(smoke):
+    workdir = smoke.parents[1]
+    run = subprocess.run(
+        snakemake_cmd(workdir, "--report", "report.zip", "--configfile", str(REPO / "config/smoke.yaml")),
+        cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (workdir / "report.zip").stat().st_size > 100_000
