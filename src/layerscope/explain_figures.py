@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
 from layerscope.atomic import atomic_path
 from layerscope.explain import normalise_maps
@@ -88,6 +89,7 @@ def plot_onset(curves: pd.DataFrame, onsets: pd.DataFrame, threshold: float, run
             ax.axvline(onset, color=line.get_color(), linestyle=":")
     ax.axhline(threshold, color="grey", linestyle="--", label=f"threshold {threshold}")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.set_xlabel("training step (checkpoint)")
     ax.set_ylabel("correlation with final map")
     ax.set_title(f"{run_id}: feature onset by layer depth")
