@@ -63,6 +63,7 @@ def lenet_config(tmp_path, epochs):
     config["runs"] = {"lenet5": ["relu-sgd"], "scratch_optimizers": [], "freeze_blocks": [],
                       "freeze_optimizers": [], "finetune_from": None, "gap_freeze_blocks": []}
     config["training"]["epochs"]["lenet5"] = epochs
+    config["explain"].update(runs=[], cam_run=None, onset={"runs": []})
     path = tmp_path / "lenet.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
