@@ -1,6 +1,5 @@
 """Grad-CAM per block, CAM and LIME for selected test images of one run."""
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,7 @@ def main(smk):
         seed=seed,
         inputs=[smk.input.model, smk.input.predictions, *smk.input.cam_model],
         outputs=[smk.output.maps, smk.output.figure],
-        extra={"run": smk.wildcards.run, "images": json.loads(json.dumps(chosen.tolist()))},
+        extra={"run": smk.wildcards.run, "images": chosen.tolist()},
     )
 
 
