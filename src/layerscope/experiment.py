@@ -25,7 +25,7 @@ from layerscope.evaluation import classification_metrics, majority_baseline, pre
 from layerscope.models import lenet5, load_model, set_frozen_blocks, split_at_block, vgg16
 from layerscope.optimizers import make_optimizer
 from layerscope.runs import RunSpec
-from layerscope.training import FitSettings, StepCheckpoints, clear_state, enable_determinism, fit, steps_per_epoch
+from layerscope.training import FitSettings, StepCheckpoints, clear_state, enable_determinism, fit
 from layerscope.training_plots import plot_history
 from layerscope.weight_changes import WeightChangeRecorder
 
@@ -156,12 +156,9 @@ def train_run(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    callbacks: list[keras.callbacks.Callback] = [
-        StepCheckpoints(model, files.pending_checkpoints, settings.checkpoint_steps,
-                        steps_per_epoch(len(inputs["train"]), settings.batch_size))
-    ]
     recording = config["weight_changes"]
-    callbacks.append(
+    callbacks = [
+        StepCheckpoints(model, files.pending_checkpoints, settings.checkpoint_steps),
         WeightChangeRecorder(
             files.weight_changes,
             period=recording["period"],
@@ -169,8 +166,8 @@ def train_run(
             model=model,
             run_id=spec.run_id,
             provenance=provenance,
-        )
-    )
+        ),
+    ]
     files.pending_checkpoints.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     history, stop_reason = fit(
@@ -204,18 +201,17 @@ def train_run(
     metrics["beats_majority"] = {
         key: metrics["test"][key] > metrics["majority_baseline"][key] for key in ("accuracy", "f1_weighted")
     }
-    _write_outputs(files, model, history, metrics, probabilities["test"], data_dir, classes)
+    _write_outputs(files, model, history, metrics, splits["test"][1], probabilities["test"], data_dir, classes)
     clear_state(files.state)
     log.info("%s: test accuracy %.3f, weighted F1 %.3f (majority baseline %.3f)", spec.run_id,
              metrics["test"]["accuracy"], metrics["test"]["f1_weighted"], metrics["majority_baseline"]["accuracy"])
     return metrics
 
 
-def _write_outputs(files: RunFiles, model, history: pd.DataFrame, metrics: dict, test_probs: np.ndarray,
-                   data_dir: Path, classes: list[str]) -> None:
+def _write_outputs(files: RunFiles, model, history: pd.DataFrame, metrics: dict, y_test: np.ndarray,
+                   test_probs: np.ndarray, data_dir: Path, classes: list[str]) -> None:
     manifest = pd.read_csv(data_dir / "manifest.csv")
     test_paths = manifest.loc[manifest["split"] == "test", "path"].tolist()
-    y_test = np.load(data_dir / "test_labels.npy")
     with atomic_path(files.predictions) as tmp:
         predictions_table(test_paths, y_test, test_probs, classes).to_csv(tmp, index=False)
     with atomic_path(files.history) as tmp:

@@ -91,6 +91,16 @@ def _digests(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
     return out
 
 
+def stamp(experiment: str, config: Mapping, seed: int | None) -> dict:
+    """What identifies the making of any artifact: experiment, config digest, code version, seed."""
+    return {
+        "experiment": experiment,
+        "config_digest": config_digest(config),
+        "code_version": code_version(),
+        "seed": seed,
+    }
+
+
 def build_record(
     *,
     rule: str,
@@ -104,12 +114,9 @@ def build_record(
     """The provenance record of one job."""
     return {
         "rule": rule,
-        "experiment": experiment,
+        **stamp(experiment, config, seed),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "config_digest": config_digest(config),
-        "code_version": code_version(),
         "libraries": library_versions(),
-        "seed": seed,
         "inputs": _digests(inputs),
         "outputs": _digests(outputs),
         **({"extra": dict(extra)} if extra else {}),

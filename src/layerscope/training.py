@@ -165,19 +165,18 @@ class ResumableEpochs(keras.callbacks.Callback):
 class StepCheckpoints(keras.callbacks.Callback):
     """Saves the full model's weights at the listed global training steps (feature-onset study)."""
 
-    def __init__(self, model: keras.Model, directory: Path, steps: Sequence[int], steps_per_epoch: int):
+    def __init__(self, model: keras.Model, directory: Path, steps: Sequence[int]):
         super().__init__()
         self.full_model = model
         self.directory = Path(directory)
         self.steps = set(steps)
-        self.steps_per_epoch = steps_per_epoch
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        step = self._epoch * self.steps_per_epoch + batch + 1
+        step = self._epoch * self.params["steps"] + batch + 1
         if step in self.steps:
             with atomic_path(self.directory / f"step_{step:06d}.weights.h5") as tmp:
                 self.full_model.save_weights(tmp)

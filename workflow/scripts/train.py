@@ -9,7 +9,7 @@ from layerscope.scripting import run_job
 def main(smk):
     claim_gpu()  # before TensorFlow starts: concurrent jobs get distinct GPUs
     from layerscope.experiment import RunFiles, train_run
-    from layerscope.provenance import code_version, config_digest, write_provenance
+    from layerscope.provenance import stamp, write_provenance
     from layerscope.runs import parse_run_id
     from layerscope.training import set_threads
 
@@ -18,13 +18,8 @@ def main(smk):
     files = RunFiles(Path(smk.output.model).parent)
     start_from = Path(smk.input.start_from) if isinstance(smk.input.start_from, str) else None
     data_dir = Path(smk.input.manifest).parent
-    stamp = {
-        "experiment": smk.config["experiment"],
-        "config_digest": config_digest(smk.config),
-        "code_version": code_version(),
-        "seed": smk.params.seed,
-    }
-    train_run(spec, smk.config, data_dir, files, start_from=start_from, provenance=stamp)
+    provenance = stamp(smk.config["experiment"], smk.config, smk.params.seed)
+    train_run(spec, smk.config, data_dir, files, start_from=start_from, provenance=provenance)
     write_provenance(
         smk.output.provenance,
         rule=smk.rule,
