@@ -97,7 +97,7 @@ def test_duplicate_across_manifest_splits_is_refused(tmp_path):
     for i in range(3):
         write_png(tmp_path / f"{i}.png", seed=i)
     (tmp_path / "copy.png").write_bytes((tmp_path / "0.png").read_bytes())
-    (tmp_path / "m.csv").write_text("path,label,split\n0.png,a,train\n1.png,a,val\n2.png,a,test\ncopy.png,a,test\n")
+    (tmp_path / "m.csv").write_text("path,label,split\n0.png,a,train\n1.png,b,val\n2.png,a,test\ncopy.png,a,test\n")
     with pytest.raises(LayerscopeError, match="leak test data.*copy.png"):
         prepare(DataSettings(source="manifest", path=str(tmp_path / "m.csv"), image_size=(8, 8)), tmp_path / "o")
     assert not (tmp_path / "o" / "manifest.csv").exists()
@@ -114,3 +114,32 @@ def test_settings_from_config_ignores_nothing_it_needs():
     s = DataSettings.from_config({"source": "elpv", "image_size": [32, 48], "max_per_class": 5}, seed=9)
     assert s.image_size == (32, 48) and s.seed == 9 and s.max_per_class == 5
     assert json.loads(json.dumps(s.__dict__))["test_fraction"] == 0.25
+
+
+def test_one_class_stops_the_data_stage(tmp_path):
+    for i in range(4):
+        write_png(tmp_path / "only" / "crack" / f"{i}.png", seed=i)
+    with pytest.raises(LayerscopeError, match=r"1 class\(es\) \(crack\).*at least 2.*data.path: .*only.*on_bad_image: error"):
+        prepare(settings(tmp_path / "only"), tmp_path / "data")
+    assert not (tmp_path / "data").exists()
+
+
+def test_class_emptied_by_skipping_is_named(image_folder, tmp_path):
+    for file in (image_folder / "inclusion").iterdir():
+        file.write_bytes(b"not a png")
+    with pytest.raises(LayerscopeError) as err:
+        prepare(settings(image_folder, on_bad_image="skip"), tmp_path / "data")
+    message = str(err.value)
+    assert "'inclusion' have no images left after skipping" in message
+    assert f"data.path: {image_folder}" in message and "data.on_bad_image: skip" in message
+    assert not (tmp_path / "data" / "manifest.csv").exists()
+
+
+def test_configured_class_without_images_is_named(tmp_path):
+    lines = ["path,label"] + [f"{i}.png,{'ab'[i % 2]}" for i in range(6)]
+    for i in range(6):
+        write_png(tmp_path / f"{i}.png", seed=i)
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    config = DataSettings(source="manifest", path=str(tmp_path / "m.csv"), classes=["a", "b", "c"], image_size=(8, 8))
+    with pytest.raises(LayerscopeError, match=r"class\(es\) 'c' have no images \(data.source: manifest, data.path: .*m.csv"):
+        prepare(config, tmp_path / "o")

@@ -5,7 +5,7 @@ import pytest
 from layerscope.errors import LayerscopeError
 from layerscope.evaluation import classification_metrics, majority_baseline, predictions_table
 from layerscope.optimizers import make_optimizer
-from layerscope.runs import finetune_source, parse_run_id, run_grid
+from layerscope.runs import finetune_source, parse_run_id, run_grid, run_settings
 
 TRAINING = {"optimizer": "nag", "finetune": {"optimizer": "momentum"}}
 RUNS = {
@@ -96,3 +96,60 @@ def test_predictions_table():
     table = predictions_table(["x.png", "y.png"], np.array([1, 0]), np.array([[0.2, 0.8], [0.4, 0.6]]), ["ok", "bad"])
     assert table.to_dict("list") == {"path": ["x.png", "y.png"], "true": ["bad", "ok"], "predicted": ["bad", "bad"],
                                      "p_ok": [0.2, 0.4], "p_bad": [0.8, 0.6]}
+
+
+def _config():
+    import yaml
+
+    from conftest import REPO
+
+    return yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+
+def test_run_settings_keep_only_this_runs_entries():
+    config = _config()
+    lenet = run_settings("lenet5-tanh-sgd", config)
+    assert lenet["epochs"] == {"lenet5": 10} and lenet["learning_rate"] == {"sgd": 0.003}
+    assert not {"weights", "dense_units", "dropout", "optimizer", "finetune", "cache_frozen_features"} & set(lenet)
+    assert lenet["batch_size"] == 16 and lenet["checkpoint_steps"] == [1, 5, 20, 50, 100, 200]
+    freeze = run_settings("vgg16-freeze3-nag", config)
+    assert freeze["epochs"] == {"freeze": 4} and freeze["learning_rate"] == {"nag": 0.001}
+    assert freeze["weights"] == "hed-bsds500" and freeze["cache_frozen_features"] is True
+    assert "weights" not in run_settings("vgg16-scratch-momentum", config)
+    finetune = run_settings("vgg16-finetune", config)
+    assert finetune["finetune"] == config["training"]["finetune"]
+    assert "epochs" not in finetune and "learning_rate" not in finetune
+    assert run_settings("vgg16-gap-freeze3", config)["optimizer"] == "momentum"
+
+
+def test_run_settings_depend_only_on_what_the_run_reads():
+    config = _config()
+    changed = _config()
+    changed["training"]["epochs"]["lenet5"] = 99
+    changed["training"]["learning_rate"]["adam"] = 0.5
+    changed["training"]["optimizer"] = "nag"
+    changed["runs"]["freeze_blocks"] = [1]
+    for run in ("vgg16-freeze3-momentum", "vgg16-scratch-momentum", "vgg16-finetune"):
+        assert run_settings(run, changed) == run_settings(run, config), run
+    assert run_settings("lenet5-tanh-sgd", changed)["epochs"] == {"lenet5": 99}
+    assert run_settings("lenet5-relu-adam", changed)["learning_rate"] == {"adam": 0.5}
+    assert run_settings("vgg16-gap-freeze3", changed) != run_settings("vgg16-gap-freeze3", config)
+
+
+def test_run_settings_pass_new_keys_through():
+    """Keys added later (by other features) apply to every run without touching run_settings."""
+    config = _config()
+    config["training"]["augmentation"] = {"flip": True, "rotate": 10}
+    config["training"]["seeds"] = [1, 2]
+    config["training"]["label_smoothing"] = {"lenet5": 0.0, "freeze": 0.1, "scratch": 0, "gap": 0}
+    settings = run_settings("vgg16-freeze3-momentum", config)
+    assert settings["augmentation"] == {"flip": True, "rotate": 10} and settings["seeds"] == [1, 2]
+    assert settings["label_smoothing"] == {"freeze": 0.1}
+
+
+def test_run_settings_are_enough_to_parse_and_idempotent():
+    config = _config()
+    for run in run_grid(config["runs"]):
+        settings = run_settings(run, config)
+        assert parse_run_id(run, settings) == parse_run_id(run, config["training"])
+        assert run_settings(run, {"training": settings}) == settings

@@ -1,9 +1,10 @@
+import os
 from pathlib import Path
 
 import pytest
 
 from conftest import write_png
-from layerscope.data.sources import ELPV_CLASSES, load_source
+from layerscope.data.sources import ELPV_CLASSES, listing_digest, load_source
 from layerscope.errors import LayerscopeError
 
 
@@ -85,3 +86,32 @@ def test_manifest_unknown_label_names_line_and_label(tmp_path):
 def test_missing_manifest_is_named(tmp_path):
     with pytest.raises(LayerscopeError, match="manifest not found"):
         load_source("manifest", str(tmp_path / "m.csv"))
+
+
+def test_listing_digest_sees_added_removed_and_replaced_images(image_folder):
+    seen = {listing_digest("folder", str(image_folder))}
+    write_png(image_folder / "crack" / "new.png", seed=999)
+    seen.add(listing_digest("folder", str(image_folder)))
+    (image_folder / "scratch" / "scratch_00.png").unlink()
+    seen.add(listing_digest("folder", str(image_folder)))
+    replaced = image_folder / "inclusion" / "inclusion_03.png"
+    write_png(replaced, seed=12345)
+    os.utime(replaced, ns=(1, 1))  # other content; another mtime even on a coarse-clock filesystem
+    seen.add(listing_digest("folder", str(image_folder)))
+    assert len(seen) == 4
+    assert listing_digest("folder", str(image_folder)) == listing_digest("folder", str(image_folder))
+
+
+def test_listing_digest_of_a_manifest_follows_its_images(tmp_path):
+    write_png(tmp_path / "img" / "a.png", seed=1)
+    (tmp_path / "m.csv").write_text("path,label\nimg/a.png,x\n")
+    before = listing_digest("manifest", str(tmp_path / "m.csv"))
+    write_png(tmp_path / "img" / "a.png", seed=2, size=21)
+    assert listing_digest("manifest", str(tmp_path / "m.csv")) != before
+
+
+def test_listing_digest_never_raises(tmp_path):
+    assert listing_digest("folder", str(tmp_path / "absent")) == listing_digest("folder", str(tmp_path / "gone"))
+    assert listing_digest("manifest", str(tmp_path / "absent.csv"))
+    assert listing_digest("folder", None) == "no-path"
+    assert len(listing_digest("elpv")) == 16

@@ -22,6 +22,8 @@ RUN_ID_PATTERN = (
     r"|vgg16-finetune"
     r"|vgg16-gap-freeze[0-5]"
 )
+# A seed replicate of any run: ``<run-id>-seed<s>`` (see :func:`replicate_grid`).
+RUN_ID_PATTERN = rf"(?:{RUN_ID_PATTERN})(?:-seed\d+)?"
 
 
 @dataclass(frozen=True)
@@ -42,19 +44,20 @@ class RunSpec:
 
 
 def parse_run_id(run_id: str, training: dict) -> RunSpec:
-    """The spec of ``run_id``; the finetune and GAP optimizers come from the config."""
-    if match := re.fullmatch(rf"lenet5-(\w+)-({_OPT})", run_id):
+    """The spec of ``run_id`` (or of its seed replicate); finetune and GAP optimizers come from the config."""
+    base, _ = split_replicate(run_id)
+    if match := re.fullmatch(rf"lenet5-(\w+)-({_OPT})", base):
         activation, optimizer = match.groups()
         if activation not in ACTIVATIONS:
             raise LayerscopeError(f"run '{run_id}': LeNet-5 activation must be tanh or relu")
         return RunSpec(run_id, "lenet5", optimizer, activation=activation, pretrained=False)
-    if match := re.fullmatch(rf"vgg16-scratch-({_OPT})", run_id):
+    if match := re.fullmatch(rf"vgg16-scratch-({_OPT})", base):
         return RunSpec(run_id, "scratch", match.group(1), pretrained=False)
-    if match := re.fullmatch(rf"vgg16-freeze(\d+)-({_OPT})", run_id):
+    if match := re.fullmatch(rf"vgg16-freeze(\d+)-({_OPT})", base):
         return RunSpec(run_id, "freeze", match.group(2), freeze_blocks=_depth(match.group(1), run_id))
-    if run_id == "vgg16-finetune":
+    if base == "vgg16-finetune":
         return RunSpec(run_id, "finetune", training["finetune"]["optimizer"])
-    if match := re.fullmatch(r"vgg16-gap-freeze(\d+)", run_id):
+    if match := re.fullmatch(r"vgg16-gap-freeze(\d+)", base):
         depth = _depth(match.group(1), run_id)
         return RunSpec(run_id, "gap", training["optimizer"], freeze_blocks=depth, head="gap")
     raise LayerscopeError(
@@ -89,3 +92,82 @@ def finetune_source(runs: dict) -> str:
             f"runs.finetune_from: '{source}' is not a vgg16-freeze<k>-<opt> run of this config's grid"
         )
     return source
+
+
+FAMILIES = ("lenet5", "scratch", "freeze", "finetune", "gap")
+
+# Keys of ``training`` that only some runs read; every other key applies to every run.
+# A key missing from the settings of a run it applies to fails loudly (KeyError), so
+# keep these predicates exactly as narrow as the code that reads the keys.
+_ONLY_FOR = {
+    "finetune": lambda spec: spec.family == "finetune",
+    "optimizer": lambda spec: spec.family == "gap",  # the GAP runs' optimizer
+    "weights": lambda spec: spec.is_vgg and spec.pretrained,
+    "dense_units": lambda spec: spec.is_vgg,
+    "dropout": lambda spec: spec.is_vgg,
+    "cache_frozen_features": lambda spec: spec.freeze_blocks > 0,
+}
+# The fine-tuning run takes epochs and learning rate from ``training.finetune`` instead.
+_NOT_FOR_FINETUNE = ("epochs", "learning_rate")
+
+
+def run_settings(run_id: str, config: dict) -> dict:
+    """The ``training`` settings that apply to ``run_id``, in the config's own shape.
+
+    Maps keyed by model family (``epochs``) or optimizer (``learning_rate``) keep only
+    this run's entry; keys only some runs read are dropped for the others; every other
+    key (including ones added later) passes through whole. So a training job that
+    depends on this, rather than the whole section, reruns exactly when a setting it
+    uses changes: adding a run or changing another family's epochs leaves it alone.
+    """
+    training = config["training"]
+    spec = parse_run_id(run_id, training)
+    settings = {}
+    for key, value in training.items():
+        if key in _ONLY_FOR and not _ONLY_FOR[key](spec):
+            continue
+        if spec.family == "finetune" and key in _NOT_FOR_FINETUNE:
+            continue
+        settings[key] = _entry_of_run(value, spec)
+    return settings
+
+
+def _entry_of_run(value, spec: RunSpec):
+    """A map keyed by families or optimizers reduced to this run's entry (same shape)."""
+    if not isinstance(value, dict) or not value:
+        return value
+    for names, name in ((FAMILIES, spec.family), (OPTIMIZERS, spec.optimizer)):
+        if set(value) <= set(names):
+            return {k: v for k, v in value.items() if k == name}
+    return value
+
+
+_REPLICATE = re.compile(r"(?P<base>.+)-seed(?P<seed>\d+)")
+
+
+def split_replicate(run_id: str) -> tuple[str, int | None]:
+    """(base run id, training seed) of a seed replicate ``<run-id>-seed<s>``; (run_id, None) otherwise."""
+    if match := _REPLICATE.fullmatch(run_id):
+        return match.group("base"), int(match.group("seed"))
+    return run_id, None
+
+
+def training_seeds(config: dict) -> list[int]:
+    """The training seeds of every run: ``runs.seeds``, or the experiment seed alone.
+
+    The first seed trains the run under its plain id (the run the explanations and
+    figures use); each further seed ``s`` trains a replicate ``<run-id>-seed<s>``.
+    """
+    return list(config["runs"].get("seeds") or [config["seed"]])
+
+
+def replicate_grid(config: dict) -> list[str]:
+    """The seed replicates of every run of the grid (empty with one training seed)."""
+    extra = training_seeds(config)[1:]
+    return [f"{run_id}-seed{seed}" for run_id in run_grid(config["runs"]) for seed in extra]
+
+
+def run_seed(run_id: str, config: dict) -> int:
+    """The training seed of ``run_id`` (a replicate's own, else the first training seed)."""
+    _, seed = split_replicate(run_id)
+    return training_seeds(config)[0] if seed is None else seed

@@ -3,7 +3,8 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from layerscope.runs import RUN_ID_PATTERN, finetune_source, run_grid
+from layerscope.data.sources import listing_digest
+from layerscope.runs import RUN_ID_PATTERN, finetune_source, run_grid, run_settings
 
 RESULTS = f"results/{config['experiment']}"
 LOGS = f"{RESULTS}/logs"
@@ -34,6 +35,14 @@ def data_source_input(wildcards):
     """The user's folder or manifest, so changing it reruns the data stage."""
     source = config["data"]
     return [] if source["source"] == "elpv" else [source["path"]]
+
+
+def data_listing_digest():
+    """Digest of the source's file listing (paths, sizes, modification times): Snakemake
+    sees only a folder's own mtime, so adding, removing or replacing an image deep inside
+    it changes this param instead and reruns the data stage."""
+    source = config["data"]
+    return listing_digest(source["source"], source["path"])
 
 
 def finetune_start(wildcards):

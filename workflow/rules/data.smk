@@ -30,6 +30,7 @@ rule prepare_data:
         "../envs/layerscope.yaml"
     params:
         data=config["data"],
+        listing=data_listing_digest(),
         seed=config["seed"],
         experiment=config["experiment"],
         code=code_digest("data", "provenance", "atomic", "scripting"),

@@ -23,8 +23,7 @@ rule train:
     conda:
         "../envs/layerscope.yaml"
     params:
-        training=config["training"],
-        runs=config["runs"],
+        training=lambda wildcards: run_settings(wildcards.run, config),
         recording=recording_settings(),
         seed=config["seed"],
         code=code_digest(

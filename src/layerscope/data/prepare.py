@@ -93,6 +93,26 @@ def decode_all(table: pd.DataFrame, size: tuple[int, int], on_bad_image: str) ->
     return out, np.stack(images)
 
 
+def check_classes(table: pd.DataFrame, classes: tuple[str, ...], settings: DataSettings) -> None:
+    """Stop before training on a dataset that lost a class: at least two classes, and every
+    class of the order (``data.classes`` or the labels found) keeps at least one image after
+    unreadable ones are skipped (else a classifier of k classes trains on fewer, silently)."""
+    where = f"data.source: {settings.source}, data.path: {settings.path}, data.on_bad_image: {settings.on_bad_image}"
+    if len(classes) < 2:
+        raise LayerscopeError(
+            f"the dataset has {len(classes)} class(es) ({', '.join(classes) or 'none'}); "
+            f"a classifier needs at least 2 ({where})"
+        )
+    present = set(table["label"])
+    empty = [label for label in classes if label not in present]
+    if empty:
+        raise LayerscopeError(
+            f"class(es) {', '.join(repr(c) for c in empty)} have no images"
+            f"{' left after skipping unreadable ones' if settings.on_bad_image == 'skip' else ''} ({where}); "
+            "add images, fix the unreadable ones, or drop the class from data.classes"
+        )
+
+
 def prepare(settings: DataSettings, out_dir: str | os.PathLike) -> pd.DataFrame:
     """Run the data stage into ``out_dir``; returns the manifest."""
     source: Source = load_source(settings.source, settings.path, settings.classes)
@@ -101,7 +121,9 @@ def prepare(settings: DataSettings, out_dir: str | os.PathLike) -> pd.DataFrame:
     if settings.max_per_class:
         table = subsample(table, settings.max_per_class, settings.seed)
         log.info("subsampled to at most %d per class: %d images", settings.max_per_class, len(table))
+    check_classes(table, source.classes, settings)
     table, images = decode_all(table, settings.image_size, settings.on_bad_image)
+    check_classes(table, source.classes, settings)
     if "split" not in table.columns:
         table["split"] = assign_splits(table, settings.test_fraction, settings.val_fraction, settings.seed)
     check_no_leakage(table)

@@ -6,7 +6,9 @@ list of class names, so everything downstream is source-agnostic.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +44,55 @@ def load_source(kind: str, path: str | None = None, classes: list[str] | None = 
     raise LayerscopeError(f"data.source: unknown source '{kind}' (choose elpv, folder or manifest)")
 
 
+def listing_digest(kind: str, path: str | None = None) -> str:
+    """Digest of the files a source reads: relative path, size and modification time of each.
+
+    Cheap (stat only, no reads), so the workflow computes it on every invocation and the
+    data stage reruns when an image is added, removed or replaced, which the folder's own
+    modification time does not show. Never raises: a missing or unreadable source digests
+    to a marker and the data stage itself reports the problem.
+    """
+    if kind == "elpv":
+        root = _elpv_root()
+        files = [root / "labels.csv", *sorted((root / "images").glob("*"))] if root.is_dir() else []
+    elif path is None:
+        return "no-path"
+    elif kind == "folder":
+        root = Path(path)
+        files = sorted(
+            f for d in (root.iterdir() if root.is_dir() else []) if d.is_dir() and not d.name.startswith(".")
+            for f in d.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+        )
+    else:
+        root = Path(path).parent
+        files = [Path(path), *_manifest_paths(Path(path))]
+    digest = hashlib.sha256(f"{kind}\n".encode())
+    for file in files:
+        try:
+            stat = file.stat()
+            entry = f"{os.path.relpath(file, root)}\t{stat.st_size}\t{stat.st_mtime_ns}\n"
+        except OSError:
+            entry = f"{os.path.relpath(file, root)}\tmissing\n"
+        digest.update(entry.encode())
+    return digest.hexdigest()[:16]
+
+
+def _manifest_paths(csv: Path) -> list[Path]:
+    """The image paths a manifest lists (relative to it), or none if it is unreadable."""
+    try:
+        paths = pd.read_csv(csv, dtype=str, keep_default_na=False, usecols=["path"])["path"]
+    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError):
+        return []
+    return [Path(p) if Path(p).is_absolute() else csv.parent / p for p in paths]
+
+
+def _elpv_root() -> Path:
+    return Path(str(importlib.resources.files("elpv_dataset") / "data"))
+
+
 def elpv_source() -> Source:
     """The elpv-dataset package: 2,624 solar-cell EL images, 4 defect-probability classes."""
-    root = Path(str(importlib.resources.files("elpv_dataset") / "data"))
+    root = _elpv_root()
     labels = root / "labels.csv"
     if not labels.is_file():
         raise LayerscopeError(f"elpv-dataset is installed without its labels file: {labels}")
