@@ -37,7 +37,8 @@ VAL_LOSS = (0.9, 0.5, 0.7)  # the kept model is epoch 2, not the last one
 
 
 def write_run(runs_dir: Path, run_id: str, accuracies: tuple[float, float, float], test_f1: float | None = None,
-              baseline: tuple[float, float] = (0.25, 0.10)) -> None:
+              baseline: tuple[float, float] = (0.25, 0.10), ci: tuple[float, float] | None = None,
+              correct: list[bool] | None = None) -> None:
     """A finished run as experiment.py leaves it: metrics.json and a 3-epoch history.csv."""
     def split(accuracy: float, f1: float) -> dict:
         return {"n": 12, "accuracy": accuracy, "f1_weighted": f1, "f1_macro": f1}
@@ -49,9 +50,15 @@ def write_run(runs_dir: Path, run_id: str, accuracies: tuple[float, float, float
         "test": split(test, test if test_f1 is None else test_f1),
         "majority_baseline": {"class_index": 1, "accuracy": baseline[0], "f1_weighted": baseline[1]},
     }
+    if ci is not None:
+        metrics["test"]["accuracy_ci"] = list(ci)
     run = runs_dir / run_id
     run.mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps(metrics))
+    if correct is not None:  # test predictions: image i is right or wrong
+        pd.DataFrame({"path": [f"img{i}.png" for i in range(len(correct))], "true": "crack",
+                      "predicted": ["crack" if c else "pit" for c in correct]}).to_csv(run / "predictions.csv",
+                                                                                   index=False)
     pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.2, 0.8, 0.6], "accuracy": [0.4, 0.6, train],
                   "val_loss": VAL_LOSS, "val_accuracy": [0.3, 0.5, val]}).to_csv(run / "history.csv", index=False)
 
@@ -115,11 +122,36 @@ def test_column_best_marks_each_columns_maximum(runs, tmp_path):
 
 def test_summary_picks_transfer_by_validation_not_test(runs):
     table8 = tables.summary(runs)
-    assert table8.loc["Transfer", "run"] == "vgg16-freeze3-momentum"  # not freeze2-sgd, the best on test
-    assert table8.loc["Transfer", "test_accuracy"] == 0.70
-    assert table8.loc["Transfer", "missing_candidates"] == 1  # freeze4-nag
+    assert table8.loc["Transfer (3 frozen blocks)", "run"] == "vgg16-freeze3-momentum"
+    best_depth = table8.loc["Best freeze depth (by validation)"]
+    assert best_depth["run"] == "vgg16-freeze3-momentum"  # not freeze2-sgd, the best on test
+    assert best_depth["test_accuracy"] == 0.70
+    assert best_depth["missing_candidates"] == 1  # freeze4-nag
     assert table8.loc["LeNet-5", "run"] == "lenet5-relu-adam"
     assert table8.loc["Fixed feature extraction", "run"] == "vgg16-freeze5-nag"
+    assert table8.loc["Majority class", "test_accuracy"] == 0.25
+
+
+def test_transfer_row_follows_the_configured_depth(runs):
+    table8 = tables.summary(runs, transfer_depth=2)
+    assert "Transfer (3 frozen blocks)" not in table8.index
+    assert table8.loc["Transfer (2 frozen blocks)", "run"] == "vgg16-freeze2-nag"  # best val at depth 2
+
+
+def test_summary_carries_intervals_probe_and_seed_spread(tmp_path):
+    write_run(tmp_path, "vgg16-freeze3-momentum", (0.9, 0.8, 0.70), ci=(0.64, 0.76))
+    write_run(tmp_path, "vgg16-freeze3-momentum-seed1", (0.9, 0.8, 0.74))
+    write_run(tmp_path, "vgg16-freeze3-momentum-seed2", (0.9, 0.8, 0.72))
+    ids = ["vgg16-freeze3-momentum", "vgg16-freeze3-momentum-seed1", "vgg16-freeze3-momentum-seed2"]
+    probe = {"train": {"accuracy": 0.8}, "val": {"accuracy": 0.7}, "test": {"accuracy": 0.66, "f1_weighted": 0.6}}
+    table8 = tables.summary(tables.load_runs(tmp_path, ids), probe=probe)
+    row = table8.loc["Transfer (3 frozen blocks)"]
+    assert (row["run"], row["test_accuracy"]) == ("vgg16-freeze3-momentum", 0.70)  # replicates are not candidates
+    assert (row["test_accuracy_ci_low"], row["test_accuracy_ci_high"]) == (0.64, 0.76)
+    assert row["seeds"] == 3
+    assert row["test_accuracy_seed_mean"] == pytest.approx(0.72)
+    assert row["test_accuracy_seed_sd"] == pytest.approx(0.02)
+    assert table8.loc[tables.PROBE, "test_accuracy"] == 0.66
 
 
 def test_losses_are_those_of_the_kept_epoch(runs):
@@ -154,18 +186,47 @@ def test_sanity_gate_needs_both_accuracy_and_f1(tmp_path, baseline, passed):
     assert gate["run"] == "vgg16-freeze3-momentum" and gate["passed"] is passed
 
 
+@pytest.mark.parametrize(("probe_accuracy", "passed"), [(0.65, True), (0.75, False)])
+def test_sanity_gate_needs_the_linear_probe_beaten(tmp_path, probe_accuracy, passed):
+    write_run(tmp_path, "vgg16-freeze3-momentum", (0.9, 0.90, 0.70))
+    probe = {"test": {"accuracy": probe_accuracy, "f1_weighted": 0.5}}
+    gate = tables.sanity_gate(tables.load_runs(tmp_path, ["vgg16-freeze3-momentum"]), probe)
+    assert gate["beats_majority"] is True and gate["passed"] is passed
+    line = tables._gate_line(gate, CLASSES)
+    assert ("does not beat a logistic regression" in line) is (not passed)
+
+
 def test_sanity_gate_fails_without_a_finished_vgg_run(runs_dir):
     gate = tables.sanity_gate(tables.load_runs(runs_dir, ["lenet5-tanh-sgd", "vgg16-freeze4-nag"]))
     assert gate["run"] is None and gate["passed"] is False
 
 
-def test_paper_figures_sit_beside_ours(runs):
-    comparison = tables.paper_comparison(runs, CLASSES)
-    assert tuple(comparison.loc[("Table 9", "3 frozen blocks", "Momentum"), ["published", "ours"]]) == (0.778, 0.70)
-    assert comparison.loc[("Table 8", "Transfer", "test accuracy"), "published"] == 0.778
-    baseline = ("Reference", "Majority-class baseline (always 'inclusion')", "test accuracy")
-    assert comparison.loc[baseline, "ours"] == 0.25
-    assert math.isnan(comparison.loc[("Table 9", "4 frozen blocks", "NAG"), "ours"])
+def test_claims_are_tested_on_paired_predictions(tmp_path):
+    # fine-tuning right on 20 images where transfer is wrong, transfer right on 2 where fine-tuning is wrong
+    finetune = [True] * 60 + [True] * 20 + [False] * 2 + [False] * 18
+    transfer = [True] * 60 + [False] * 20 + [True] * 2 + [False] * 18
+    write_run(tmp_path, "vgg16-finetune", (0.9, 0.9, 0.80), correct=finetune)
+    write_run(tmp_path, "vgg16-freeze3-momentum", (0.9, 0.8, 0.62), correct=transfer)
+    runs = tables.load_runs(tmp_path, ["vgg16-finetune", "vgg16-freeze3-momentum"])
+    tests = tables.approach_tests(runs)
+    row = tests.loc["Fine-tuning vs Transfer (3 frozen blocks)"]
+    assert (row["only_a_correct"], row["only_b_correct"]) == (20, 2)
+    assert row["p_value"] == pytest.approx(2 * sum(math.comb(22, i) for i in range(3)) / 2**22)
+    assert row["verdict"] == "holds"
+    claims = tables.paper_comparison(runs)
+    assert claims.loc["Fine-tuning beats transfer (3 frozen blocks)", "verdict"] == "holds"
+    assert claims.loc["Transfer beats random weights", "verdict"] == "not measured"
+
+
+def test_freeze_neighbours_and_momentum_claim(runs):
+    tests = tables.freeze_tests(runs)
+    assert len(tests) == 12  # 4 neighbour pairs x 3 optimizers
+    assert tests.loc["NAG: 3 vs 4 frozen blocks", "verdict"] == "not measured"  # freeze4-nag unfinished
+    assert tests.loc["Momentum: 3 vs 4 frozen blocks", "difference"] == pytest.approx(0.15)
+    claims = tables.paper_comparison(runs)
+    # momentum/NAG beat SGD at depths 5, 3, 1 (x2), 4 (momentum); SGD wins at depth 2 (x2): 7 wins, 2 losses
+    assert claims.loc["Momentum methods (Momentum, NAG) beat plain SGD", "ours"].startswith("wins 7, losses 2")
+    assert claims.loc["Momentum methods (Momentum, NAG) beat plain SGD", "verdict"] == "same direction, not significant"
 
 
 def test_unreadable_metrics_file_is_named(runs_dir):
@@ -176,7 +237,7 @@ def test_unreadable_metrics_file_is_named(runs_dir):
 
 def test_write_all_tables(runs_dir, tmp_path):
     files = tables.write_all_tables(runs_dir, RUN_IDS, tmp_path / "tables", (32, 32, 3), 4, CLASSES)
-    assert all(path.is_file() for path in files) and len(files) == 7 * 3 + 2
+    assert all(path.is_file() for path in files) and len(files) == len(tables.TABLE_STEMS) * 3 + 2
     text = (tmp_path / "tables" / "summary.md").read_text()
     assert f"Missing runs (1 of {len(RUN_IDS)}): vgg16-freeze4-nag." in text
     assert "PASSED: vgg16-finetune" in text and "| 3 | 0.600 | 0.700 | 0.610 |" in text

@@ -19,11 +19,22 @@ from pathlib import Path
 import pandas as pd
 
 from layerscope.atomic import write_text
+from layerscope.comparisons import (
+    ALPHA,
+    Claim,
+    beats,
+    claims_table,
+    mean_by,
+    paired_test,
+    rank_agreement,
+    sign_test,
+    verdict,
+)
 from layerscope.errors import LayerscopeError
-from layerscope.runs import OPTIMIZERS
+from layerscope.runs import OPTIMIZERS, split_replicate
+from layerscope.statistics import mean_and_sd
 
 MISSING = "missing"
-NOT_REPORTED = "n/a"  # a figure the source never gave, as opposed to a run that has not finished
 OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "Momentum", "nag": "NAG", "adam": "Adam", "rmsprop": "RMSProp"}
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 SPLITS = ("train", "val", "test")
@@ -61,9 +72,10 @@ DEITSCH_2019_ELPV_ACCURACY = 0.8842
 
 
 def parse_name(run_id: str) -> tuple[str, int | None, str | None]:
-    """(family, frozen blocks, optimizer) from a run id, so missing runs can still be placed."""
+    """(family, frozen blocks, optimizer) from a run id (or a seed replicate's), so missing runs can be placed."""
+    base, _ = split_replicate(run_id)
     for family, pattern in _RUN_NAMES.items():
-        if match := pattern.fullmatch(run_id):
+        if match := pattern.fullmatch(base):
             parts = match.groupdict()
             k = parts.get("k")
             return family, None if k is None else int(k), parts.get("optimizer")
@@ -116,8 +128,20 @@ def load_runs(runs_dir: str | os.PathLike, run_ids: Sequence[str]) -> dict[str, 
         history_file = metrics_file.with_name("history.csv")
         if not history_file.is_file():
             raise LayerscopeError(f"{history_file} is missing although {metrics_file} exists: rerun '{run_id}'")
-        runs[run_id] = {**_read_metrics(metrics_file), "best_epoch": _best_epoch(_read_history(history_file))}
+        runs[run_id] = {**_read_metrics(metrics_file), "best_epoch": _best_epoch(_read_history(history_file)),
+                        "test_predictions": read_predictions(metrics_file.with_name("predictions.csv"))}
     return runs
+
+
+def read_predictions(path: Path) -> pd.DataFrame | None:
+    """A run's per-test-image predictions (path, true, predicted); None when the file is absent."""
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path, usecols=["path", "true", "predicted"], dtype=str)
+    except (OSError, ValueError) as error:
+        raise LayerscopeError(f"{path}: cannot read the run's test predictions ({error})") from error
+    return table
 
 
 def load_histories(runs_dir: str | os.PathLike, run_ids: Sequence[str]) -> dict[str, pd.DataFrame | None]:
@@ -222,32 +246,87 @@ def finetune_result(runs: Mapping[str, dict | None]) -> pd.DataFrame:
     return _frame(rows, "split", ["n", "accuracy", "f1_weighted", "f1_macro"], {"n": "Int64"})
 
 
-def _summary_candidates(runs: Mapping[str, dict | None]) -> dict[str, dict[str, dict | None]]:
-    transfer = {run_id: run for run_id, run in _select(runs, "freeze").items() if 1 <= parse_name(run_id)[1] <= 4}
+TRANSFER = "Transfer"
+BEST_DEPTH = "Best freeze depth (by validation)"
+PROBE = "Linear probe (logistic regression on frozen VGG-16 features)"
+MAJORITY = "Majority class"
+
+
+def _summary_candidates(runs: Mapping[str, dict | None], transfer_depth: int) -> dict[str, dict[str, dict | None]]:
+    depths = {run_id: run for run_id, run in _select(runs, "freeze").items() if 1 <= parse_name(run_id)[1] <= 4}
     return {
         "LeNet-5": _select(runs, "lenet5"),
         "Random weights": _select(runs, "scratch"),
         "Fixed feature extraction": _select(runs, "freeze", k=5),
-        "Transfer": transfer,
+        TRANSFER: _select(runs, "freeze", k=transfer_depth),
+        BEST_DEPTH: depths,
         "Fine-tuning": _select(runs, "finetune"),
     }
 
 
-def summary(runs: Mapping[str, dict | None]) -> pd.DataFrame:
-    """Table 8: train / val / test accuracy of each approach's best run by VALIDATION accuracy.
+def primary_runs(runs: Mapping[str, dict | None]) -> dict[str, dict | None]:
+    """The runs under their plain ids (seed replicates left out)."""
+    return {run_id: run for run_id, run in runs.items() if split_replicate(run_id)[1] is None}
 
-    "Transfer" is the best of the freeze depths 1-4 (depth 5 is fixed feature
-    extraction); ``missing_candidates`` counts the runs of the group that have not
-    finished, so a pick among a partial group is visible as such.
+
+def seed_spread(runs: Mapping[str, dict | None], run_id: str) -> tuple[int, float, float]:
+    """(finished seeds, mean, sd) of the test accuracy of ``run_id`` and its seed replicates."""
+    values = [_metric(run, "test") for other, run in runs.items()
+              if split_replicate(other)[0] == run_id and run is not None]
+    return (len(values), *mean_and_sd(values))
+
+
+def _interval(run: dict | None, key: str) -> tuple[float, float]:
+    bounds = ((run or {}).get("test") or {}).get(f"{key}_ci")
+    return (math.nan, math.nan) if bounds is None else (float(bounds[0]), float(bounds[1]))
+
+
+def _test_figures(run: dict | None) -> dict:
+    """Test accuracy and weighted F1, each with its 95% bootstrap interval."""
+    row = {}
+    for key in ("accuracy", "f1_weighted"):
+        low, high = _interval(run, key)
+        row.update({f"test_{key}": _metric(run, "test", key), f"test_{key}_ci_low": low,
+                    f"test_{key}_ci_high": high})
+    return row
+
+
+SUMMARY_COLUMNS = ["run", "train_accuracy", "val_accuracy", "test_accuracy", "test_accuracy_ci_low",
+                   "test_accuracy_ci_high", "test_f1_weighted", "test_f1_weighted_ci_low",
+                   "test_f1_weighted_ci_high", "seeds", "test_accuracy_seed_mean", "test_accuracy_seed_sd",
+                   "missing_candidates"]
+
+
+def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dict | None = None) -> pd.DataFrame:
+    """Table 8: each approach's run picked by VALIDATION accuracy, with 95% bootstrap intervals.
+
+    "Transfer" is the study's chosen depth (``transfer_depth`` frozen blocks, best optimizer
+    by validation), as in the study, where the depth was chosen from Grad-CAM maps;
+    "Best freeze depth" is the best of depths 1-4 by validation. Two baselines close the
+    table: the linear probe and the majority class. ``seeds`` counts the finished training
+    seeds of the chosen run, with the mean and sd of their test accuracy;
+    ``missing_candidates`` counts unfinished runs of the group.
     """
+    primary = primary_runs(runs)
     rows = []
-    for model, candidates in _summary_candidates(runs).items():
+    for model, candidates in _summary_candidates(primary, transfer_depth).items():
         chosen = best_by_val(candidates)
         run = None if chosen is None else candidates[chosen]
-        rows.append({"model": model, "run": chosen or MISSING,
-                     **{f"{split}_accuracy": _metric(run, split) for split in SPLITS},
+        seeds, seed_mean, seed_sd = (0, math.nan, math.nan) if chosen is None else seed_spread(runs, chosen)
+        label = f"{TRANSFER} ({transfer_depth} frozen blocks)" if model == TRANSFER else model
+        rows.append({"model": label, "run": chosen or MISSING,
+                     **{f"{split}_accuracy": _metric(run, split) for split in SPLITS}, **_test_figures(run),
+                     "seeds": seeds, "test_accuracy_seed_mean": seed_mean, "test_accuracy_seed_sd": seed_sd,
                      "missing_candidates": sum(r is None for r in candidates.values())})
-    return _frame(rows, "model", ["run", "train_accuracy", "val_accuracy", "test_accuracy", "missing_candidates"])
+    if probe is not None:
+        rows.append({"model": PROBE, "run": "linear-probe", **{f"{s}_accuracy": _metric(probe, s) for s in SPLITS},
+                     **_test_figures(probe), "seeds": math.nan, "test_accuracy_seed_mean": math.nan,
+                     "test_accuracy_seed_sd": math.nan, "missing_candidates": 0})
+    baseline = _majority(primary)
+    if baseline is not None:
+        rows.append({"model": MAJORITY, "run": "always class " + str(baseline["class_index"]),
+                     "test_accuracy": baseline["accuracy"], "test_f1_weighted": baseline["f1_weighted"]})
+    return _frame(rows, "model", SUMMARY_COLUMNS, {"seeds": "Int64", "missing_candidates": "Int64"})
 
 
 def freeze_grid(runs: Mapping[str, dict | None]) -> pd.DataFrame:
@@ -268,24 +347,32 @@ def _frame(rows: list[dict], index: str, columns: list[str], dtypes: Mapping[str
     return pd.DataFrame(rows, columns=[index, *columns]).astype(dict(dtypes or {})).set_index(index)
 
 
-def sanity_gate(runs: Mapping[str, dict | None]) -> dict:
-    """Does the best VGG-16 run (by val accuracy) beat the majority-class baseline on test?
+def sanity_gate(runs: Mapping[str, dict | None], probe: dict | None = None) -> dict:
+    """Does the best VGG-16 run (by val accuracy) beat the majority class AND the linear probe on test?
 
-    Both accuracy and weighted F1 must be strictly higher; with no finished VGG-16 run the
-    gate fails.
+    Both accuracy and weighted F1 must be strictly higher than each baseline's; with no
+    finished VGG-16 run the gate fails. Without a probe result only the majority class
+    is checked (and ``probe_accuracy`` is None).
     """
-    vgg = {run_id: run for run_id, run in runs.items() if parse_name(run_id)[0] != "lenet5"}
+    vgg = {run_id: run for run_id, run in primary_runs(runs).items() if parse_name(run_id)[0] != "lenet5"}
     chosen = best_by_val(vgg)
+    gate = {"run": chosen, "val_accuracy": None, "accuracy": None, "f1_weighted": None,
+            "baseline_class_index": None, "baseline_accuracy": None, "baseline_f1_weighted": None,
+            "probe_accuracy": None, "probe_f1_weighted": None, "beats_majority": False, "beats_probe": False,
+            "passed": False}
     if chosen is None:
-        return {"run": None, "val_accuracy": None, "accuracy": None, "f1_weighted": None,
-                "baseline_class_index": None, "baseline_accuracy": None, "baseline_f1_weighted": None,
-                "passed": False}
+        return gate
     run, baseline = vgg[chosen], vgg[chosen]["majority_baseline"]
     accuracy, f1 = _metric(run, "test"), _metric(run, "test", "f1_weighted")
-    return {"run": chosen, "val_accuracy": _metric(run, "val"), "accuracy": accuracy, "f1_weighted": f1,
-            "baseline_class_index": baseline["class_index"], "baseline_accuracy": baseline["accuracy"],
-            "baseline_f1_weighted": baseline["f1_weighted"],
-            "passed": bool(accuracy > baseline["accuracy"] and f1 > baseline["f1_weighted"])}
+    gate.update({"val_accuracy": _metric(run, "val"), "accuracy": accuracy, "f1_weighted": f1,
+                 "baseline_class_index": baseline["class_index"], "baseline_accuracy": baseline["accuracy"],
+                 "baseline_f1_weighted": baseline["f1_weighted"],
+                 "beats_majority": bool(accuracy > baseline["accuracy"] and f1 > baseline["f1_weighted"])})
+    if probe is not None:
+        gate.update({"probe_accuracy": _metric(probe, "test"), "probe_f1_weighted": _metric(probe, "test", "f1_weighted")})
+        gate["beats_probe"] = bool(accuracy > gate["probe_accuracy"] and f1 > gate["probe_f1_weighted"])
+    gate["passed"] = gate["beats_majority"] and (probe is None or gate["beats_probe"])
+    return gate
 
 
 def _majority(runs: Mapping[str, dict | None]) -> dict | None:
@@ -293,44 +380,119 @@ def _majority(runs: Mapping[str, dict | None]) -> dict | None:
     return next((run["majority_baseline"] for run in runs.values() if run is not None), None)
 
 
-def paper_comparison(runs: Mapping[str, dict | None], classes: Sequence[str] | None = None) -> pd.DataFrame:
-    """The paper's published Table 7-9 figures beside ours, plus two reference rows.
+def approach_tests(runs: Mapping[str, dict | None], transfer_depth: int = 3,
+                   probe: dict | None = None) -> pd.DataFrame:
+    """Table 8's differences tested: McNemar's exact test on paired test predictions.
 
-    ``published`` holds the PAPER's numbers (or Deitsch et al. 2019 for the elpv
-    reference); ``ours`` our runs'; ``n/a`` marks a figure its source never gave.
+    Fine-tuning vs transfer, transfer vs random weights, transfer vs LeNet-5, transfer vs
+    fixed feature extraction, and the best VGG-16 run vs the linear probe; each side is
+    the run Table 8 shows for that approach.
     """
-    table8, grid = summary(runs), freeze_grid(runs)
-    rows = [("Table 8", model, f"{split} accuracy", paper[i], table8.loc[model, f"{split}_accuracy"])
-            for model, paper in PAPER_SUMMARY.items() for i, split in enumerate(SPLITS)]
-    rows.append(("Table 7", "Fine-tuning", "test weighted F1", PAPER_FINETUNE_F1_WEIGHTED,
-                 _metric(runs.get("vgg16-finetune"), "test", "f1_weighted")))
-    for k, cells in PAPER_FREEZE_GRID.items():
-        for optimizer, paper in cells.items():
-            ours = grid.loc[k, _label(optimizer)] if k in grid.index and _label(optimizer) in grid else math.nan
-            rows.append(("Table 9", f"{k} frozen block{'s' * (k != 1)}", _label(optimizer), paper, ours))
-    rows.extend(_reference_rows(runs, classes))
-    frame = pd.DataFrame(rows, columns=["table", "row", "column", "published", "ours"])
-    frame["difference"] = [
-        ours - paper if NOT_REPORTED not in (ours, paper) else NOT_REPORTED
-        for ours, paper in zip(frame["ours"], frame["published"])
-    ]
-    return frame.set_index(["table", "row", "column"])
+    table8 = summary(runs, transfer_depth, probe)
+    chosen = {model: (table8.loc[model, "run"], runs.get(table8.loc[model, "run"])) for model in table8.index}
+    if probe is not None:
+        chosen[PROBE] = ("linear-probe", probe)
+    transfer = f"{TRANSFER} ({transfer_depth} frozen blocks)"
+    best_vgg = sanity_gate(runs)["run"]
+    pairs = [("Fine-tuning", transfer), (transfer, "Random weights"), (transfer, "LeNet-5"),
+             (transfer, "Fixed feature extraction")]
+    if best_vgg is not None and probe is not None:
+        chosen["Best VGG-16 run (by validation)"] = (best_vgg, runs.get(best_vgg))
+        pairs.append(("Best VGG-16 run (by validation)", PROBE))
+    return _paired_rows([(a, b, chosen.get(a, (MISSING, None)), chosen.get(b, (MISSING, None))) for a, b in pairs])
 
 
-def _reference_rows(runs: Mapping[str, dict | None], classes: Sequence[str] | None) -> list[tuple]:
-    baseline = _majority(runs)
-    if baseline is None:
-        name, accuracy, f1 = "Majority-class baseline", math.nan, math.nan
-    else:
-        index = baseline["class_index"]
-        name = f"Majority-class baseline (always '{classes[index] if classes else index}')"
-        accuracy, f1 = baseline["accuracy"], baseline["f1_weighted"]
-    return [
-        ("Reference", name, "test accuracy", NOT_REPORTED, accuracy),
-        ("Reference", name, "test weighted F1", NOT_REPORTED, f1),
-        ("Reference", "Deitsch et al. 2019 CNN on elpv (their protocol; reference only)", "accuracy",
-         DEITSCH_2019_ELPV_ACCURACY, NOT_REPORTED),
+def freeze_tests(runs: Mapping[str, dict | None]) -> pd.DataFrame:
+    """Table 9's neighbours tested: each freeze depth k against k+1, per optimizer (McNemar)."""
+    primary = primary_runs(runs)
+    cells = {parse_name(run_id)[1:]: (run_id, run) for run_id, run in _select(primary, "freeze").items()}
+    pairs = [(f"{_label(opt)}: {k} vs {k + 1} frozen blocks", None, cells[(k, opt)], cells[(k + 1, opt)])
+             for (k, opt) in sorted(cells, key=lambda c: (_optimizer_rank(c[1]), c[0])) if (k + 1, opt) in cells]
+    return _paired_rows(pairs)
+
+
+def _paired_rows(pairs: list[tuple]) -> pd.DataFrame:
+    rows = []
+    for name_a, name_b, (id_a, run_a), (id_b, run_b) in pairs:
+        test = paired_test(run_a, run_b)
+        difference = _metric(run_a, "test") - _metric(run_b, "test")
+        p_value = math.nan if test is None else test.p_value
+        rows.append({"comparison": name_a if name_b is None else f"{name_a} vs {name_b}", "run_a": id_a,
+                     "run_b": id_b, "test_accuracy_a": _metric(run_a, "test"),
+                     "test_accuracy_b": _metric(run_b, "test"), "difference": difference,
+                     "only_a_correct": math.nan if test is None else test.only_a_correct,
+                     "only_b_correct": math.nan if test is None else test.only_b_correct,
+                     "p_value": p_value, "verdict": verdict(difference, p_value)})
+    return _frame(rows, "comparison", ["run_a", "run_b", "test_accuracy_a", "test_accuracy_b", "difference",
+                                       "only_a_correct", "only_b_correct", "p_value", "verdict"],
+                  {"only_a_correct": "Int64", "only_b_correct": "Int64"})
+
+
+def paper_comparison(runs: Mapping[str, dict | None], transfer_depth: int = 3,
+                     probe: dict | None = None) -> pd.DataFrame:
+    """The study's claims checked on our runs, and where our absolute accuracy stands on elpv.
+
+    Orderings are compared (Spearman's rank correlation of Table 8's approaches and of
+    Table 9's cells with the paper's); pairwise claims with McNemar's test; "momentum
+    methods beat plain SGD" with a sign test over the freeze depths. Absolute accuracy is
+    set only beside published results on the same data (elpv), never beside the study's.
+    """
+    primary = primary_runs(runs)
+    table8, grid = summary(runs, transfer_depth, probe), freeze_grid(primary)
+    transfer = f"{TRANSFER} ({transfer_depth} frozen blocks)"
+    pick = lambda model: runs.get(table8.loc[model, "run"]) if model in table8.index else None  # noqa: E731
+    paper_names = {"LeNet-5": "LeNet-5", "Random weights": "Random weights",
+                   "Fixed feature extraction": "Fixed feature extraction", "Transfer": transfer,
+                   "Fine-tuning": "Fine-tuning"}
+    cells = {(k, opt): grid.loc[k, _label(opt)] if k in grid.index and _label(opt) in grid else math.nan
+             for k, row in PAPER_FREEZE_GRID.items() for opt in row}
+    depth_means = mean_by(cells, 0)
+    claims = [
+        rank_agreement("Table 8: ordering of the five approaches (test accuracy)",
+                       {name: paper[2] for name, paper in PAPER_SUMMARY.items()},
+                       {name: table8.loc[ours, "test_accuracy"] for name, ours in paper_names.items()}),
+        rank_agreement("Table 9: ordering of the freeze depth x optimizer cells (test accuracy)",
+                       {key: PAPER_FREEZE_GRID[key[0]][key[1]] for key in cells}, cells),
+        beats("Fine-tuning beats transfer (3 frozen blocks)", "0.792 vs 0.778", "fine-tuning",
+              pick("Fine-tuning"), "transfer", pick(transfer)),
+        beats("Transfer beats random weights", "0.778 vs 0.569", "transfer", pick(transfer), "random weights",
+              pick("Random weights")),
+        beats("Transfer beats LeNet-5", "0.778 vs 0.625", "transfer", pick(transfer), "LeNet-5", pick("LeNet-5")),
+        beats("Transfer beats fixed feature extraction", "0.778 vs 0.653", "transfer", pick(transfer),
+              "fixed features", pick("Fixed feature extraction")),
+        sign_test("Momentum methods (Momentum, NAG) beat plain SGD", "7 wins, 2 losses, 1 tie of 10 cells",
+                  [(cells[(k, opt)], cells[(k, "sgd")]) for k in PAPER_FREEZE_GRID for opt in ("momentum", "nag")
+                   if cells[(k, opt)] == cells[(k, opt)] and cells[(k, "sgd")] == cells[(k, "sgd")]]),
+        _depth_claim(primary, depth_means),
     ]
+    frame = claims_table(claims)
+    best = sanity_gate(runs)
+    elpv = (f"best VGG-16 run by validation: {best['run']} at {best['accuracy']:.3f}" if best["run"] else MISSING)
+    frame.loc["Absolute accuracy on elpv (published: same data, their protocol)"] = [
+        f"Deitsch et al. 2019: {DEITSCH_2019_ELPV_ACCURACY:.4f} (VGG-19, 300 px); later work 0.835-0.90", elpv,
+        math.nan, "reference only", "none"]
+    return frame
+
+
+def _depth_claim(runs: Mapping[str, dict | None], depth_means: Mapping[int, float]) -> Claim:
+    """"Freezing 3 blocks is best": our best depth by mean test accuracy over optimizers, tested
+    against depth 3's best run (by validation) with McNemar."""
+    claim, paper = "Freezing blocks 1-3 is best", "3 frozen blocks best (0.778, Momentum/NAG)"
+    if 3 not in depth_means or not depth_means:
+        return Claim(claim, paper, "depth 3 not measured", math.nan, "not measured", "McNemar")
+    best_depth = max(depth_means, key=depth_means.get)
+    means = ", ".join(f"k={k}: {depth_means[k]:.3f}" for k in sorted(depth_means))
+    if best_depth == 3:
+        return Claim(claim, paper, f"best depth 3 (mean test accuracy {means})", math.nan, "holds", "ranking")
+    run_best = runs.get(best_by_val(_select(runs, "freeze", k=best_depth)) or "")
+    run_three = runs.get(best_by_val(_select(runs, "freeze", k=3)) or "")
+    test = paired_test(run_best, run_three)
+    p_value = math.nan if test is None else test.p_value
+    text = f"best depth {best_depth} (mean test accuracy {means})"
+    if p_value == p_value and p_value < ALPHA:
+        return Claim(claim, paper, text, p_value, "contradicted", "McNemar (best run at each depth)")
+    return Claim(claim, paper, text + "; depth 3 not significantly worse", p_value,
+                 "tied with the best depth", "McNemar (best run at each depth)")
 
 
 def _cell(value) -> str:
@@ -426,48 +588,83 @@ def write_table(
     return paths
 
 
-TABLES = {  # file stem: (builder, best columns, best scope, caption)
-    "table5_vgg_initialisation": (vgg_by_initialisation, ["val_accuracy", "test_accuracy"], "column",
+def table9_statistics(runs: Mapping[str, dict | None]) -> pd.DataFrame:
+    """Table 9 in long form: each cell's test accuracy and weighted F1 with 95% bootstrap
+    intervals, and the mean and sd of test accuracy across training seeds."""
+    rows = []
+    for run_id, run in _select(primary_runs(runs), "freeze").items():
+        k, optimizer = parse_name(run_id)[1:]
+        seeds, seed_mean, seed_sd = seed_spread(runs, run_id)
+        rows.append({"run": run_id, "frozen_blocks": k, "optimizer": _label(optimizer), **_test_figures(run),
+                     "seeds": seeds, "test_accuracy_seed_mean": seed_mean, "test_accuracy_seed_sd": seed_sd})
+    columns = ["frozen_blocks", "optimizer", "test_accuracy", "test_accuracy_ci_low", "test_accuracy_ci_high",
+               "test_f1_weighted", "test_f1_weighted_ci_low", "test_f1_weighted_ci_high", "seeds",
+               "test_accuracy_seed_mean", "test_accuracy_seed_sd"]
+    return _frame(rows, "run", columns, {"frozen_blocks": "Int64", "seeds": "Int64"})
+
+
+TABLES = {  # file stem: (builder, best columns, best scope, caption); builders take (runs, transfer_depth, probe)
+    "table5_vgg_initialisation": (lambda runs, *_: vgg_by_initialisation(primary_runs(runs)),
+                                  ["val_accuracy", "test_accuracy"], "column",
                                   "Table 5. VGG-16: random weights vs fixed feature extraction "
                                   "(losses of the kept, lowest-val_loss epoch)."),
-    "table6_freeze3_optimizers": (freeze3_by_optimizer, ["val_accuracy", "test_accuracy", "test_f1_weighted"],
+    "table6_freeze3_optimizers": (lambda runs, *_: freeze3_by_optimizer(primary_runs(runs)),
+                                  ["val_accuracy", "test_accuracy", "test_f1_weighted"],
                                   "column", "Table 6. VGG-16 with blocks 1-3 frozen, by optimizer."),
-    "table7_finetune": (finetune_result, [], "column", "Table 7. Fine-tuning: all layers unfrozen."),
-    "table8_summary": (summary, ["train_accuracy", "val_accuracy", "test_accuracy"], "column",
-                       "Table 8. Accuracy of each approach; the run of each is picked by validation "
-                       "accuracy (transfer: freeze depths 1-4)."),
-    "table9_freeze_grid": (freeze_grid, None, "grid",
+    "table7_finetune": (lambda runs, *_: finetune_result(primary_runs(runs)), [], "column",
+                        "Table 7. Fine-tuning: all layers unfrozen."),
+    "table8_summary": (summary, ["train_accuracy", "val_accuracy", "test_accuracy", "test_f1_weighted"], "column",
+                       "Table 8. Accuracy of each approach, the run of each picked by validation accuracy; "
+                       "test figures with 95% bootstrap intervals (resampled test images)."),
+    "table8_tests": (approach_tests, [], "column",
+                     "Table 8, differences tested: McNemar's exact test on paired test predictions."),
+    "table9_freeze_grid": (lambda runs, *_: freeze_grid(primary_runs(runs)), None, "grid",
                            "Table 9. Test accuracy by frozen blocks 1..k and optimizer."),
+    "table9_statistics": (lambda runs, *_: table9_statistics(runs), ["test_accuracy"], "column",
+                          "Table 9 with 95% bootstrap intervals and the spread across training seeds."),
+    "table9_tests": (lambda runs, *_: freeze_tests(runs), [], "column",
+                     "Table 9, neighbouring freeze depths tested: McNemar's exact test, per optimizer."),
+    "comparison_paper": (paper_comparison, [], "column",
+                         "The study's claims checked on our runs (p < 0.05 for 'holds'/'contradicted'), "
+                         "and absolute accuracy beside published results on the same data only."),
 }
+TABLE_STEMS = ["table4_lenet5_layout", *TABLES]
 
 
 def _gate_line(gate: dict, classes: Sequence[str]) -> str:
     if gate["run"] is None:
-        return "FAILED: no VGG-16 run has finished, so nothing can be compared with the majority-class baseline."
-    verdict = "PASSED" if gate["passed"] else "FAILED"
-    return (f"{verdict}: {gate['run']} (best VGG-16 run by validation accuracy) scores test accuracy "
-            f"{gate['accuracy']:.3f} and weighted F1 {gate['f1_weighted']:.3f} against the majority-class "
-            f"baseline (always '{classes[gate['baseline_class_index']]}') {gate['baseline_accuracy']:.3f} and "
-            f"{gate['baseline_f1_weighted']:.3f}.")
+        return "FAILED: no VGG-16 run has finished, so nothing can be compared with the baselines."
+    verdict_word = "PASSED" if gate["passed"] else "FAILED"
+    line = (f"{verdict_word}: {gate['run']} (best VGG-16 run by validation accuracy) scores test accuracy "
+            f"{gate['accuracy']:.3f} and weighted F1 {gate['f1_weighted']:.3f}; the majority class (always "
+            f"'{classes[gate['baseline_class_index']]}') scores {gate['baseline_accuracy']:.3f} and "
+            f"{gate['baseline_f1_weighted']:.3f}")
+    if gate["probe_accuracy"] is not None:
+        line += (f", the linear probe on frozen VGG-16 features {gate['probe_accuracy']:.3f} and "
+                 f"{gate['probe_f1_weighted']:.3f}")
+    line += "."
+    if not gate["beats_majority"]:
+        line += " The trained network does not beat always guessing the most frequent class: training failed."
+    elif gate["probe_accuracy"] is not None and not gate["beats_probe"]:
+        line += (" It does not beat a logistic regression on the pretrained network's features, so training "
+                 "added nothing to what the pretrained features already give: do not read the grid as evidence.")
+    return line
 
 
-def _summary_markdown(runs: Mapping[str, dict | None], tables: dict[str, pd.DataFrame], comparison: pd.DataFrame,
-                      gate: dict, classes: Sequence[str]) -> str:
+def _summary_markdown(runs: Mapping[str, dict | None], tables: dict[str, pd.DataFrame], gate: dict,
+                      classes: Sequence[str]) -> str:
     missing = [run_id for run_id, run in runs.items() if run is None]
     status = (f"Missing runs ({len(missing)} of {len(runs)}): {', '.join(missing)}." if missing
               else f"All {len(runs)} runs finished.")
     sections = ["# Results summary", status,
                 "Every best run is picked by validation accuracy; picking by test accuracy would leak the "
-                "test split into model selection."]
-    for stem in ("table8_summary", "table9_freeze_grid"):
+                "test split into model selection. Intervals are 95% percentile bootstrap intervals over test "
+                "images; 'holds' and 'contradicted' need p < 0.05."]
+    for stem in ("table8_summary", "table8_tests", "table9_freeze_grid", "table9_tests", "comparison_paper"):
         _, best, scope, caption = TABLES[stem]
         df = tables[stem]
         sections += [f"## {caption}", to_markdown(df, best_mask(df, df.columns if best is None else best, scope))]
-    sections += ["## Sanity gate", _gate_line(gate, classes),
-                 "## Comparison with the paper",
-                 "`published`: the paper's figures (Deitsch et al. 2019 for the elpv reference); "
-                 "`ours`: this experiment; `n/a`: not reported by that source.",
-                 to_markdown(comparison)]
+    sections += ["## Sanity gate", _gate_line(gate, classes)]
     return "\n\n".join(section.rstrip("\n") for section in sections) + "\n"
 
 
@@ -478,8 +675,14 @@ def write_all_tables(
     input_shape: Sequence[int],
     num_classes: int,
     classes: Sequence[str],
+    transfer_depth: int = 3,
+    probe: dict | None = None,
 ) -> list[Path]:
-    """Tables 4-9, the paper comparison, sanity_gate.json and summary.md; returns the files written."""
+    """Tables 4-9, their tests, the paper comparison, sanity_gate.json and summary.md; returns the files.
+
+    ``run_ids`` may include seed replicates (``<run-id>-seed<s>``); ``probe`` is the
+    linear probe's metrics (with ``test_predictions``), or None.
+    """
     if len(classes) != num_classes:
         raise LayerscopeError(f"{num_classes} classes expected but {len(classes)} class names given: {list(classes)}")
     out = Path(out_dir)
@@ -488,12 +691,15 @@ def write_all_tables(
                         caption=f"Table 4. LeNet-5 layout for input {' x '.join(map(str, input_shape))}.")
     tables = {}
     for stem, (builder, best, scope, caption) in TABLES.items():
-        df = tables[stem] = builder(runs)
+        df = tables[stem] = builder(runs, transfer_depth, probe)
         files += write_table(df, out / stem, df.columns if best is None else best, scope, caption)
-    comparison = paper_comparison(runs, classes)
-    files += write_table(comparison, out / "comparison_paper",
-                         caption="Published figures (the paper; Deitsch et al. 2019) beside ours.")
-    gate = sanity_gate(runs)
+    gate = sanity_gate(runs, probe)
     write_text(out / "sanity_gate.json", json.dumps(gate, indent=1) + "\n")
-    write_text(out / "summary.md", _summary_markdown(runs, tables, comparison, gate, classes))
+    write_text(out / "summary.md", _summary_markdown(primary_runs(runs), tables, gate, classes))
     return [*files, out / "sanity_gate.json", out / "summary.md"]
+
+
+def load_probe(directory: str | os.PathLike) -> dict:
+    """The linear probe's metrics.json with its test predictions (as a run's are loaded)."""
+    metrics_file = Path(directory) / "metrics.json"
+    return {**_read_metrics(metrics_file), "test_predictions": read_predictions(metrics_file.with_name("predictions.csv"))}

@@ -1,0 +1,80 @@
+"""Bootstrap intervals, McNemar's test and seed spread against hand-computed answers."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score
+
+from layerscope.errors import LayerscopeError
+from layerscope.statistics import accuracy_and_weighted_f1, bootstrap_intervals, mcnemar, mean_and_sd
+
+
+def test_confusion_metrics_match_scikit_learn():
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 4, 300), rng.integers(0, 4, 300)
+    y_pred[:40] = 3  # class 3 over-predicted, so precision and recall differ
+    confusion = np.zeros((4, 4))
+    np.add.at(confusion, (y_true, y_pred), 1)
+    accuracy, f1 = accuracy_and_weighted_f1(confusion)
+    assert accuracy == pytest.approx(accuracy_score(y_true, y_pred))
+    assert f1 == pytest.approx(f1_score(y_true, y_pred, average="weighted"))
+
+
+def test_weighted_f1_by_hand_with_a_class_never_predicted():
+    # truth 0,0,1,1 ; predicted 0,0,0,1: F1_0 = 2*2/(2+3) = 0.8, F1_1 = 2*1/(2+1) = 2/3
+    confusion = np.array([[2, 0], [1, 1]])
+    accuracy, f1 = accuracy_and_weighted_f1(confusion)
+    assert accuracy == pytest.approx(0.75)
+    assert f1 == pytest.approx((0.8 * 2 + 2 / 3 * 2) / 4)
+
+
+def test_bootstrap_of_a_perfect_classifier_is_a_point():
+    y = np.arange(50) % 3
+    intervals = bootstrap_intervals(y, y, 3, seed=1, resamples=200)
+    assert intervals["accuracy"].low == intervals["accuracy"].high == 1.0
+    assert intervals["f1_weighted"].estimate == 1.0
+
+
+def test_bootstrap_interval_matches_the_binomial_standard_error():
+    # 400 images, 320 right: the normal approximation gives 0.8 +- 1.96 * sqrt(0.8 * 0.2 / 400) = +-0.0392
+    y_true = np.zeros(400, dtype=int)
+    y_pred = np.where(np.arange(400) < 320, 0, 1)
+    interval = bootstrap_intervals(y_true, y_pred, 2, seed=3)["accuracy"]
+    assert interval.estimate == pytest.approx(0.8)
+    assert interval.low == pytest.approx(0.8 - 0.0392, abs=0.008)
+    assert interval.high == pytest.approx(0.8 + 0.0392, abs=0.008)
+
+
+def test_bootstrap_is_seeded():
+    rng = np.random.default_rng(5)
+    y_true, y_pred = rng.integers(0, 4, 120), rng.integers(0, 4, 120)
+    first = bootstrap_intervals(y_true, y_pred, 4, seed=9, resamples=300)
+    assert first == bootstrap_intervals(y_true, y_pred, 4, seed=9, resamples=300)
+    assert first != bootstrap_intervals(y_true, y_pred, 4, seed=10, resamples=300)
+
+
+def test_mcnemar_exact_p_value_by_hand():
+    # A alone right on 1 image, B alone right on 5: p = 2 * P(X <= 1 | n=6, 1/2) = 2 * 7/64
+    y_true = np.zeros(10, dtype=int)
+    pred_a = np.array([0, 1, 1, 1, 1, 1, 0, 0, 0, 1])
+    pred_b = np.array([1, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+    result = mcnemar(y_true, pred_a, pred_b)
+    assert (result.only_a_correct, result.only_b_correct) == (1, 5)
+    assert result.p_value == pytest.approx(2 * 7 / 64)
+
+
+def test_mcnemar_of_identical_predictions_is_one():
+    y = np.array([0, 1, 2, 1])
+    assert mcnemar(y, y, y).p_value == 1.0
+
+
+def test_mismatched_lengths_name_the_shapes():
+    with pytest.raises(LayerscopeError, match=r"\(3,\) and \(2,\)"):
+        mcnemar([0, 1, 0], [0, 1, 0], [0, 1])
+
+
+def test_mean_and_sd_across_seeds():
+    assert mean_and_sd([0.7, 0.8, 0.9]) == pytest.approx((0.8, 0.1))
+    mean, sd = mean_and_sd([0.75])
+    assert mean == 0.75 and math.isnan(sd)
