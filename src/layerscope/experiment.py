@@ -24,10 +24,13 @@ from layerscope.errors import LayerscopeError
 from layerscope.evaluation import classification_metrics, majority_baseline, predictions_table
 from layerscope.models import lenet5, load_model, set_frozen_blocks, split_at_block, vgg16
 from layerscope.optimizers import make_optimizer
-from layerscope.runs import RunSpec
-from layerscope.training import FitSettings, StepCheckpoints, clear_state, enable_determinism, fit
+from layerscope.provenance import sha256_file
+from layerscope.runs import RunSpec, run_settings
+from layerscope.training import (FitSettings, StepCheckpoints, clear_state, discard_stale_state, enable_determinism,
+                                 fingerprint_of, fit, link_or_copy, package_digest)
 from layerscope.training_plots import plot_history
-from layerscope.weight_changes import WeightChangeRecorder
+from layerscope.weight_changes import WeightChangeRecorder, recorded_layer_names
+from layerscope.weight_store import WeightStoreWriter, resume_path
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,13 @@ class RunFiles:
     def state(self) -> Path:
         """Resume state of an unfinished attempt (not a Snakemake output, so it survives a failure)."""
         return self.root / "resume"
+
+    @property
+    def pending_weight_changes(self) -> Path:
+        """The weight-change store while the run is unfinished: kept with the resume state, so
+        a kill after the store is finished but before the outputs are written (Snakemake
+        then deletes the outputs) loses nothing; published to :attr:`weight_changes`."""
+        return self.state / "weight_changes.h5"
 
     @property
     def pending_checkpoints(self) -> Path:
@@ -157,10 +167,12 @@ def train_run(
         metrics=["accuracy"],
     )
     recording = config["weight_changes"]
+    fingerprint = run_fingerprint(spec, config, data_dir, start_from)
+    discard_stale_state(files.state, fingerprint)  # before anything is written there
     callbacks = [
         StepCheckpoints(model, files.pending_checkpoints, settings.checkpoint_steps),
         WeightChangeRecorder(
-            files.weight_changes,
+            files.pending_weight_changes,
             period=recording["period"],
             snapshot_readings=recording["snapshots"],
             model=model,
@@ -178,8 +190,11 @@ def train_run(
         len(classes),
         files.state,
         callbacks=callbacks,
+        fingerprint=fingerprint,
+        resume_files=[resume_path(files.pending_weight_changes)],
     )
     seconds = time.perf_counter() - started
+    _finish_interrupted_store(files.pending_weight_changes, model, len(history))
 
     probabilities = {
         name: np.asarray(fitted.predict(x.astype(np.float32), batch_size=64, verbose=0), dtype=np.float64)
@@ -220,5 +235,55 @@ def _write_outputs(files: RunFiles, model, history: pd.DataFrame, metrics: dict,
     with atomic_path(files.model) as tmp:
         model.save(tmp)
     write_text(files.metrics, json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+    # Copies (hard links), not moves: until clear_state the resume state still holds
+    # everything, so a kill here reruns to the same outputs.
+    _publish(files.pending_weight_changes, files.weight_changes)
+    files.pending_checkpoints.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(files.checkpoints, ignore_errors=True)
-    files.pending_checkpoints.rename(files.checkpoints)
+    tmp = files.root / ".checkpoints.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(files.pending_checkpoints, tmp, copy_function=link_or_copy)
+    tmp.rename(files.checkpoints)
+
+
+def run_fingerprint(spec: RunSpec, config: dict, data_dir: Path, start_from: Path | None) -> str:
+    """Digest of everything that shapes a run: its spec, the training settings that apply to
+    it, the seed, the weight-change recording, the prepared data, the start model of
+    fine-tuning and the library code. Resume state of another fingerprint is discarded."""
+    data = sorted(p for p in Path(data_dir).iterdir() if p.suffix in (".csv", ".json", ".npy") and
+                  p.name not in ("class_counts.csv", "provenance.json"))
+    return fingerprint_of(
+        spec=spec.__dict__,
+        training=run_settings(spec.run_id, config),
+        seed=config["seed"],
+        recording={key: config["weight_changes"][key] for key in ("period", "snapshots")},
+        data={p.name: sha256_file(p) for p in data},
+        start_from=sha256_file(start_from) if start_from else None,
+        code=package_digest(),
+    )
+
+
+def _finish_interrupted_store(store: Path, model: keras.Model, epochs_done: int) -> None:
+    """Finish a store whose run was killed after its last epoch was committed but before the
+    store was finished (``fit`` then has nothing left to run): what the recorder's
+    ``on_train_end`` would have done, from the accumulators saved at that epoch end."""
+    if store.is_file() or epochs_done == 0:
+        return
+    resumed = WeightStoreWriter.resume(store, recorded_layer_names(model), epochs_done)
+    if resumed is None:
+        raise LayerscopeError(f"the resume state of {store.parent.parent.name} has no weight-change store to finish "
+                              f"({store}.partial); delete {store.parent} and rerun")
+    writer, _, accumulators = resumed
+    last = writer.n_readings - 1
+    if writer.has_snapshot(last):  # written after the commit, so a kill may have cut it short
+        del writer._file[f"snapshots/r{last:06d}"]
+    writer.write_snapshot(last, accumulators)
+    writer.finish()
+    log.info("finished the weight-change store of an interrupted run at reading %d (%s)", last, store)
+
+
+def _publish(source: Path, target: Path) -> None:
+    """Put a copy of ``source`` at ``target`` atomically (hard link where possible)."""
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        link_or_copy(source, tmp)

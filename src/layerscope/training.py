@@ -8,14 +8,17 @@ as an uninterrupted run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pandas as pd
@@ -89,24 +92,40 @@ def training_dataset(
 class ResumableEpochs(keras.callbacks.Callback):
     """Per-epoch history, early stopping on val_loss, and the state a rerun resumes from.
 
-    ``directory`` holds ``last.weights.h5`` (weights and optimizer), ``best.weights.h5``,
-    ``rng.npz`` (dropout seed states) and ``state.json``,
-    written last, so a state file always describes complete weights.
+    After every epoch it writes, under names carrying the epoch, the weights with the
+    optimizer (``last-eNNNN.weights.h5``), the best weights, the dropout RNG state and
+    hard links to ``resume_files`` (what other callbacks resume from, e.g. the
+    weight-change store's accumulators), then commits them all at once by replacing
+    ``state.json``, and only then removes the previous epoch's files. A kill at any
+    instant leaves a ``state.json`` that names complete files of one epoch. The state
+    carries the ``fingerprint`` of what shaped the run; state of another fingerprint is
+    never resumed (see :func:`discard_stale_state`). Run it after the other callbacks
+    so their per-epoch files exist when it commits.
     """
 
-    def __init__(self, directory: Path, patience: int | None):
+    def __init__(self, directory: Path, patience: int | None, fingerprint: str = "",
+                 resume_files: Sequence[Path] = ()):
         super().__init__()
         self.directory = Path(directory)
         self.patience = patience
+        self.fingerprint = fingerprint
+        self.resume_files = [Path(p) for p in resume_files]
         self.history: list[dict] = []
         self.best = np.inf
         self.wait = 0
         self.stop_reason: str | None = None  # "early_stopping" or "diverged"
         self._start = 0.0
+        self._files: dict[str, str] = {}  # role -> file name of the committed state
 
     @property
     def state_file(self) -> Path:
         return self.directory / "state.json"
+
+    @property
+    def best_weights(self) -> Path | None:
+        """The committed best weights, if any epoch improved."""
+        name = self._files.get("best")
+        return self.directory / name if name else None
 
     def _rng_variables(self) -> list[tf.Variable]:
         return [v for v in self.model.non_trainable_variables if "seed_generator" in v.path]
@@ -116,11 +135,18 @@ class ResumableEpochs(keras.callbacks.Callback):
         if not self.state_file.is_file():
             return 0
         state = json.loads(self.state_file.read_text())
+        if state.get("fingerprint") != self.fingerprint:
+            discard_stale_state(self.directory, self.fingerprint)
+            return 0
+        self._files = state["files"]
         self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(self.directory / "last.weights.h5")
-        with np.load(self.directory / "rng.npz") as saved:
+        self.model.load_weights(self.directory / self._files["last"])
+        with np.load(self.directory / self._files["rng"]) as saved:
             for i, variable in enumerate(self._rng_variables()):
                 variable.assign(saved[f"v{i}"])
+        for i, target in enumerate(self.resume_files):
+            if (kept := self._files.get(f"resume{i}")) is not None:
+                _link(self.directory / kept, target)
         self.history, self.best, self.wait = state["history"], state["best"], state["wait"]
         self.stop_reason = state["stop_reason"]
         log.info("resuming from the end of epoch %d (%s)", state["epoch"] + 1, self.directory)
@@ -136,6 +162,8 @@ class ResumableEpochs(keras.callbacks.Callback):
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row["seconds"] = round(time.perf_counter() - self._start, 3)
         self.history.append(row)
+        files = dict(self._files)
+        tag = f"e{epoch + 1:04d}"
         monitored = logs.get("val_loss", logs.get("loss"))
         if not np.isfinite(logs.get("loss", np.nan)):
             self.model.stop_training = True
@@ -143,23 +171,95 @@ class ResumableEpochs(keras.callbacks.Callback):
             log.warning("training diverged in epoch %d (loss is not finite): stopped", epoch + 1)
         elif monitored < self.best:
             self.best, self.wait = float(monitored), 0
-            self._save_weights("best.weights.h5")
+            files["best"] = self._save_weights(f"best-{tag}.weights.h5")
         else:
             self.wait += 1
             if self.patience is not None and self.wait >= self.patience:
                 self.model.stop_training = True
                 self.stop_reason = "early_stopping"
                 log.info("early stopping after epoch %d: val_loss has not improved for %d epochs", epoch + 1, self.wait)
-        self._save_weights("last.weights.h5")
-        with atomic_path(self.directory / "rng.npz") as tmp:
+        files["last"] = self._save_weights(f"last-{tag}.weights.h5")
+        files["rng"] = f"rng-{tag}.npz"
+        with atomic_path(self.directory / files["rng"]) as tmp:
             np.savez(tmp, **{f"v{i}": v.numpy() for i, v in enumerate(self._rng_variables())})
+        for i, source in enumerate(self.resume_files):
+            if source.is_file():
+                files[f"resume{i}"] = f"resume{i}-{tag}{''.join(source.suffixes)}"
+                _link(source, self.directory / files[f"resume{i}"])
         state = {"epoch": epoch, "history": self.history, "best": self.best, "wait": self.wait,
-                 "stop_reason": self.stop_reason}
-        write_text(self.state_file, json.dumps(state, indent=1))
+                 "stop_reason": self.stop_reason, "fingerprint": self.fingerprint, "files": files}
+        write_text(self.state_file, json.dumps(state, indent=1))  # the commit
+        for name in set(self._files.values()) - set(files.values()):
+            (self.directory / name).unlink(missing_ok=True)
+        self._files = files
 
-    def _save_weights(self, name: str) -> None:
+    def _save_weights(self, name: str) -> str:
         with atomic_path(self.directory / name) as tmp:
             self.model.save_weights(tmp)
+        return name
+
+
+def _link(source: Path, target: Path) -> None:
+    """Make ``target`` a copy of ``source`` atomically (see :func:`link_or_copy`)."""
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        link_or_copy(source, tmp)
+
+
+def link_or_copy(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """A hard link where the filesystem allows (no bytes copied; every writer here replaces
+    files rather than editing them, so linked names never change together), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def discard_stale_state(state_dir: Path, fingerprint: str) -> str | None:
+    """Remove resume state a rerun must not continue from, and say why (logged, returned).
+
+    Stale: made with another fingerprint (settings, data or code changed since the kill),
+    unreadable, or holding an HDF5 file (weights, partial weight-change store) that no
+    longer opens, as a kill in the middle of an HDF5 write can leave. A folder without
+    ``state.json`` (killed during the first epoch) holds nothing to resume and is
+    emptied too, so files of an older attempt never mix into this one.
+    """
+    state_dir = Path(state_dir)
+    if not state_dir.exists():
+        return None
+    reason = None
+    try:
+        state = json.loads((state_dir / "state.json").read_text())
+    except FileNotFoundError:
+        reason = "no epoch was finished" if any(p.is_file() for p in state_dir.rglob("*")) else None
+    except (OSError, ValueError) as err:
+        reason = f"its state.json is unreadable ({err})"
+    else:
+        if state.get("fingerprint") != fingerprint:
+            reason = (f"it was made with other settings, data or code (fingerprint {state.get('fingerprint')}, "
+                      f"this run {fingerprint})")
+        else:
+            needed = [state_dir / name for name in state.get("files", {}).values()]
+            needed += sorted(state_dir.rglob("*.h5.partial"))
+            reason = next((f"{path.name} is missing" if not path.is_file() else f"{path.name} is unreadable"
+                           for path in needed
+                           if not path.is_file() or (path.name.endswith((".h5", ".h5.partial")) and not _hdf5_opens(path))),
+                          None)
+    if reason:
+        log.warning("discarding the resume state in %s (partial weight-change store included): %s; "
+                    "training starts from epoch 1", state_dir, reason)
+        clear_state(state_dir)
+    return reason
+
+
+def _hdf5_opens(path: Path) -> bool:
+    """Whether an HDF5 file opens and its object tree can be walked."""
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visit(lambda name: None)
+    except Exception:  # noqa: BLE001 (h5py raises OSError, KeyError, RuntimeError ... on damage)
+        return False
+    return True
 
 
 class StepCheckpoints(keras.callbacks.Callback):
@@ -191,8 +291,12 @@ def fit(
     state_dir: Path,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 2,
+    fingerprint: str = "",
+    resume_files: Sequence[Path] = (),
 ) -> tuple[pd.DataFrame, str | None]:
-    """Train a compiled ``model``; resume from ``state_dir`` if a previous attempt left state there.
+    """Train a compiled ``model``; resume from ``state_dir`` if a previous attempt left state there
+    with the same ``fingerprint`` (a digest of everything that shapes the run; other state is
+    discarded). ``resume_files``: files the ``callbacks`` resume from, kept per epoch with the state.
 
     Returns the per-epoch history and what ended training early (None, "early_stopping"
     or "diverged": a non-finite loss). The model ends with the weights of its best
@@ -200,7 +304,8 @@ def fit(
     """
     x_train, y_train = train
     weights = sample_weights(y_train, num_classes, settings.class_weight)
-    resumable = ResumableEpochs(state_dir, settings.patience)
+    discard_stale_state(state_dir, fingerprint)
+    resumable = ResumableEpochs(state_dir, settings.patience, fingerprint, resume_files)
     resumable.set_model(model)
     first_epoch = resumable.restore()
     if first_epoch < settings.epochs and resumable.stop_reason is None:
@@ -215,17 +320,33 @@ def fit(
             shuffle=False,  # the dataset is already shuffled, per epoch, by epoch_order
             validation_data=(val[0].astype(np.float32), val[1]),
             validation_batch_size=max(settings.batch_size, 64),
-            callbacks=[resumable, *callbacks],
+            callbacks=[*callbacks, resumable],  # resumable last: it commits what the others wrote
             verbose=verbose,
         )
-    if (state_dir / "best.weights.h5").is_file():
-        model.load_weights(state_dir / "best.weights.h5")
+    if resumable.best_weights is not None:
+        model.load_weights(resumable.best_weights)
     return pd.DataFrame(resumable.history), resumable.stop_reason
 
 
 def clear_state(state_dir: Path) -> None:
-    """Remove resume state once a run's outputs are written."""
+    """Remove resume state: once a run's outputs are written, or when it is stale."""
     shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def fingerprint_of(**parts) -> str:
+    """Digest of the canonical JSON of ``parts`` (what a resume state must have been made with)."""
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def package_digest() -> str:
+    """Digest of the layerscope library's source: the code version a resume state belongs to
+    (finer than the git commit, which does not change while files are edited)."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for file in sorted(root.rglob("*.py")):
+        digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:20]
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
