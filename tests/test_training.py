@@ -13,7 +13,7 @@ from layerscope.data.prepare import DataSettings, prepare
 from layerscope.errors import LayerscopeError
 from layerscope.experiment import RunFiles, train_run
 from layerscope.runs import parse_run_id
-from layerscope.training import FitSettings, enable_determinism, epoch_order, fit, sample_weights
+from layerscope.training import FitSettings, discard_stale_state, enable_determinism, epoch_order, fit, sample_weights
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +177,46 @@ def test_diverging_training_stops_and_says_so(tmp_path):
     history, reason = fit(model, (x, y), (x[:8], y[:8]), FitSettings(epochs=10, batch_size=8, seed=1), 3,
                           tmp_path, verbose=0)
     assert reason == "diverged" and len(history) < 10
+
+
+def test_changed_settings_discard_the_resume_state(tmp_path, caplog):
+    """Kill, change the learning rate, rerun: the same result as a clean run at the new rate."""
+    x, y = arrays()
+
+    def model_with(lr, seed):
+        model = tiny_model(seed)
+        model.compile(keras.optimizers.SGD(lr, momentum=0.9), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    clean = model_with(0.02, 5)
+    expected, _ = fit(clean, (x, y), (x[:8], y[:8]), SETTINGS, 3, tmp_path / "clean", verbose=0, fingerprint="lr=0.02")
+    killed = model_with(0.05, 5)
+    with pytest.raises(Killed):
+        fit(killed, (x, y), (x[:8], y[:8]), SETTINGS, 3, tmp_path / "cut", callbacks=[KillAfter(2)], verbose=0,
+            fingerprint="lr=0.05")
+    assert json.loads((tmp_path / "cut/state.json").read_text())["fingerprint"] == "lr=0.05"
+    (tmp_path / "cut/weight_changes.h5.partial").write_bytes(b"a partial store of the old settings")
+    rerun = model_with(0.02, 5)
+    with caplog.at_level("WARNING"):
+        history, _ = fit(rerun, (x, y), (x[:8], y[:8]), SETTINGS, 3, tmp_path / "cut", verbose=0,
+                         fingerprint="lr=0.02")
+    assert "discarding the resume state" in caplog.text and "fingerprint lr=0.05, this run lr=0.02" in caplog.text
+    assert not (tmp_path / "cut/weight_changes.h5.partial").exists()
+    np.testing.assert_allclose(history["learning_rate"], [0.02] * 4, rtol=1e-6)
+    pd.testing.assert_frame_equal(history.drop(columns="seconds"), expected.drop(columns="seconds"))
+    for a, b in zip(weights_of(clean), weights_of(rerun)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_damaged_resume_files_are_discarded_not_resumed(tmp_path, caplog):
+    x, y = arrays()
+    with pytest.raises(Killed):
+        fit(tiny_model(5), (x, y), (x[:8], y[:8]), SETTINGS, 3, tmp_path, callbacks=[KillAfter(2)], verbose=0)
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert sorted(state["files"]) == ["best", "last", "rng"] and state["files"]["last"] == "last-e0002.weights.h5"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*state["files"].values(), "state.json"])
+    (tmp_path / "store.h5.partial").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
+    with caplog.at_level("WARNING"):
+        assert discard_stale_state(tmp_path, "") == "store.h5.partial is unreadable"
+    assert not tmp_path.exists() and "training starts from epoch 1" in caplog.text
+    assert discard_stale_state(tmp_path, "") is None
