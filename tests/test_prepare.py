@@ -119,7 +119,8 @@ def test_settings_from_config_ignores_nothing_it_needs():
 def test_one_class_stops_the_data_stage(tmp_path):
     for i in range(4):
         write_png(tmp_path / "only" / "crack" / f"{i}.png", seed=i)
-    with pytest.raises(LayerscopeError, match=r"1 class\(es\) \(crack\).*at least 2.*data.path: .*only.*on_bad_image: error"):
+    message = r"1 class\(es\) \(crack\).*at least 2.*data.path: .*only.*on_bad_image: error"
+    with pytest.raises(LayerscopeError, match=message):
         prepare(settings(tmp_path / "only"), tmp_path / "data")
     assert not (tmp_path / "data").exists()
 
@@ -141,5 +142,6 @@ def test_configured_class_without_images_is_named(tmp_path):
         write_png(tmp_path / f"{i}.png", seed=i)
     (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
     config = DataSettings(source="manifest", path=str(tmp_path / "m.csv"), classes=["a", "b", "c"], image_size=(8, 8))
-    with pytest.raises(LayerscopeError, match=r"class\(es\) 'c' have no images \(data.source: manifest, data.path: .*m.csv"):
+    message = r"class\(es\) 'c' have no images \(data.source: manifest, data.path: .*m.csv"
+    with pytest.raises(LayerscopeError, match=message):
         prepare(config, tmp_path / "o")

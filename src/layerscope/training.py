@@ -241,10 +241,13 @@ def discard_stale_state(state_dir: Path, fingerprint: str) -> str | None:
         else:
             needed = [state_dir / name for name in state.get("files", {}).values()]
             needed += sorted(state_dir.rglob("*.h5.partial"))
-            reason = next((f"{path.name} is missing" if not path.is_file() else f"{path.name} is unreadable"
-                           for path in needed
-                           if not path.is_file() or (path.name.endswith((".h5", ".h5.partial")) and not _hdf5_opens(path))),
-                          None)
+            for path in needed:
+                if not path.is_file():
+                    reason = f"{path.name} is missing"
+                elif path.name.endswith((".h5", ".h5.partial")) and not _hdf5_opens(path):
+                    reason = f"{path.name} is unreadable"
+                if reason:
+                    break
     if reason:
         log.warning("discarding the resume state in %s (partial weight-change store included): %s; "
                     "training starts from epoch 1", state_dir, reason)
