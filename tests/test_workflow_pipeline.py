@@ -164,6 +164,19 @@ def test_tables_match_the_runs(smoke):
     assert not_blank(smoke / "figures/freeze_grid_heatmap.png")
 
 
+def test_linear_probe_and_intervals_in_table8(smoke):
+    probe = json.loads((smoke / "baselines/linear_probe/metrics.json").read_text())
+    assert probe["layer"] == "block5_pool" and probe["test"]["n"] == 12
+    table8 = pd.read_csv(smoke / "tables/table8_summary.csv", index_col=0, na_values="missing")
+    row = table8.loc["Linear probe (logistic regression on frozen VGG-16 features)"]
+    assert row["test_accuracy"] == pytest.approx(probe["test"]["accuracy"], abs=5e-4)
+    transfer = table8.loc["Transfer (3 frozen blocks)"]
+    assert transfer["run"] == "vgg16-freeze3-momentum"
+    assert transfer["test_accuracy_ci_low"] <= transfer["test_accuracy"] <= transfer["test_accuracy_ci_high"]
+    gate = json.loads((smoke / "tables/sanity_gate.json").read_text())
+    assert gate["probe_accuracy"] == pytest.approx(probe["test"]["accuracy"])
+
+
 def test_report_builds(smoke):
     workdir = smoke.parents[1]
     run = subprocess.run(

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from layerscope.statistics import bootstrap_intervals
+
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict:
     """Accuracy, weighted and macro F1, per-class precision/recall/F1 and the confusion matrix."""
@@ -30,6 +32,12 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, classe
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+
+
+def add_intervals(metrics: dict, y_true: np.ndarray, probabilities: np.ndarray, seed: int) -> dict:
+    """``metrics`` plus 95% bootstrap intervals of accuracy and weighted F1 (``accuracy_ci``, ``f1_weighted_ci``)."""
+    intervals = bootstrap_intervals(y_true, probabilities.argmax(axis=1), probabilities.shape[1], seed)
+    return {**metrics, **{f"{key}_ci": [interval.low, interval.high] for key, interval in intervals.items()}}
 
 
 def majority_baseline(y_train: np.ndarray, y_test: np.ndarray, num_classes: int) -> dict:

@@ -21,11 +21,11 @@ import pandas as pd
 from layerscope.atomic import atomic_path, write_text
 from layerscope.data.prepare import load_classes, load_split
 from layerscope.errors import LayerscopeError
-from layerscope.evaluation import classification_metrics, majority_baseline, predictions_table
+from layerscope.evaluation import add_intervals, classification_metrics, majority_baseline, predictions_table
 from layerscope.models import lenet5, load_model, set_frozen_blocks, split_at_block, vgg16
 from layerscope.optimizers import make_optimizer
 from layerscope.provenance import sha256_file
-from layerscope.runs import RunSpec, run_settings
+from layerscope.runs import RunSpec, run_seed, run_settings
 from layerscope.training import (FitSettings, StepCheckpoints, clear_state, discard_stale_state, enable_determinism,
                                  fingerprint_of, fit, link_or_copy, package_digest)
 from layerscope.training_plots import plot_history
@@ -143,7 +143,7 @@ def train_run(
 ) -> dict:
     """Train one run and write its model, history, metrics, predictions, curves and
     accumulated weight changes (recorded on the full model, frozen layers included)."""
-    training, seed = config["training"], config["seed"]
+    training, seed = config["training"], run_seed(spec.run_id, config)
     enable_determinism(seed)
     if training["mixed_precision"]:
         keras.mixed_precision.set_global_policy(training["mixed_precision"])
@@ -213,6 +213,7 @@ def train_run(
         **{name: classification_metrics(splits[name][1], p, classes) for name, p in probabilities.items()},
         "majority_baseline": majority_baseline(splits["train"][1], splits["test"][1], len(classes)),
     }
+    metrics["test"] = add_intervals(metrics["test"], splits["test"][1], probabilities["test"], config["seed"])
     metrics["beats_majority"] = {
         key: metrics["test"][key] > metrics["majority_baseline"][key] for key in ("accuracy", "f1_weighted")
     }

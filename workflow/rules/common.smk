@@ -4,7 +4,15 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from layerscope.data.sources import listing_digest
-from layerscope.runs import RUN_ID_PATTERN, finetune_source, run_grid, run_settings
+from layerscope.runs import (
+    RUN_ID_PATTERN,
+    finetune_source,
+    replicate_grid,
+    run_grid,
+    run_settings,
+    split_replicate,
+)
+from layerscope.tables import TABLE_STEMS
 
 RESULTS = f"results/{config['experiment']}"
 LOGS = f"{RESULTS}/logs"
@@ -12,6 +20,7 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 SPLITS = ["train", "val", "test"]
 SRC = Path(workflow.basedir) / "src" / "layerscope"
 RUNS = run_grid(config["runs"])
+REPLICATES = replicate_grid(config)
 
 
 wildcard_constraints:
@@ -46,10 +55,12 @@ def data_listing_digest():
 
 
 def finetune_start(wildcards):
-    """Fine-tuning starts from the trained model of the configured freeze run."""
-    if wildcards.run != "vgg16-finetune":
+    """Fine-tuning starts from the trained model of the configured freeze run (same seed)."""
+    base, seed = split_replicate(wildcards.run)
+    if base != "vgg16-finetune":
         return []
-    return f"{RESULTS}/runs/{finetune_source(config['runs'])}/model.keras"
+    source = finetune_source(config["runs"])
+    return f"{RESULTS}/runs/{source if seed is None else f'{source}-seed{seed}'}/model.keras"
 
 
 def grid_runs(key, runs):

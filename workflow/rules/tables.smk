@@ -1,18 +1,11 @@
-TABLE_STEMS = [
-    "table4_lenet5_layout",
-    "table5_vgg_initialisation",
-    "table6_freeze3_optimizers",
-    "table7_finetune",
-    "table8_summary",
-    "table9_freeze_grid",
-    "comparison_paper",
-]
-
-
 rule tables:
     input:
-        metrics=expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=RUNS),
+        metrics=expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=RUNS + REPLICATES),
+        predictions=expand(
+            f"{RESULTS}/runs/{{run}}/predictions.csv", run=RUNS + REPLICATES
+        ),
         histories=expand(f"{RESULTS}/runs/{{run}}/history.csv", run=RUNS),
+        probe=f"{RESULTS}/baselines/linear_probe/metrics.json",
         classes=f"{RESULTS}/data/classes.json",
     output:
         csv=report(
@@ -44,8 +37,9 @@ rule tables:
     conda:
         "../envs/layerscope.yaml"
     params:
-        runs=RUNS,
+        runs=RUNS + REPLICATES,
+        transfer_depth=config["runs"]["transfer_depth"],
         image_size=config["data"]["image_size"],
-        code=code_digest("tables", "result_figures"),
+        code=code_digest("tables", "result_figures", "comparisons", "statistics"),
     script:
         "../scripts/tables.py"

@@ -1,0 +1,116 @@
+"""Cheap baselines every trained run must beat: a linear probe on frozen VGG-16 features.
+
+The probe is scikit-learn's logistic regression on the spatial mean and maximum of each
+channel of the pretrained conv base's last block (``block5_pool``, the features the
+fixed-feature-extraction run sees): 1,024 numbers per image. Its regularisation
+strength is chosen on the validation split only. If a trained VGG-16 run loses to it,
+the training (not the network) is what failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from layerscope.atomic import atomic_path, write_text
+from layerscope.data.prepare import load_classes, load_split
+from layerscope.evaluation import add_intervals, classification_metrics, majority_baseline, predictions_table
+
+log = logging.getLogger(__name__)
+
+PROBE_LAYER = "block5_pool"
+PROBE_C_GRID = (0.001, 0.01, 0.1, 1.0)
+
+
+def pooled_features(feature_maps: np.ndarray) -> np.ndarray:
+    """Per-channel spatial mean and max of (N, H, W, C) maps -> (N, 2C)."""
+    maps = np.asarray(feature_maps, dtype=np.float32)
+    return np.concatenate([maps.mean(axis=(1, 2)), maps.max(axis=(1, 2))], axis=1)
+
+
+def extract_probe_features(images: dict[str, np.ndarray], weights: str, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Pooled ``block5_pool`` features of the pretrained conv base for each split."""
+    import keras
+
+    from layerscope.models import vgg16
+
+    shape = next(iter(images.values())).shape[1:]
+    model = vgg16(shape, 2, weights=weights, freeze_blocks=5)
+    base = keras.Model(model.input, model.get_layer(PROBE_LAYER).output)
+    return {split: pooled_features(base.predict(x.astype(np.float32), batch_size=batch_size, verbose=0))
+            for split, x in images.items()}
+
+
+def fit_probe(
+    features: dict[str, np.ndarray], labels: dict[str, np.ndarray], class_weight: str, seed: int
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Fit the probe on train, pick C by validation accuracy, return class probabilities per split.
+
+    Returns (probabilities by split, details: the C grid's validation accuracies and the chosen C).
+    """
+    weight = "balanced" if class_weight == "balanced" else None
+    num_classes = int(max(y.max() for y in labels.values())) + 1
+    scores, fitted = {}, {}
+    for c in PROBE_C_GRID:
+        started = time.perf_counter()
+        probe = make_pipeline(
+            StandardScaler(), LogisticRegression(C=c, class_weight=weight, max_iter=3000, random_state=seed)
+        )
+        probe.fit(features["train"], labels["train"])
+        scores[c] = float((probe.predict(features["val"]) == labels["val"]).mean())
+        fitted[c] = probe
+        log.info("probe C=%g: validation accuracy %.3f (%.1f s)", c, scores[c], time.perf_counter() - started)
+    chosen = max(PROBE_C_GRID, key=lambda c: (scores[c], -c))  # ties: the stronger regularisation
+    probe = fitted[chosen]
+    probabilities = {}
+    for split, x in features.items():
+        known = probe.predict_proba(x)
+        full = np.zeros((len(x), num_classes))
+        full[:, probe.classes_] = known  # a class absent from train keeps probability 0
+        probabilities[split] = full
+    return probabilities, {"C": chosen, "val_accuracy_by_C": {str(c): s for c, s in scores.items()}}
+
+
+def run_probe(data_dir: Path, out_dir: Path, weights: str, class_weight: str, seed: int) -> dict:
+    """Fit the probe on a prepared data stage and write ``metrics.json`` and ``predictions.csv``.
+
+    The metrics have the shape of a training run's (train/val/test figures, test
+    intervals, majority baseline), so the tables read both the same way.
+    """
+    classes = load_classes(data_dir)
+    splits = {name: load_split(data_dir, name) for name in ("train", "val", "test")}
+    started = time.perf_counter()
+    features = extract_probe_features({name: x for name, (x, _) in splits.items()}, weights)
+    extract_seconds = time.perf_counter() - started
+    labels = {name: y for name, (_, y) in splits.items()}
+    probabilities, details = fit_probe(features, labels, class_weight, seed)
+    metrics = {
+        "run_id": "linear-probe",
+        "layer": PROBE_LAYER,
+        "features": "per-channel spatial mean and max",
+        "weights": weights,
+        "class_weight": class_weight,
+        **details,
+        "feature_seconds": round(extract_seconds, 2),
+        "fit_seconds": round(time.perf_counter() - started - extract_seconds, 2),
+        **{name: classification_metrics(labels[name], p, classes) for name, p in probabilities.items()},
+        "majority_baseline": majority_baseline(labels["train"], labels["test"], len(classes)),
+    }
+    metrics["test"] = add_intervals(metrics["test"], labels["test"], probabilities["test"], seed)
+    manifest = pd.read_csv(Path(data_dir) / "manifest.csv")
+    test_paths = manifest.loc[manifest["split"] == "test", "path"].tolist()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "predictions.csv") as tmp:
+        predictions_table(test_paths, labels["test"], probabilities["test"], classes).to_csv(tmp, index=False)
+    write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+    log.info("linear probe: C=%g, test accuracy %.3f, weighted F1 %.3f (features %.1f s)", details["C"],
+             metrics["test"]["accuracy"], metrics["test"]["f1_weighted"], extract_seconds)
+    return metrics

@@ -1,0 +1,20 @@
+rule linear_probe:
+    input:
+        manifest=f"{RESULTS}/data/manifest.csv",
+    output:
+        metrics=f"{RESULTS}/baselines/linear_probe/metrics.json",
+        predictions=f"{RESULTS}/baselines/linear_probe/predictions.csv",
+        provenance=f"{RESULTS}/baselines/linear_probe/provenance.json",
+    log:
+        f"{LOGS}/linear_probe.log",
+    benchmark:
+        f"{BENCHMARKS}/linear_probe.tsv"
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        weights=config["training"]["weights"],
+        class_weight=config["training"]["class_weight"],
+        seed=config["seed"],
+        code=code_digest("baselines", "models", "pretrained", "evaluation", "statistics"),
+    script:
+        "../scripts/linear_probe.py"
