@@ -1,0 +1,116 @@
+"""What Snakemake schedules after a change (``snakemake -n``; nothing is trained): each
+rule depends on exactly the config and data it reads (issue 12).
+
+The workflow's outputs are faked once (empty files, then ``--touch --forceall`` records
+Snakemake's metadata as if every job had run); each test changes one thing and reads
+the dry run's plan.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, write_png
+
+
+def snakemake(workdir: Path, config: dict, *args: str) -> str:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--directory", str(workdir), "--configfile", str(path),
+         *args],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout
+
+
+def pending(workdir: Path, config: dict) -> dict[str, set[str]]:
+    """Jobs a plain ``snakemake`` would run: rule -> the run ids (or output files) involved."""
+    jobs: dict[str, set[str]] = {}
+    for line in snakemake(workdir, config, "-n", "--summary").splitlines()[1:]:
+        fields = line.split("\t")
+        if len(fields) == 6 and fields[5] == "update pending":
+            parts = Path(fields[0]).parts
+            jobs.setdefault(fields[2], set()).add(parts[3] if parts[2] == "runs" else fields[0])
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    """A workdir whose every output looks up to date, on a folder source of 3 x 10 images."""
+    root = tmp_path_factory.mktemp("workflow")
+    images = root / "images"
+    for c, label in enumerate(["crack", "inclusion", "scratch"]):
+        for i in range(10):
+            write_png(images / label / f"{label}_{i:02d}.png", seed=100 * c + i)
+    config = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
+    config["data"].update(source="folder", path=str(images))
+    for line in snakemake(root, config, "-n", "--summary").splitlines()[1:]:
+        output = root / line.split("\t")[0]
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.mkdir() if output.name == "checkpoints" else output.touch()
+    snakemake(root, config, "--touch", "--forceall")
+    assert pending(root, config) == {}
+    return root, config, images
+
+
+def copy(config: dict) -> dict:
+    return yaml.safe_load(yaml.safe_dump(config))
+
+
+def test_adding_a_run_schedules_only_that_run(done):
+    root, config, _ = done
+    grown = copy(config)
+    grown["runs"]["lenet5"] = ["tanh-sgd", "relu-adam"]
+    jobs = pending(root, grown)
+    assert jobs["train"] == {"lenet5-relu-adam"}
+    assert jobs["render_weight_changes"] == {"lenet5-relu-adam"} and "prepare_data" not in jobs
+    assert set(jobs) <= {"train", "render_weight_changes", "animate_weight_changes", "tables", "all"}
+
+
+def test_lenet_epochs_schedule_no_vgg_run(done):
+    root, config, _ = done
+    changed = copy(config)
+    changed["training"]["epochs"]["lenet5"] = 2
+    jobs = pending(root, changed)
+    assert jobs["train"] == {"lenet5-tanh-sgd"}
+    assert not any(run.startswith("vgg16") for run in jobs["render_weight_changes"])
+
+
+def test_a_vgg_learning_rate_schedules_only_its_optimizer(done):
+    root, config, _ = done
+    changed = copy(config)
+    changed["training"]["learning_rate"] = {"momentum": 0.01}
+    jobs = pending(root, changed)
+    # the momentum runs (GAP runs use training.optimizer: momentum), and fine-tuning, which
+    # starts from freeze3-momentum; not vgg16-scratch-sgd nor lenet5-tanh-sgd
+    assert jobs["train"] == {"vgg16-freeze3-momentum", "vgg16-freeze5-momentum", "vgg16-gap-freeze3",
+                             "vgg16-finetune"}
+
+
+def test_adding_removing_or_replacing_an_image_reruns_the_data_stage(done):
+    root, config, images = done
+    added = write_png(images / "crack" / "crack_99.png", seed=999)
+    assert "prepare_data" in pending(root, config)
+    added.unlink()
+    assert pending(root, config) == {}  # back as it was: the listing digest is the same again
+
+    removed = images / "scratch" / "scratch_03.png"
+    kept = removed.read_bytes(), removed.stat()
+    removed.unlink()
+    assert "prepare_data" in pending(root, config)
+    removed.write_bytes(kept[0])
+    os.utime(removed, ns=(kept[1].st_atime_ns, kept[1].st_mtime_ns))
+    assert pending(root, config) == {}
+
+    replaced = images / "inclusion" / "inclusion_05.png"
+    write_png(replaced, seed=4242)
+    jobs = pending(root, config)
+    assert "prepare_data" in jobs and jobs["train"] >= {"lenet5-tanh-sgd", "vgg16-gap-freeze3"}
