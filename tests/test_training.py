@@ -1,7 +1,9 @@
 """Training loop invariants on tiny data: determinism, resume, frozen-feature cache."""
 
 import json
+import re
 
+import h5py
 import keras
 import numpy as np
 import pandas as pd
@@ -12,8 +14,10 @@ from conftest import REPO, write_png
 from layerscope.data.prepare import DataSettings, prepare
 from layerscope.errors import LayerscopeError
 from layerscope.experiment import RunFiles, train_run
+from layerscope.models import load_model
 from layerscope.runs import parse_run_id
 from layerscope.training import FitSettings, discard_stale_state, enable_determinism, epoch_order, fit, sample_weights
+from layerscope.weight_store import WeightChangeStore
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +224,22 @@ def test_damaged_resume_files_are_discarded_not_resumed(tmp_path, caplog):
         assert discard_stale_state(tmp_path, "") == "store.h5.partial is unreadable"
     assert not tmp_path.exists() and "training starts from epoch 1" in caplog.text
     assert discard_stale_state(tmp_path, "") is None
+
+
+def test_truncated_model_and_store_name_the_file_and_the_rerun(tmp_path):
+    """Issue 12, point 6: not Keras' "File not found" for a file that exists."""
+    run_dir = tmp_path / "results/x/runs/lenet5-tanh-sgd"
+    run_dir.mkdir(parents=True)
+    model_file, store_file = run_dir / "model.keras", run_dir / "weight_changes.h5"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(model_file)
+    with h5py.File(store_file, "w") as handle:
+        handle["units"] = np.arange(20_000, dtype=np.float64)
+    for path in (model_file, store_file):
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    hint = "rerun the training of lenet5-tanh-sgd: snakemake --forcerun {}"
+    with pytest.raises(LayerscopeError, match=re.escape(f"{model_file} is not a readable Keras model")) as err:
+        load_model(model_file)
+    assert hint.format(model_file) in str(err.value)
+    with pytest.raises(LayerscopeError, match=re.escape(f"{store_file} is not a readable HDF5")) as err:
+        WeightChangeStore(store_file)
+    assert hint.format(store_file) in str(err.value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from keras import layers, ops
 
 from layerscope.errors import LayerscopeError
 from layerscope.pretrained import load_vgg16_weights
+from layerscope.runs import rerun_hint
 
 LENET_ACTIVATIONS = ("tanh", "relu")
 VGG_HEADS = ("fc", "gap")
@@ -201,7 +203,21 @@ def split_at_block(model: keras.Model, k: int) -> tuple[keras.Model, keras.Model
 
 
 def load_model(path: str | os.PathLike) -> keras.Model:
-    """Load a run's ``model.keras``; importing this module registers CaffePreprocess."""
+    """Load a run's ``model.keras``; importing this module registers CaffePreprocess.
+
+    A damaged file (cut short by a killed job or a full disk) is named together with the
+    command that rewrites it, rather than Keras' misleading "File not found"."""
     if not Path(path).is_file():
         raise LayerscopeError(f"model file not found: {path}")
-    return keras.models.load_model(path, compile=False)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        damaged = str(err)
+    if damaged is None:
+        try:
+            return keras.models.load_model(path, compile=False)
+        except (OSError, EOFError, zipfile.BadZipFile) as err:
+            damaged = str(err)
+    raise LayerscopeError(f"{path} is not a readable Keras model ({damaged}); {rerun_hint(path)}")
+

@@ -7,8 +7,10 @@ A run id names the model, initialisation, freeze depth and optimizer, e.g.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from layerscope.errors import LayerscopeError
 
@@ -171,3 +173,12 @@ def run_seed(run_id: str, config: dict) -> int:
     """The training seed of ``run_id`` (a replicate's own, else the first training seed)."""
     _, seed = split_replicate(run_id)
     return training_seeds(config)[0] if seed is None else seed
+
+
+def rerun_hint(path: str | os.PathLike) -> str:
+    """How to rewrite a damaged output of a training run (``results/<experiment>/runs/<run>/``)."""
+    path = Path(path)
+    if path.parent.parent.name == "runs":
+        return (f"rerun the training of {path.parent.name}: snakemake --forcerun {path} "
+                f"(or snakemake --forcerun train to retrain every run)")
+    return f"rerun the job that wrote it: snakemake --forcerun {path}"

@@ -33,6 +33,7 @@ import pandas as pd
 
 from layerscope.atomic import atomic_path
 from layerscope.errors import LayerscopeError
+from layerscope.runs import rerun_hint
 
 FORMAT = "layerscope.weight_changes"
 FORMAT_VERSION = 1
@@ -282,7 +283,9 @@ class WeightChangeStore:
             with h5py.File(self.path, "r") as handle:
                 self._load(handle)
         except OSError as err:
-            raise LayerscopeError(f"{self.path} is not a readable HDF5 weight-change store: {err}") from err
+            raise LayerscopeError(
+                f"{self.path} is not a readable HDF5 weight-change store ({err}); {rerun_hint(path)}"
+            ) from err
         except KeyError as err:
             raise LayerscopeError(f"{self.path} is not a weight-change store (missing {err})") from err
         if expected_layers is not None and list(expected_layers) != self.layer_names:
