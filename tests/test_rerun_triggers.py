@@ -111,6 +111,21 @@ def test_adding_removing_or_replacing_an_image_reruns_the_data_stage(done):
     assert pending(root, config) == {}
 
     replaced = images / "inclusion" / "inclusion_05.png"
+    kept = replaced.read_bytes(), replaced.stat()
     write_png(replaced, seed=4242)
     jobs = pending(root, config)
     assert "prepare_data" in jobs and jobs["train"] >= {"lenet5-tanh-sgd", "vgg16-gap-freeze3"}
+    replaced.write_bytes(kept[0])
+    os.utime(replaced, ns=(kept[1].st_atime_ns, kept[1].st_mtime_ns))
+    assert pending(root, config) == {}
+
+
+def test_adding_a_seed_schedules_only_its_replicates(done):
+    root, config, _ = done
+    grown = copy(config)
+    grown["runs"]["seeds"] = [config["seed"], 8]  # the first seed keeps the plain run ids
+    jobs = pending(root, grown)
+    assert jobs["train"] and all(run.endswith("-seed8") for run in jobs["train"])
+    changed = copy(config)
+    changed["runs"]["seeds"] = [8]  # another seed for the plain runs: all of them retrain
+    assert "lenet5-tanh-sgd" in pending(root, changed)["train"]

@@ -7,8 +7,10 @@ from layerscope.data.sources import listing_digest
 from layerscope.runs import (
     RUN_ID_PATTERN,
     finetune_source,
+    parse_run_id,
     replicate_grid,
     run_grid,
+    run_seed,
     run_settings,
     split_replicate,
 )
@@ -61,6 +63,18 @@ def finetune_start(wildcards):
         return []
     source = finetune_source(config["runs"])
     return f"{RESULTS}/runs/{source if seed is None else f'{source}-seed{seed}'}/model.keras"
+
+
+def frozen_features(wildcards):
+    """The shared cache of a freeze run's frozen blocks: none without caching or freezing,
+    and none for random frozen weights (``weights: none``), which each run draws itself."""
+    spec = parse_run_id(wildcards.run, config["training"])
+    training = config["training"]
+    if not (spec.freeze_blocks and training["cache_frozen_features"]):
+        return []
+    if training["weights"] == "none":
+        return []
+    return f"{RESULTS}/features/block{spec.freeze_blocks}.npz"
 
 
 def grid_runs(key, runs):

@@ -1,7 +1,30 @@
+rule frozen_features:
+    input:
+        manifest=f"{RESULTS}/data/manifest.csv",
+    output:
+        features=f"{RESULTS}/features/block{{k}}.npz",
+        provenance=f"{RESULTS}/features/block{{k}}.provenance.json",
+    log:
+        f"{LOGS}/frozen_features/block{{k}}.log",
+    benchmark:
+        f"{BENCHMARKS}/frozen_features/block{{k}}.tsv"
+    wildcard_constraints:
+        k="[1-5]",
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        weights=config["training"]["weights"],
+        precision=config["training"]["mixed_precision"],
+        code=code_digest("features", "models", "pretrained"),
+    script:
+        "../scripts/frozen_features.py"
+
+
 rule train:
     input:
         manifest=f"{RESULTS}/data/manifest.csv",
         start_from=finetune_start,
+        features=frozen_features,
     output:
         model=f"{RESULTS}/runs/{{run}}/model.keras",
         history=f"{RESULTS}/runs/{{run}}/history.csv",
@@ -25,7 +48,7 @@ rule train:
     params:
         training=lambda wildcards: run_settings(wildcards.run, config),
         recording=recording_settings(),
-        seed=config["seed"],
+        seed=lambda wildcards: run_seed(wildcards.run, config),
         code=code_digest(
             "models",
             "pretrained",
