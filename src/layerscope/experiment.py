@@ -249,14 +249,19 @@ def _write_outputs(files: RunFiles, model, history: pd.DataFrame, metrics: dict,
 
 def run_fingerprint(spec: RunSpec, config: dict, data_dir: Path, start_from: Path | None) -> str:
     """Digest of everything that shapes a run: its spec, the training settings that apply to
-    it, the seed, the weight-change recording, the prepared data, the start model of
-    fine-tuning and the library code. Resume state of another fingerprint is discarded."""
+    it (and the content of a weights file named there), its seed, the weight-change
+    recording, the prepared data, the start model of fine-tuning and the library code.
+    Resume state of another fingerprint is discarded."""
     data = sorted(p for p in Path(data_dir).iterdir() if p.suffix in (".csv", ".json", ".npy") and
                   p.name not in ("class_counts.csv", "provenance.json"))
+    settings = run_settings(spec.run_id, config)
+    weights = settings.get("weights")
     return fingerprint_of(
         spec=spec.__dict__,
-        training=run_settings(spec.run_id, config),
-        seed=config["seed"],
+        training=settings,
+        seed=run_seed(spec.run_id, config),
+        data_seed=config["seed"],
+        weights_file=sha256_file(weights) if weights and Path(weights).is_file() else None,
         recording={key: config["weight_changes"][key] for key in ("period", "snapshots")},
         data={p.name: sha256_file(p) for p in data},
         start_from=sha256_file(start_from) if start_from else None,
