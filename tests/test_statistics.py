@@ -7,7 +7,13 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
 from layerscope.errors import LayerscopeError
-from layerscope.statistics import accuracy_and_weighted_f1, bootstrap_intervals, mcnemar, mean_and_sd
+from layerscope.statistics import (
+    accuracy_and_weighted_f1,
+    bootstrap_intervals,
+    mcnemar,
+    mean_and_sd,
+    paired_difference_interval,
+)
 
 
 def test_confusion_metrics_match_scikit_learn():
@@ -78,3 +84,19 @@ def test_mean_and_sd_across_seeds():
     assert mean_and_sd([0.7, 0.8, 0.9]) == pytest.approx((0.8, 0.1))
     mean, sd = mean_and_sd([0.75])
     assert mean == 0.75 and math.isnan(sd)
+
+
+def test_paired_difference_of_identical_models_is_zero():
+    y = np.array([0, 1, 1, 0, 2])
+    interval = paired_difference_interval(y, y, y, seed=0, resamples=100)
+    assert (interval.estimate, interval.low, interval.high) == (0.0, 0.0, 0.0)
+
+
+def test_paired_difference_by_hand():
+    # A right on all 200, B wrong on 20: difference 0.1, sd of the mean sqrt(0.1 * 0.9 / 200) = 0.0212
+    y = np.zeros(200, dtype=int)
+    pred_b = np.where(np.arange(200) < 20, 1, 0)
+    interval = paired_difference_interval(y, y, pred_b, seed=1)
+    assert interval.estimate == pytest.approx(0.1)
+    assert interval.low == pytest.approx(0.1 - 1.96 * 0.0212, abs=0.01)
+    assert interval.high == pytest.approx(0.1 + 1.96 * 0.0212, abs=0.01)

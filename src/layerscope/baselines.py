@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from layerscope.atomic import atomic_path, write_text
 from layerscope.data.prepare import load_classes, load_split
 from layerscope.evaluation import add_intervals, classification_metrics, majority_baseline, predictions_table
+from layerscope.features import load_frozen_features
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +35,6 @@ def pooled_features(feature_maps: np.ndarray) -> np.ndarray:
     """Per-channel spatial mean and max of (N, H, W, C) maps -> (N, 2C)."""
     maps = np.asarray(feature_maps, dtype=np.float32)
     return np.concatenate([maps.mean(axis=(1, 2)), maps.max(axis=(1, 2))], axis=1)
-
-
-def extract_probe_features(images: dict[str, np.ndarray], weights: str, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """Pooled ``block5_pool`` features of the pretrained conv base for each split."""
-    import keras
-
-    from layerscope.models import vgg16
-
-    shape = next(iter(images.values())).shape[1:]
-    model = vgg16(shape, 2, weights=weights, freeze_blocks=5)
-    base = keras.Model(model.input, model.get_layer(PROBE_LAYER).output)
-    return {split: pooled_features(base.predict(x.astype(np.float32), batch_size=batch_size, verbose=0))
-            for split, x in images.items()}
 
 
 def fit_probe(
@@ -79,18 +67,18 @@ def fit_probe(
     return probabilities, {"C": chosen, "val_accuracy_by_C": {str(c): s for c, s in scores.items()}}
 
 
-def run_probe(data_dir: Path, out_dir: Path, weights: str, class_weight: str, seed: int) -> dict:
-    """Fit the probe on a prepared data stage and write ``metrics.json`` and ``predictions.csv``.
+def run_probe(data_dir: Path, features_file: Path, out_dir: Path, weights: str, class_weight: str, seed: int,
+              policy: str | bool = False) -> dict:
+    """Fit the probe on the shared ``block5`` feature cache; write ``metrics.json`` and ``predictions.csv``.
 
     The metrics have the shape of a training run's (train/val/test figures, test
     intervals, majority baseline), so the tables read both the same way.
     """
     classes = load_classes(data_dir)
-    splits = {name: load_split(data_dir, name) for name in ("train", "val", "test")}
+    labels = {name: load_split(data_dir, name)[1] for name in ("train", "val", "test")}
     started = time.perf_counter()
-    features = extract_probe_features({name: x for name, (x, _) in splits.items()}, weights)
-    extract_seconds = time.perf_counter() - started
-    labels = {name: y for name, (_, y) in splits.items()}
+    features = {name: pooled_features(x) for name, x in load_frozen_features(features_file, 5, weights, policy).items()}
+    fit_started = time.perf_counter()
     probabilities, details = fit_probe(features, labels, class_weight, seed)
     metrics = {
         "run_id": "linear-probe",
@@ -99,8 +87,7 @@ def run_probe(data_dir: Path, out_dir: Path, weights: str, class_weight: str, se
         "weights": weights,
         "class_weight": class_weight,
         **details,
-        "feature_seconds": round(extract_seconds, 2),
-        "fit_seconds": round(time.perf_counter() - started - extract_seconds, 2),
+        "fit_seconds": round(time.perf_counter() - fit_started, 2),
         **{name: classification_metrics(labels[name], p, classes) for name, p in probabilities.items()},
         "majority_baseline": majority_baseline(labels["train"], labels["test"], len(classes)),
     }
@@ -111,6 +98,6 @@ def run_probe(data_dir: Path, out_dir: Path, weights: str, class_weight: str, se
     with atomic_path(out_dir / "predictions.csv") as tmp:
         predictions_table(test_paths, labels["test"], probabilities["test"], classes).to_csv(tmp, index=False)
     write_text(out_dir / "metrics.json", json.dumps(metrics, indent=1, sort_keys=True) + "\n")
-    log.info("linear probe: C=%g, test accuracy %.3f, weighted F1 %.3f (features %.1f s)", details["C"],
-             metrics["test"]["accuracy"], metrics["test"]["f1_weighted"], extract_seconds)
+    log.info("linear probe: C=%g, test accuracy %.3f, weighted F1 %.3f (%.1f s)", details["C"],
+             metrics["test"]["accuracy"], metrics["test"]["f1_weighted"], time.perf_counter() - started)
     return metrics

@@ -22,6 +22,7 @@ from layerscope.atomic import atomic_path, write_text
 from layerscope.data.prepare import load_classes, load_split
 from layerscope.errors import LayerscopeError
 from layerscope.evaluation import add_intervals, classification_metrics, majority_baseline, predictions_table
+from layerscope.features import load_frozen_features
 from layerscope.models import lenet5, load_model, set_frozen_blocks, split_at_block, vgg16
 from layerscope.optimizers import make_optimizer
 from layerscope.provenance import sha256_file
@@ -140,9 +141,14 @@ def train_run(
     files: RunFiles,
     start_from: Path | None = None,
     provenance: dict | None = None,
+    features: Path | None = None,
 ) -> dict:
     """Train one run and write its model, history, metrics, predictions, curves and
-    accumulated weight changes (recorded on the full model, frozen layers included)."""
+    accumulated weight changes (recorded on the full model, frozen layers included).
+
+    ``features``: the shared cache of this run's frozen blocks (layerscope.features);
+    without it a freeze run with ``cache_frozen_features`` computes them itself.
+    """
     training, seed = config["training"], run_seed(spec.run_id, config)
     enable_determinism(seed)
     if training["mixed_precision"]:
@@ -157,10 +163,14 @@ def train_run(
     if cut:
         extractor, fitted = split_at_block(model, cut)
         started = time.perf_counter()
-        inputs = {name: extractor.predict(x.astype(np.float32), batch_size=64, verbose=0)
-                  for name, x in inputs.items()}
-        log.info("cached block-%d features of %d images in %.1f s", cut,
-                 sum(len(x) for x in inputs.values()), time.perf_counter() - started)
+        if features is not None:
+            inputs = load_frozen_features(features, cut, training["weights"], training["mixed_precision"])
+            log.info("read block-%d features from %s", cut, features)
+        else:
+            inputs = {name: extractor.predict(x.astype(np.float32), batch_size=64, verbose=0)
+                      for name, x in inputs.items()}
+            log.info("cached block-%d features of %d images in %.1f s", cut,
+                     sum(len(x) for x in inputs.values()), time.perf_counter() - started)
     fitted.compile(
         optimizer=make_optimizer(spec.optimizer, learning_rate, training["momentum"]),
         loss="sparse_categorical_crossentropy",

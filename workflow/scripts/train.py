@@ -17,9 +17,11 @@ def main(smk):
     spec = parse_run_id(smk.wildcards.run, smk.params.training)
     files = RunFiles(Path(smk.output.model).parent)
     start_from = Path(smk.input.start_from) if isinstance(smk.input.start_from, str) else None
+    features = Path(smk.input.features) if isinstance(smk.input.features, str) else None
     data_dir = Path(smk.input.manifest).parent
     provenance = stamp(smk.config["experiment"], smk.config, smk.params.seed)
-    train_run(spec, smk.config, data_dir, files, start_from=start_from, provenance=provenance)
+    train_run(spec, smk.config, data_dir, files, start_from=start_from, provenance=provenance,
+              features=features)
     write_provenance(
         smk.output.provenance,
         rule=smk.rule,

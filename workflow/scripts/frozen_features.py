@@ -1,0 +1,31 @@
+"""Frozen blocks 1..k computed once, shared by every run that freezes them (see layerscope.features)."""
+
+from pathlib import Path
+
+from layerscope.devices import claim_gpu
+from layerscope.scripting import run_job
+
+
+def main(smk):
+    claim_gpu()  # before TensorFlow starts
+    from layerscope.features import extract_frozen_features
+    from layerscope.provenance import write_provenance
+    from layerscope.training import set_threads
+
+    set_threads(smk.threads)
+    data_dir = Path(smk.input.manifest).parent
+    out = Path(smk.output.features)
+    meta = extract_frozen_features(data_dir, int(smk.wildcards.k), smk.params.weights, out, smk.params.precision)
+    write_provenance(
+        smk.output.provenance,
+        rule=smk.rule,
+        experiment=smk.config["experiment"],
+        config=smk.config,
+        seed=smk.config["seed"],
+        inputs=[*smk.input, *(data_dir / f"{split}_images.npy" for split in ("train", "val", "test"))],
+        outputs=[out],
+        extra=meta,
+    )
+
+
+run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)
