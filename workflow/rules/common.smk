@@ -67,7 +67,8 @@ def finetune_start(wildcards):
 
 def frozen_features(wildcards):
     """The shared cache of a freeze run's frozen blocks: none without caching or freezing,
-    and none for random frozen weights (``weights: none``), which each run draws itself."""
+    and none for random frozen weights (``weights: none``), which each run draws itself.
+    """
     spec = parse_run_id(wildcards.run, config["training"])
     training = config["training"]
     if not (spec.freeze_blocks and training["cache_frozen_features"]):

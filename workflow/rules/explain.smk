@@ -46,6 +46,8 @@ rule feature_maps:
             subcategory="{run}",
         ),
         invariance_table=f"{RESULTS}/explain/{{run}}/invariance.csv",
+        verdict=f"{RESULTS}/explain/{{run}}/invariance.md",
+        gains=f"{RESULTS}/explain/{{run}}/feature_maps.csv",
     log:
         f"{LOGS}/feature_maps/{{run}}.log",
     benchmark:

@@ -55,6 +55,8 @@ rule train:
             "training",
             "experiment",
             "evaluation",
+            "features",
+            "statistics",
             "optimizers",
             "runs",
             "weight_changes",
