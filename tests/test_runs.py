@@ -111,7 +111,7 @@ def test_run_settings_keep_only_this_runs_entries():
     lenet = run_settings("lenet5-tanh-sgd", config)
     assert lenet["epochs"] == {"lenet5": 10} and lenet["learning_rate"] == {"sgd": 0.003}
     assert not {"weights", "dense_units", "dropout", "optimizer", "finetune", "cache_frozen_features"} & set(lenet)
-    assert lenet["batch_size"] == 16 and lenet["checkpoint_steps"] == [1, 5, 20, 50, 100, 200]
+    assert lenet["batch_size"] == 16 and lenet["checkpoint_ratio"] == 1.5
     freeze = run_settings("vgg16-freeze3-nag", config)
     assert freeze["epochs"] == {"freeze": 4} and freeze["learning_rate"] == {"nag": 0.001}
     assert freeze["weights"] == "hed-bsds500" and freeze["cache_frozen_features"] is True

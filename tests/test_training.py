@@ -16,7 +16,7 @@ from layerscope.errors import LayerscopeError
 from layerscope.experiment import RunFiles, train_run
 from layerscope.models import load_model
 from layerscope.runs import parse_run_id
-from layerscope.training import FitSettings, discard_stale_state, enable_determinism, epoch_order, fit, sample_weights
+from layerscope.training import FitSettings, StepCheckpoints, discard_stale_state, enable_determinism, epoch_order, fit, sample_weights
 from layerscope.weight_store import WeightChangeStore
 
 
@@ -33,7 +33,7 @@ def data_dir(tmp_path_factory):
 def config(**training) -> dict:
     cfg = {"experiment": "t", "seed": 3, "training": {
         "weights": "none", "batch_size": 8, "epochs": {"freeze": 2, "lenet5": 2, "scratch": 1, "gap": 1},
-        "early_stopping_patience": None, "checkpoint_steps": [1, 3], "dense_units": 16, **training}}
+        "early_stopping_patience": None, "dense_units": 16, **training}}
     validate(cfg, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
     return cfg
 
@@ -135,7 +135,10 @@ def test_train_run_writes_every_output(tmp_path, data_dir):
     metrics = train_run(parse_run_id("lenet5-relu-adam", config()["training"]), config(), data_dir, files)
     for path in (files.model, files.history, files.metrics, files.predictions, files.curves):
         assert path.is_file(), path
-    assert sorted(p.name for p in files.checkpoints.iterdir()) == ["step_000001.weights.h5", "step_000003.weights.h5"]
+    names = sorted(p.name for p in files.checkpoints.iterdir())  # final_<last step>, then step_<step>
+    last = int(names[0].split("_")[1].split(".")[0])
+    assert names[0].startswith("final_") and last == WeightChangeStore(files.weight_changes).readings["step"].iloc[-1]
+    assert [int(n.split("_")[1].split(".")[0]) for n in names[1:]] == [0, *StepCheckpoints.schedule(last)[:-1]]
     assert not files.state.exists()
     history = pd.read_csv(files.history)
     assert history.columns.tolist() == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",

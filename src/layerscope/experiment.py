@@ -122,7 +122,7 @@ def fit_settings(spec: RunSpec, training: dict, seed: int) -> tuple[FitSettings,
         seed=seed,
         patience=training["early_stopping_patience"],
         class_weight=training["class_weight"],
-        checkpoint_steps=tuple(training["checkpoint_steps"]),
+        checkpoint_ratio=training["checkpoint_ratio"],
     )
     return settings, lr
 
@@ -180,7 +180,7 @@ def train_run(
     fingerprint = run_fingerprint(spec, config, data_dir, start_from)
     discard_stale_state(files.state, fingerprint)  # before anything is written there
     callbacks = [
-        StepCheckpoints(model, files.pending_checkpoints, settings.checkpoint_steps),
+        StepCheckpoints(model, files.pending_checkpoints, settings.checkpoint_ratio),
         WeightChangeRecorder(
             files.pending_weight_changes,
             period=recording["period"],

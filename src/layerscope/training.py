@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -39,7 +40,7 @@ class FitSettings:
     seed: int
     patience: int | None = None
     class_weight: str = "balanced"
-    checkpoint_steps: tuple[int, ...] = ()
+    checkpoint_ratio: float = 1.5
 
 
 def enable_determinism(seed: int) -> None:
@@ -266,23 +267,62 @@ def _hdf5_opens(path: Path) -> bool:
 
 
 class StepCheckpoints(keras.callbacks.Callback):
-    """Saves the full model's weights at the listed global training steps (feature-onset study)."""
+    """Full-model weights for the feature-onset study (study B, Kwak 2021) at log-spaced steps.
 
-    def __init__(self, model: keras.Model, directory: Path, steps: Sequence[int]):
+    The steps come from the run's planned length (epochs x steps per epoch, known at train
+    begin) by :meth:`schedule`: step 0 (before any update), then each step at most
+    ``ratio`` times the one before, so an onset read off them is placed within that factor
+    for a run of any length. The end-of-training weights (the onset's reference; the
+    model file keeps the best-validation weights instead) are ``final_<step>.weights.h5``,
+    rewritten at every epoch end before the resume state commits, so an early-stopped or
+    resumed run ends with the right one.
+    """
+
+    def __init__(self, model: keras.Model, directory: Path, ratio: float = 1.5):
         super().__init__()
+        if not float(ratio) > 1.0:
+            raise ValueError(f"training.checkpoint_ratio must be > 1 (spacing of onset readings), got {ratio}")
         self.full_model = model
         self.directory = Path(directory)
-        self.steps = set(steps)
+        self.ratio = float(ratio)
+        self.steps: frozenset[int] = frozenset()
         self._epoch = 0
+
+    @staticmethod
+    def schedule(last: int, ratio: float = 1.5) -> list[int]:
+        """Steps 1..``last`` with each at most ``ratio`` times the previous one (or the next
+        integer when that is further), ``last`` included; [] when ``last`` < 1."""
+        steps = [1] if last >= 1 else []
+        while steps and steps[-1] < last:
+            steps.append(min(int(last), max(steps[-1] + 1, math.floor(steps[-1] * ratio))))
+        return steps
+
+    def on_train_begin(self, logs=None):
+        planned = int(self.params["epochs"]) * int(self.params["steps"])
+        self.steps = frozenset(self.schedule(planned, self.ratio)[:-1])  # the last one is the final
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._epoch == 0 and batch == 0:
+            self._save(f"step_{0:06d}.weights.h5")
+
     def on_train_batch_end(self, batch, logs=None):
         step = self._epoch * self.params["steps"] + batch + 1
         if step in self.steps:
-            with atomic_path(self.directory / f"step_{step:06d}.weights.h5") as tmp:
-                self.full_model.save_weights(tmp)
+            self._save(f"step_{step:06d}.weights.h5")
+
+    def on_epoch_end(self, epoch, logs=None):
+        name = f"final_{(epoch + 1) * self.params['steps']:06d}.weights.h5"
+        self._save(name)
+        for old in self.directory.glob("final_*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def _save(self, name: str) -> None:
+        with atomic_path(self.directory / name) as tmp:
+            self.full_model.save_weights(tmp)
 
 
 def fit(
