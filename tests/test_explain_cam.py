@@ -73,3 +73,23 @@ def test_hidden_dense_between_gap_and_logits_is_refused():
     model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(x))
     with pytest.raises(LayerscopeError, match="fc1"):
         CAM(model)
+
+
+def test_vgg16_gap_cam_has_block5_conv3_resolution():
+    """Zhou et al. put GAP on the last conv layer: 4x4 at 64 px (block5_pool would give 2x2)."""
+    from layerscope.models import split_at_block, vgg16
+
+    model = vgg16((64, 64, 3), 3, weights="none", head="gap")
+    names = [layer.name for layer in model.layers]
+    assert "block5_pool" not in names and names[names.index("gap") - 1] == "block5_conv3"
+    x = np.random.default_rng(2).uniform(0, 255, size=(2, 64, 64, 3)).astype(np.float32)
+    maps = CAM(model).explain(x)
+    assert maps.shape == (2, 4, 4)
+    features = keras.Model(model.inputs, model.get_layer("block5_conv3").output).predict(x, verbose=0)
+    predicted = model.predict(x, verbose=0).argmax(axis=1)
+    kernel = model.get_layer("logits").kernel.numpy()
+    np.testing.assert_allclose(maps, np.einsum("nhwk,nk->nhw", features, kernel[:, predicted].T), rtol=1e-4, atol=1e-5)
+    # The cached-features split after a frozen block still chains through to GAP.
+    extractor, tail = split_at_block(model, 3)
+    np.testing.assert_allclose(tail.predict(extractor.predict(x, verbose=0), verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

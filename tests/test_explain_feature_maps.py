@@ -6,8 +6,11 @@ import keras
 import numpy as np
 import pytest
 
+from layerscope.data.images import load_image
+from layerscope.data.sources import elpv_source
 from layerscope.errors import LayerscopeError
 from layerscope.explain import GradientAscent, representative_channels, stage_layers
+from layerscope.models import vgg16
 
 KERNEL = np.random.default_rng(3).normal(size=(3, 3, 2, 2)).astype(np.float32)
 BIAS = np.array([0.5, -1.0], np.float32)
@@ -47,21 +50,24 @@ def unit_response(x: np.ndarray, kernel: np.ndarray, bias: float) -> np.ndarray:
     return np.mean([np.einsum("nhwc,hwc->n", w, kernel) for w in windows], axis=0) + bias
 
 
-def test_linear_unit_rises_by_alpha_times_squared_gradient_norm_each_step():
+def test_linear_unit_moves_by_alpha_rms_steps_along_its_fixed_gradient():
     model = doubled_unit_model()
     raw = np.random.default_rng(0).uniform(0, 255, size=(3, 6, 6, 2)).astype(np.float32)
-    start = raw / 255  # ascent runs in the preprocessed space
     channel, alpha = 1, 0.5
-    grad = 2 * unit_gradient(KERNEL[..., channel])  # chain rule through the doubling layer
-    gain = alpha * np.sum(grad**2)
-    r0 = unit_response(2 * start, KERNEL[..., channel], BIAS[channel])
+    # Pixel gradient: through /255 and the doubling layer; constant, as the unit is linear.
+    grad = 2 * unit_gradient(KERNEL[..., channel]) / 255
+    direction = grad / np.sqrt(np.mean(grad**2))  # the step is scale-free: g / rms(g)
+    r0 = unit_response(2 * raw / 255, KERNEL[..., channel], BIAS[channel])
     for steps in (1, 2, 3):
-        x = GradientAscent(model, "unit", steps=steps, alpha=alpha, batch_size=2).explain(
-            raw, channel
-        )
-        np.testing.assert_allclose(x, start + steps * alpha * grad, rtol=1e-5, atol=1e-6)
-        rise = unit_response(2 * x, KERNEL[..., channel], BIAS[channel]) - r0
-        np.testing.assert_allclose(rise, steps * gain, rtol=1e-4)
+        ascent = GradientAscent(model, "unit", steps=steps, alpha=alpha, batch_size=2)
+        x = ascent.explain(raw, channel)
+        np.testing.assert_allclose(x, raw + steps * alpha * direction, rtol=1e-5, atol=1e-4)
+        # Each step moves every image by alpha grey levels in RMS.
+        rms = np.sqrt(np.mean((x - raw) ** 2, axis=(1, 2, 3)))
+        np.testing.assert_allclose(rms, steps * alpha, rtol=1e-5)
+        rise = unit_response(2 * x / 255, KERNEL[..., channel], BIAS[channel]) - r0
+        np.testing.assert_allclose(rise, steps * alpha * np.sum(grad * direction), rtol=1e-4)
+        np.testing.assert_allclose(ascent.objective(x, channel), r0 + rise, rtol=1e-4, atol=1e-5)
 
 
 def test_ascent_moves_a_relu_unit_that_is_negative_on_the_start_image():
@@ -75,7 +81,17 @@ def test_ascent_moves_a_relu_unit_that_is_negative_on_the_start_image():
     post = keras.Model(model.inputs, model.get_layer("unit").output).predict(raw, verbose=0)
     assert np.all(post == 0), "the unit must be dead after its ReLU on the start image"
     x = GradientAscent(model, "unit", steps=1).explain(raw, 0)
-    np.testing.assert_allclose(x, raw / 255 + unit_gradient(kernel[..., 0]), rtol=1e-5, atol=1e-6)
+    grad = unit_gradient(kernel[..., 0])
+    np.testing.assert_allclose(x, raw + grad / np.sqrt(np.mean(grad**2)), rtol=1e-5, atol=1e-4)
+
+
+def test_a_unit_without_gradient_leaves_the_image_alone():
+    inputs = keras.Input((6, 6, 1))
+    x = keras.layers.Conv2D(1, 3, name="unit")(inputs)
+    model = keras.Model(inputs, head(x))
+    model.get_layer("unit").set_weights([np.zeros((3, 3, 1, 1), np.float32), np.ones(1, np.float32)])
+    raw = np.random.default_rng(4).uniform(0, 255, size=(2, 6, 6, 1)).astype(np.float32)
+    np.testing.assert_array_equal(GradientAscent(model, "unit", steps=3).explain(raw, 0), raw)
 
 
 def test_representative_channels_rank_by_pre_activation():
@@ -103,3 +119,38 @@ def test_stage_layers_and_bad_arguments():
         GradientAscent(model, "preprocess")
     with pytest.raises(LayerscopeError, match=r"integers in 0..1"):
         GradientAscent(model, "c1").explain(np.zeros((1, 12, 12, 1)), 2)
+    with pytest.raises(LayerscopeError, match="alpha must be > 0"):
+        GradientAscent(model, "c1", alpha=0)
+
+
+def elpv_images(size: int, count: int) -> np.ndarray:
+    """The first ``count`` functional elpv cells (label 0.00), (count, size, size, 3) pixels."""
+    table = elpv_source().table
+    paths = table.loc[table["label"] == "0.00", "path"].iloc[:count]
+    return np.stack([load_image(p, (size, size)) for p in paths]).astype(np.float32)
+
+
+def test_ascent_ascends_at_the_study_settings_on_a_real_vgg16():
+    """alpha 1.0, 20 steps (study B) on the HED-trained VGG-16: the objective rises at least
+    1.3x and the pixels move at least 1 grey level on average, at the first, a middle and
+    the last conv layer; the first layer's x* differ between images."""
+    images = elpv_images(40, 2)
+    model = vgg16((40, 40, 3), 2, weights="hed-bsds500")
+    optimised = {}
+    for layer in ("block1_conv1", "block3_conv3", "block5_conv3"):
+        ascent = GradientAscent(model, layer, steps=20, alpha=1.0)
+        channels = ascent.channels(images, None)  # each image's most responsive channel
+        before = ascent.objective(images, channels)
+        x = ascent.explain(images, channels)
+        after = ascent.objective(x, channels)
+        assert np.all(before > 0)
+        assert np.all(after >= 1.3 * before), (layer, before, after)
+        change = np.abs(x - images).mean(axis=(1, 2, 3))
+        assert np.all(change >= 1.0), (layer, change)
+        assert np.all(np.abs(np.clip(x, 0, 255) - images).mean(axis=(1, 2, 3)) >= 1.0)
+        optimised[layer] = ascent.explain(images, channels[0])  # one channel for both images
+    first = optimised["block1_conv1"]
+    # The first layer is linear in the image: the same change for both images, yet x* differ.
+    np.testing.assert_allclose(first[0] - images[0], first[1] - images[1], atol=1e-3)
+    assert np.abs(first[0] - first[1]).mean() > 5
+

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 
 from layerscope.errors import LayerscopeError
+from layerscope.data.images import load_image
+from layerscope.data.sources import elpv_source
 from layerscope.explain import LIME
+from layerscope.explain.lime_method import MIN_SEGMENTS, superpixels
 
 SIGNAL = (slice(8, 16), slice(16, 24))  # the block the classifier reads
 
@@ -40,7 +43,7 @@ def brightness_model(channels: int) -> keras.Model:
 
 
 def explainer(model: keras.Model, seed: int = 0) -> LIME:
-    return LIME(model, batch_size=64, num_samples=150, seed=seed, kernel_size=1, progress=False)
+    return LIME(model, batch_size=64, num_samples=150, seed=seed, n_segments=16, progress=False)
 
 
 def assert_top_superpixel_is_the_signal_block(weights: np.ndarray) -> None:
@@ -92,3 +95,23 @@ def test_grey_images_on_a_one_channel_model():
 def test_bad_settings_are_refused():
     with pytest.raises(LayerscopeError, match="top_labels <= 2"):
         LIME(brightness_model(3), top_labels=3)
+    with pytest.raises(LayerscopeError, match="n_segments >= 10"):
+        LIME(brightness_model(3), n_segments=4)
+
+
+@pytest.mark.parametrize("size", [40, 64])  # the smoke and the default image size
+def test_at_least_ten_superpixels_on_elpv_cells(size):
+    table = elpv_source().table
+    for path in table["path"].iloc[::400][:6]:  # functional and defective, mono and poly
+        segments = superpixels(load_image(path, (size, size)))
+        assert segments.shape == (size, size)
+        assert len(np.unique(segments)) >= MIN_SEGMENTS
+        np.testing.assert_array_equal(np.unique(segments), np.arange(segments.max() + 1))
+    flat = np.full((size, size, 3), 128, np.uint8)  # no edges at all: SLIC's grid
+    assert len(np.unique(superpixels(flat))) >= MIN_SEGMENTS
+
+
+def test_too_small_an_image_is_refused_with_its_size():
+    tiny = np.random.default_rng(0).integers(0, 255, (3, 3, 3)).astype(np.uint8)  # 9 pixels
+    with pytest.raises(LayerscopeError, match=r"3x3 px image"):
+        superpixels(tiny)

@@ -1,9 +1,17 @@
+import keras
 import numpy as np
 import pandas as pd
 import pytest
 
 from layerscope.errors import LayerscopeError
-from layerscope.explanations import select_images
+from layerscope.explain import pairwise_correlations
+from layerscope.explanations import (
+    feature_map_study,
+    invariance_study,
+    invariance_verdict,
+    select_images,
+    spread_over_classes,
+)
 
 
 def predictions():
@@ -25,3 +33,82 @@ def test_selection_alternates_correct_and_wrong_per_class():
 def test_selection_of_nothing_is_an_error():
     with pytest.raises(LayerscopeError, match="no test predictions"):
         select_images(predictions(), ["x"], per_class=2, seed=0)
+
+
+def test_pairwise_correlations_known_answers():
+    a = np.arange(12.0).reshape(2, 2, 3)
+    np.testing.assert_allclose(pairwise_correlations([a, a, a]), [1, 1, 1])
+    np.testing.assert_allclose(pairwise_correlations([a, -a, 2 * a + 5]), [-1, 1, -1])
+    r = pairwise_correlations([a, np.ones_like(a), a])  # a constant map has no correlation
+    np.testing.assert_allclose(r, [1])
+    b = np.array([1.0, 0.0, 0.0, 1.0])
+    np.testing.assert_allclose(pairwise_correlations([b, np.array([1.0, 0.0, 1.0, 0.0])]), [0.0], atol=1e-12)
+    with pytest.raises(LayerscopeError, match="at least 2"):
+        pairwise_correlations([a])
+
+
+def verdict_table(means, sds=(0.05, 0.05, 0.05)):
+    return pd.DataFrame({"layer": ["c1", "c2", "c3"], "depth": [1, 2, 3], "mean": means, "sd": sds,
+                         "images": 4, "start_images_mean": 0.5})
+
+
+def test_invariance_verdict_says_which_way_the_correlation_goes():
+    holds = invariance_verdict(verdict_table([0.2, 0.5, 0.9]))
+    assert "holds here" in holds and "0.20 (sd 0.05)" in holds and "at c3" in holds
+    assert "is reversed here" in invariance_verdict(verdict_table([0.99, 0.5, 0.1]))
+    assert "is not clear here" in invariance_verdict(verdict_table([0.5, 0.9, 0.5]))
+    assert "within the spread" in invariance_verdict(verdict_table([0.5, 0.5, 0.6], (0.2, 0.2, 0.2)))
+
+
+def tiny_conv_model() -> keras.Model:
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Rescaling(1 / 255, name="preprocess")(inputs)
+    x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="c1")(x)
+    x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="c2")(x)
+    x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="c3")(x)
+    x = keras.layers.Dense(2, name="logits")(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, keras.layers.Activation("softmax")(x))
+    rng = np.random.default_rng(0)
+    for name in ("c1", "c2", "c3"):
+        layer = model.get_layer(name)
+        layer.set_weights([rng.normal(size=layer.kernel.shape).astype(np.float32), np.full(2, 0.1, np.float32)])
+    return model
+
+
+CFG = {"steps": 3, "alpha": 1.0, "layers": None, "channels": None, "count": 2, "images": 2}
+
+
+def test_invariance_of_identical_images_is_one_and_of_a_negated_pair_minus_one():
+    model = tiny_conv_model()
+    image = np.random.default_rng(1).uniform(0, 255, (8, 8, 1)).astype(np.float32)
+    table, optimised, verdict = invariance_study(model, np.stack([image] * 3), CFG)
+    assert table["layer"].tolist() == ["c1", "c2", "c3"] and table["depth"].tolist() == [1, 2, 3]
+    np.testing.assert_allclose(table["mean"], 1.0)
+    np.testing.assert_allclose(table["sd"], 0.0, atol=1e-12)
+    assert table["n_pairs"].tolist() == [3, 3, 3] and table["images"].tolist() == [3, 3, 3]
+    np.testing.assert_allclose(table["start_images_mean"], 1.0)
+    assert optimised["c2"].shape == (3, 8, 8, 1) and not np.allclose(optimised["c2"][0], image[..., 0:1])
+    assert "is not clear here" in verdict  # flat at 1: no direction
+    # The first layer is linear: two images mirrored around 127.5 get the same change,
+    # so their x* stay mirrored: correlation -1.
+    pair = np.stack([image, 255 - image])
+    table, _, _ = invariance_study(model, pair, CFG, layers=["c1"])
+    np.testing.assert_allclose(table["change_mean"], 1.0)
+    np.testing.assert_allclose(table["start_images_mean"], -1.0)
+
+
+def test_feature_map_study_ascends_every_stage_from_images_of_both_classes():
+    model = tiny_conv_model()
+    images = np.random.default_rng(2).uniform(0, 255, (5, 8, 8, 1)).astype(np.float32)
+    labels = np.array([0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(spread_over_classes(labels, 2), [0, 3])
+    np.testing.assert_array_equal(spread_over_classes(labels, 4), [0, 3, 1, 4])
+    np.testing.assert_array_equal(spread_over_classes(labels, 9), [0, 3, 1, 4, 2])
+    stages, table = feature_map_study(model, images, labels, CFG)
+    assert list(stages) == ["first", "middle", "last"] and stages["middle"]["layer"] == "c2"
+    assert stages["last"]["optimised"].shape == (2, 2, 8, 8, 1)  # channels, images
+    np.testing.assert_array_equal(stages["first"]["start"], images[[0, 3]])
+    assert len(table) == 3 * 2 * 2
+    assert (table["objective_end"] > table["objective_start"]).all()
+    # 3 steps of 1 grey level (RMS) each move the image by at most 3 on average.
+    assert table["mean_abs_change"].between(0.5, 3.0).all()

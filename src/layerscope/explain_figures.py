@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -57,23 +58,42 @@ def plot_explanations(images: np.ndarray, maps: Mapping[str, np.ndarray], true: 
     _save(fig, path)
 
 
-def plot_feature_maps(stages: Mapping[str, tuple[str, np.ndarray, np.ndarray]], image: np.ndarray,
-                      run_id: str, path: str | os.PathLike) -> None:
-    """Rows: stages (first, middle, last conv layer); columns: the image, then one ascent map per channel.
+def _pixels(x: np.ndarray) -> np.ndarray:
+    """Optimised pixels (any float range) as a viewable uint8 image: clipped, not stretched."""
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
-    ``stages[name] = (layer, channels, deltas)`` with deltas (C, H, W, 3).
+
+def _change(ax, change: np.ndarray, title: str) -> None:
+    """x* - x averaged over colour, in grey levels, on a symmetric scale (0 is white)."""
+    signed = change.mean(axis=-1)
+    top = max(float(np.abs(signed).max()), 1e-6)
+    _show(ax, signed, f"{title}\nchange ±{top:.0f}", cmap="RdBu_r", vmin=-top, vmax=top)
+
+
+def plot_feature_maps(stages: Mapping[str, Mapping], run_id: str, path: str | os.PathLike,
+                      steps: int, alpha: float) -> None:
+    """Rows: stage x image; columns: the start image, then per channel x* and its change.
+
+    ``stages[name]`` holds ``layer``, ``channels`` (K,), ``start`` (N, H, W, C) and
+    ``optimised`` (K, N, H, W, C) pixels, ``objective_start`` / ``objective_end`` (K, N).
     """
-    n_cols = 1 + max(len(channels) for _, channels, _ in stages.values())
-    fig = Figure(figsize=(1.8 * n_cols, 2.0 * len(stages)), layout="constrained")
-    axes = fig.subplots(len(stages), n_cols, squeeze=False)
-    for row, (stage, (layer, channels, deltas)) in enumerate(stages.items()):
-        _show(axes[row, 0], image.astype(np.uint8), f"{stage}: {layer}")
-        shown = normalise_maps(deltas[..., ::-1])  # BGR (caffe) or grey: show as RGB
-        for col, channel in enumerate(channels, start=1):
-            _show(axes[row, col], shown[col - 1], f"channel {channel}")
-        for col in range(len(channels) + 1, n_cols):
-            axes[row, col].axis("off")
-    fig.suptitle(f"{run_id}: gradient-ascent feature maps\n(what the ascent adds to the image)")
+    n_images = max(len(v["start"]) for v in stages.values())
+    n_cols = 1 + 2 * max(len(v["channels"]) for v in stages.values())
+    n_rows = len(stages) * n_images
+    fig = Figure(figsize=(1.45 * n_cols, 1.75 * n_rows), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for s, (stage, v) in enumerate(stages.items()):
+        for i, start in enumerate(v["start"]):
+            row = axes[s * n_images + i]
+            _show(row[0], _pixels(start), f"{stage}: {v['layer']}\nimage {i}")
+            for k, channel in enumerate(v["channels"]):
+                gain = v["objective_end"][k, i] / v["objective_start"][k, i] if v["objective_start"][k, i] > 0 else np.nan
+                _show(row[1 + 2 * k], _pixels(v["optimised"][k, i]), f"ch {channel} x*\nobjective x{gain:.2g}")
+                _change(row[2 + 2 * k], v["optimised"][k, i] - start, f"ch {channel}")
+            for col in range(1 + 2 * len(v["channels"]), n_cols):
+                row[col].axis("off")
+    fig.suptitle(f"{run_id}: gradient-ascent feature maps (study B): x* after {steps} steps of "
+                 f"{alpha:g} grey levels (RMS) on a channel's mean pre-activation, and x* - x")
     _save(fig, path)
 
 
@@ -97,15 +117,28 @@ def plot_onset(curves: pd.DataFrame, onsets: pd.DataFrame, threshold: float, run
     _save(fig, path)
 
 
-def plot_invariance(images: np.ndarray, deltas: Mapping[str, np.ndarray], correlations: Mapping[str, float],
-                    label: str, run_id: str, path: str | os.PathLike) -> None:
-    """Several images of one class: the image, then first- and last-layer feature maps."""
-    fig = Figure(figsize=(1.9 * len(images), 2.0 * (1 + len(deltas))), layout="constrained")
-    axes = fig.subplots(1 + len(deltas), len(images), squeeze=False)
-    for col, image in enumerate(images.astype(np.uint8)):
-        _show(axes[0, col], image, f"class {label}")
-        for row, (layer, maps) in enumerate(deltas.items(), start=1):
-            _show(axes[row, col], normalise_maps(maps[..., ::-1])[col],
-                  f"{layer}\nmean corr {correlations[layer]:.2f}" if col == 0 else layer)
-    fig.suptitle(f"{run_id}: same class, different images")
+def plot_invariance(images: np.ndarray, optimised: Mapping[str, np.ndarray], table: pd.DataFrame,
+                    verdict: str, label: str, run_id: str, path: str | os.PathLike,
+                    shown: Sequence[str] | None = None) -> None:
+    """Several images of one class and their x* at a few layers, beside the per-layer
+    mean pairwise correlation of x* (with its sd) against depth; the verdict as title."""
+    shown = list(shown or optimised)
+    fig = Figure(figsize=(1.7 * len(images) + 4.2, 1.8 * (1 + len(shown)) + 0.6), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[1.7 * len(images), 4.2])
+    axes = left.subplots(1 + len(shown), len(images), squeeze=False)
+    stats = table.set_index("layer")
+    for col, image in enumerate(np.asarray(images)):
+        _show(axes[0, col], _pixels(image), f"class {label}" if col == 0 else "")
+        for row, layer in enumerate(shown, start=1):
+            title = f"x* {layer}\ncorr {stats.loc[layer, 'mean']:.2f}" if col == 0 else f"x* {layer}"
+            _show(axes[row, col], _pixels(optimised[layer][col]), title)
+    ax = right.subplots()
+    ax.errorbar(table["depth"], table["mean"], yerr=table["sd"], marker="o", capsize=3, label="x* (± sd)")
+    ax.plot(table["depth"], table["change_mean"], marker=".", linestyle=":", label="x* - x")
+    ax.axhline(table["start_images_mean"].iloc[0], color="grey", linestyle="--", label="start images")
+    ax.set_xticks(table["depth"], table["layer"], rotation=90, fontsize=7)
+    ax.set_ylabel("mean pairwise correlation")
+    ax.set_title(f"{len(images)} images of class {label}", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.suptitle(f"{run_id}: invariance across images (study B)\n" + textwrap.fill(verdict, 110), fontsize=9)
     _save(fig, path)

@@ -12,7 +12,8 @@ import pandas as pd
 
 from layerscope.errors import LayerscopeError
 from layerscope.explain import CAM, LIME, GradCAM, GradientAscent, default_gradcam_layers, representative_channels
-from layerscope.explain import feature_onset, pearson, stage_layers
+from layerscope.explain import conv_layer_names, feature_onset, pairwise_correlations, pearson, stage_layers
+from layerscope.explain.base import prepare_inputs
 
 
 def select_images(predictions: pd.DataFrame, classes: list[str], per_class: int, seed: int) -> np.ndarray:
@@ -51,7 +52,8 @@ def explain_run(model, images: np.ndarray, settings: dict, seed: int, cam_model=
         maps["cam_predicted"] = cam_predicted
     lime = settings["lime"]
     evidence = LIME(model, batch_size=lime["batch_size"], num_samples=lime["num_samples"],
-                    top_labels=lime["top_labels"], seed=seed).evidence(x)
+                    top_labels=lime["top_labels"], seed=seed, n_segments=lime["n_segments"],
+                    compactness=lime["compactness"]).evidence(x)
     maps.update({f"lime_{key}": value for key, value in evidence.items() if key != "weights"})
     return maps
 
@@ -66,16 +68,28 @@ def feature_map_layers(model, configured: dict | None) -> dict[str, str]:
     return dict(layers)
 
 
-def ascent_deltas(model, layer: str, images: np.ndarray, channels, steps: int, alpha: float) -> np.ndarray:
-    """What gradient ascent adds to each image for each channel: (C, N, H, W, 3).
+def ascend(model, layer: str, images: np.ndarray, channels, steps: int, alpha: float) -> dict[str, np.ndarray]:
+    """Gradient ascent from each image on each channel (study B).
 
-    The difference from the normalised start image is shown rather than the image
-    itself: with the study's alpha and step count the change is small next to the
-    image, and it is the change that carries the unit's feature.
+    Keys: ``start`` (N, H, W, C) pixels; ``optimised`` x* (K, N, H, W, C) pixels, K channels;
+    ``objective_start`` / ``objective_end`` (K, N) the channel's spatial-mean pre-activation.
     """
     ascent = GradientAscent(model, layer, steps=steps, alpha=alpha)
-    start = ascent.unit.preprocess(images)
-    return np.stack([ascent.explain(images, int(c)) - start for c in channels])
+    start = ascent.unit.prepare(images)
+    optimised, before, after = [], [], []
+    for channel in np.asarray(channels, dtype=np.int64):
+        x = ascent.explain(start, int(channel))
+        optimised.append(x)
+        before.append(ascent.objective(start, int(channel)))
+        after.append(ascent.objective(x, int(channel)))
+    return {"start": start, "optimised": np.stack(optimised),
+            "objective_start": np.stack(before), "objective_end": np.stack(after)}
+
+
+def ascent_deltas(model, layer: str, images: np.ndarray, channels, steps: int, alpha: float) -> np.ndarray:
+    """x* - x for each channel and image, (K, N, H, W, C) in grey levels."""
+    result = ascend(model, layer, images, channels, steps, alpha)
+    return result["optimised"] - result["start"][None]
 
 
 def choose_channels(model, layer: str, images: np.ndarray, configured: list[int] | None, count: int) -> np.ndarray:
@@ -83,6 +97,102 @@ def choose_channels(model, layer: str, images: np.ndarray, configured: list[int]
     if configured:
         return np.asarray(configured, dtype=np.int64)
     return representative_channels(model, layer, images, k=count)
+
+
+def spread_over_classes(labels: np.ndarray, count: int) -> np.ndarray:
+    """Up to ``count`` image indices, one class after another (each class's first image first)."""
+    labels = np.asarray(labels)
+    queues = [list(np.flatnonzero(labels == c)) for c in dict.fromkeys(labels.tolist())]
+    chosen: list[int] = []
+    while len(chosen) < min(count, len(labels)):
+        for queue in queues:
+            if queue and len(chosen) < count:
+                chosen.append(int(queue.pop(0)))
+    return np.array(chosen, dtype=np.int64)
+
+
+def feature_map_study(model, images: np.ndarray, labels: np.ndarray, cfg: dict) -> tuple[dict, pd.DataFrame]:
+    """Study B's panels: ``cfg["images"]`` images (classes spread) x stages x channels.
+
+    Channels are the most responsive ones on all of ``images`` (or ``cfg["channels"]``).
+    Returns (stages, table): ``stages[name] = {"layer", "channels", **ascend(...)}``; the
+    table has one row per stage, channel and image with the objective before and after
+    and the mean absolute pixel change, so a run shows whether the ascent ascended.
+    """
+    shown = images[spread_over_classes(labels, cfg["images"])]
+    stages, rows = {}, []
+    for stage, layer in feature_map_layers(model, cfg["layers"]).items():
+        channels = choose_channels(model, layer, images, cfg["channels"], cfg["count"])
+        result = ascend(model, layer, shown, channels, cfg["steps"], cfg["alpha"])
+        stages[stage] = {"layer": layer, "channels": channels, **result}
+        change = np.abs(result["optimised"] - result["start"][None]).mean(axis=(2, 3, 4))
+        for k, channel in enumerate(channels):
+            for i in range(len(shown)):
+                before, after = result["objective_start"][k, i], result["objective_end"][k, i]
+                rows.append({"stage": stage, "layer": layer, "channel": int(channel), "image": i,
+                             "objective_start": before, "objective_end": after,
+                             "gain": after / before if before > 0 else float("nan"),
+                             "mean_abs_change": change[k, i]})
+    return stages, pd.DataFrame(rows)
+
+
+def invariance_study(model, images: np.ndarray, cfg: dict, layers: list[str] | None = None):
+    """Study B's invariance, on x*: per conv layer, how alike the optimised images of one class are.
+
+    Each layer's channel is its most responsive one on ``images`` (one class); every
+    image is ascended on it. Returns (table, optimised, verdict): one row per layer with
+    the mean, sd, quartiles and count of the pairwise Pearson correlations of x*, and
+    for reference the same mean for the start images and for the changes x* - x;
+    ``optimised[layer]`` is x* (N, H, W, C); ``verdict`` is :func:`invariance_verdict`.
+    """
+    layers = layers or conv_layer_names(model)
+    rows, optimised = [], {}
+    start_corr = float(np.mean(pairwise_correlations(prepare_inputs(model, images))))
+    for depth, layer in enumerate(layers, start=1):
+        channel = choose_channels(model, layer, images, None, 1)[:1]
+        result = ascend(model, layer, images, channel, cfg["steps"], cfg["alpha"])
+        x = result["optimised"][0]
+        optimised[layer] = x
+        r = pairwise_correlations(x)
+        change = pairwise_correlations(x - result["start"])
+        rows.append({"layer": layer, "depth": depth, "channel": int(channel[0]), "images": len(images),
+                     "mean": _stat(np.mean, r), "sd": _stat(np.std, r),
+                     "q25": _stat(lambda v: np.quantile(v, 0.25), r), "q75": _stat(lambda v: np.quantile(v, 0.75), r),
+                     "n_pairs": len(r), "start_images_mean": start_corr, "change_mean": _stat(np.mean, change)})
+    table = pd.DataFrame(rows)
+    return table, optimised, invariance_verdict(table)
+
+
+def _stat(function, values: np.ndarray) -> float:
+    return float(function(values)) if len(values) else float("nan")
+
+
+def invariance_verdict(table: pd.DataFrame) -> str:
+    """One sentence: does study B's direction (early layers vary, late layers alike) hold?
+
+    It holds when the last layer's x* correlate more than the first layer's and the
+    correlation rises with depth overall (Spearman rho > 0); reversed when both say
+    the opposite; unclear otherwise. The spreads are quoted so a small difference
+    can be read as such.
+    """
+    rows = table.sort_values("depth")
+    first, last = rows.iloc[0], rows.iloc[-1]
+    if len(rows) > 2 and rows["mean"].nunique() > 1:
+        rho = float(rows["depth"].corr(rows["mean"], method="spearman"))
+    else:
+        rho = float(np.sign(last["mean"] - first["mean"]))
+    if last["mean"] > first["mean"] and rho > 0:
+        outcome = "holds"
+    elif last["mean"] < first["mean"] and rho < 0:
+        outcome = "is reversed"
+    else:
+        outcome = "is not clear"
+    small = abs(last["mean"] - first["mean"]) < max(first["sd"], last["sd"])
+    return (f"Study B's direction (early layers vary with the image, late layers similar) {outcome} here: "
+            f"x* correlate {first['mean']:.2f} (sd {first['sd']:.2f}) across {int(first['images'])} images "
+            f"at {first['layer']} and {last['mean']:.2f} (sd {last['sd']:.2f}) at {last['layer']}, "
+            f"Spearman rho over depth {rho:.2f}, start images {first['start_images_mean']:.2f}"
+            + ("; the difference is within the spread." if small else "."))
 
 
 def onset_study(model, checkpoints: list, image: np.ndarray, cfg: dict, threshold: float):

@@ -132,7 +132,10 @@ def vgg16(
     """VGG-16 conv base (weights from ``pretrained``) with a new classifier head.
 
     ``head="fc"``: Flatten -> fc1 (ReLU) -> dropout -> logits, the transfer models.
-    ``head="gap"``: global average pooling -> logits, the layout CAM needs.
+    ``head="gap"``: global average pooling of ``block5_conv3`` -> logits, the layout
+    CAM needs. As in Zhou et al. (2016) GAP sits on the last conv layer, with no
+    ``block5_pool`` before it, so CAM keeps that layer's resolution (H/16: 4x4 at 64 px,
+    14x14 at 224) instead of halving it; the GAP model has no layer ``block5_pool``.
     """
     shape = _check_common(input_shape, num_classes)
     if shape[2] != 3 or min(shape[:2]) < 32:
@@ -154,7 +157,8 @@ def vgg16(
                 activation="relu",
                 name=f"block{block}_conv{i}",
             )(x)
-        x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
+        if head == "fc" or block < VGG_BLOCKS:  # GAP reads block5_conv3 itself
+            x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
     if head == "fc":
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(dense_units, activation="relu", name="fc1")(x)

@@ -15,6 +15,7 @@ from layerscope.explain.cam import CAM
 from layerscope.explain.feature_maps import (
     GradientAscent,
     PreActivation,
+    pairwise_correlations,
     representative_channels,
     stage_layers,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "last_conv_layer",
     "mean_pairwise_correlation",
     "normalise_maps",
+    "pairwise_correlations",
     "pearson",
     "representative_channels",
     "resize_maps",

@@ -1,8 +1,10 @@
 """CAM: the class-weighted sum of the feature maps that feed a GAP head.
 
 With logits = W^T GAP(A) + b, the class score splits exactly over positions:
-sum_k W[k, c] A_k is that split. It only exists for a conv -> GAP -> Dense head,
-which is why the study trains a separate GAP model for it.
+sum_k W[k, c] A_k is that split (Zhou et al. 2016). It only exists for a
+conv -> GAP -> Dense head, which is why the study trains a separate GAP model for it;
+``layerscope.models.vgg16(head="gap")`` puts GAP on ``block5_conv3`` as Zhou et al.
+do, so the maps have that layer's resolution (H/16), not block5_pool's (H/32).
 """
 
 from __future__ import annotations

@@ -1,9 +1,20 @@
-"""Feature maps by gradient ascent (study B): what one conv channel responds to.
+"""Feature maps by gradient ascent (study B, Kwak 2021): what one conv channel responds to.
 
 The objective is the channel's output *before* its activation, averaged over space:
 after a ReLU, a channel that is negative on the start image has zero gradient and
 the image would never move. The layer itself is left untouched; its convolution is
 recomputed from its own kernel and bias on its input.
+
+The step is scale-free: each step moves the image by ``alpha`` times the gradient
+divided by its root mean square (per image), the usual Keras feature-visualisation
+recipe (Olah et al. 2017). The raw gradient of a spatial mean is divided by h*w and
+depends on the input scale, so the study's alpha = 1.0 on raw gradients moves a
+64 px image by hundredths of a grey level. The ascent runs on pixels (0..255, RGB),
+through the model's own preprocessing, so alpha is in grey levels: one step changes
+each pixel by ``alpha`` in RMS. For the affine preprocessing our models use (Caffe
+BGR minus mean, or /255) this is the same path as ascending in the normalised space
+the study prescribes, with the step measured in grey levels rather than in that
+space's units, and x* needs no de-processing beyond clipping to 0..255 for display.
 """
 
 from __future__ import annotations
@@ -17,7 +28,6 @@ import tensorflow as tf
 from layerscope.errors import LayerscopeError
 from layerscope.explain.base import (
     INDICES,
-    PREPROCESS,
     Explainer,
     conv_layer_names,
     find_layer,
@@ -27,11 +37,7 @@ from layerscope.explain.base import (
 
 
 class PreActivation:
-    """A conv layer's pre-activation output as a function of the preprocessed input.
-
-    The ascent runs in the space the model normalises into (the output of its
-    "preprocess" layer, or its raw input if it has none), as the study prescribes.
-    """
+    """A conv layer's pre-activation output as a function of the model's pixel input."""
 
     def __init__(self, model: keras.Model, layer_name: str, batch_size: int = 32):
         layer = find_layer(model, layer_name)
@@ -42,26 +48,16 @@ class PreActivation:
             )
         if layer.data_format != "channels_last":
             raise LayerscopeError(f"layer '{layer_name}' is channels_first; expected channels_last")
-        names = [item.name for item in model.layers]
-        start = model.get_layer(PREPROCESS).output if PREPROCESS in names else model.inputs[0]
+        start = model.inputs[0]
         self.model = model
         self.layer = layer
         self.batch_size = batch_size
         self.shape = tuple(start.shape[1:])
-        self._preprocess = keras.Model(model.inputs[0], start) if PREPROCESS in names else None
         self._to_layer = None if layer.input is start else keras.Model(start, layer.input)
 
-    def preprocess(self, inputs) -> np.ndarray:
-        """Raw images -> the model's normalised input space, float32 (N, H, W, C)."""
-        x = prepare_inputs(self.model, inputs)
-        if self._preprocess is None:
-            return x
-        return np.concatenate(
-            [
-                keras.ops.convert_to_numpy(self._preprocess(x[i : i + self.batch_size]))
-                for i in range(0, len(x), self.batch_size)
-            ]
-        ).astype(np.float32)
+    def prepare(self, inputs) -> np.ndarray:
+        """Images as the model takes them: float32 (N, H, W, C) pixels."""
+        return prepare_inputs(self.model, inputs)
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         """conv(layer input, kernel) + bias, float32 (N, h, w, channels)."""
@@ -70,16 +66,17 @@ class PreActivation:
         out = self.layer.convolution_op(h, tf.cast(self.layer.kernel, tf.float32))
         return out + tf.cast(self.layer.bias, tf.float32) if self.layer.use_bias else out
 
-    def channel_means(self, x: tf.Tensor) -> tf.Tensor:
+    def channel_means(self, x) -> tf.Tensor:
         """Spatial mean of every channel's pre-activation, (N, channels)."""
-        return tf.reduce_mean(self(x), axis=(1, 2))
+        return tf.reduce_mean(self(tf.convert_to_tensor(x, tf.float32)), axis=(1, 2))
 
 
 class GradientAscent(Explainer):
-    """x <- x + alpha * d mean_ij h_c(x) / dx, from a real image in the model's input space.
+    """x <- x + alpha * g / rms(g), g = d mean_ij h_c(x) / dx, from a real image.
 
-    ``explain`` returns the final x, float32 (N, H, W, C) in that space (show it with
-    :func:`normalise_maps`); ``targets`` are channel indices, one or one per image.
+    ``explain`` returns x*, float32 (N, H, W, C) pixels, not clipped (clip to 0..255
+    to show it); ``targets`` are channel indices, one or one per image (None: each
+    image's most responsive channel). ``objective`` gives the mean pre-activation.
     """
 
     def __init__(
@@ -93,6 +90,8 @@ class GradientAscent(Explainer):
         super().__init__(model, batch_size)
         if int(steps) < 0:
             raise LayerscopeError(f"gradient ascent steps must be >= 0, got {steps}")
+        if not float(alpha) > 0:
+            raise LayerscopeError(f"gradient ascent alpha must be > 0 (grey levels per step), got {alpha}")
         self.unit = PreActivation(model, layer_name, batch_size)
         self.steps = int(steps)
         self.alpha = float(alpha)
@@ -102,18 +101,29 @@ class GradientAscent(Explainer):
         )
 
     def explain(self, inputs, targets=None) -> np.ndarray:
-        """Ascend each image on its channel; None: the image's most responsive channel."""
-        x = self.unit.preprocess(inputs)
-        channels = self._channels(x, targets)
+        """x* for each image, ascended on its channel."""
+        x = self.unit.prepare(inputs)
+        channels = self.channels(x, targets)
         out = []
         for s in self._batches(len(x)):
             xb, cb = tf.constant(x[s]), tf.constant(channels[s])
             for _ in range(self.steps):
                 xb = self._step(xb, cb)
             out.append(xb.numpy())
-        return np.concatenate(out)
+        return np.concatenate(out) if out else x
 
-    def _channels(self, x: np.ndarray, targets) -> np.ndarray:
+    def objective(self, inputs, targets) -> np.ndarray:
+        """The channel's spatial-mean pre-activation per image, float64 (N,)."""
+        x = self.unit.prepare(inputs)
+        channels = self.channels(x, targets)
+        values = [
+            np.take_along_axis(self.unit.channel_means(x[s]).numpy(), channels[s, None], axis=1)[:, 0]
+            for s in self._batches(len(x))
+        ]
+        return np.concatenate(values).astype(np.float64)
+
+    def channels(self, x: np.ndarray, targets) -> np.ndarray:
+        """Channel per image: ``targets`` checked, or the image's most responsive channel."""
         count = self.unit.layer.filters
         if targets is None:
             return np.concatenate(
@@ -130,13 +140,15 @@ class GradientAscent(Explainer):
 
 
 def _ascent_step(unit: PreActivation, alpha: float, x: tf.Tensor, channels: tf.Tensor):
-    """One step x + alpha * gradient of each image's channel response (a partial per
-    explainer, so TF does not count new explainers as retraces of one function)."""
+    """One step x + alpha * g / rms(g) per image (a partial per explainer, so TF does
+    not count new explainers as retraces of one function)."""
     with tf.GradientTape() as tape:
         tape.watch(x)
         response = tf.gather(unit.channel_means(x), channels, axis=1, batch_dims=1)
         objective = tf.reduce_sum(response)  # images are independent: one pass for all
-    return x + alpha * tape.gradient(objective, x)
+    grad = tape.gradient(objective, x)
+    rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=(1, 2, 3), keepdims=True))
+    return x + alpha * tf.math.divide_no_nan(grad, rms)  # a dead unit (g = 0) stays put
 
 
 def representative_channels(
@@ -144,13 +156,30 @@ def representative_channels(
 ) -> np.ndarray:
     """The k channels with the highest mean pre-activation on ``images``, strongest first."""
     unit = PreActivation(model, layer_name, batch_size)
-    x = unit.preprocess(images)
+    x = unit.prepare(images)
     means = np.concatenate(
         [unit.channel_means(x[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)]
     ).mean(axis=0)
     if not 1 <= k <= len(means):
         raise LayerscopeError(f"k must be in 1..{len(means)} for layer '{layer_name}', got {k}")
     return np.argsort(-means, kind="stable")[:k]
+
+
+def pairwise_correlations(maps) -> np.ndarray:
+    """Pearson correlation of every pair of maps (one per image, any shape), upper triangle.
+
+    Pairs involving a constant map have no correlation and are left out.
+    """
+    flat = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
+    if len(flat) < 2:
+        raise LayerscopeError(f"need the maps of at least 2 images to correlate, got {len(flat)}")
+    centred = flat - flat.mean(axis=1, keepdims=True)
+    norms = np.sqrt((centred**2).sum(axis=1))
+    rows, cols = np.triu_indices(len(flat), k=1)
+    keep = (norms[rows] > 0) & (norms[cols] > 0)
+    rows, cols = rows[keep], cols[keep]
+    values = (centred[rows] * centred[cols]).sum(axis=1) / (norms[rows] * norms[cols])
+    return np.clip(values, -1.0, 1.0)
 
 
 def stage_layers(model: keras.Model) -> dict[str, str]:

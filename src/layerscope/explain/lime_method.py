@@ -1,11 +1,16 @@
-"""LIME on quickshift superpixels, through the ``lime`` package.
+"""LIME (Ribeiro et al. 2016) on SLIC superpixels, through the ``lime`` package.
+
+Superpixels come from SLIC with a target count (``n_segments``), so their number
+follows the image size: lime's default quickshift (kernel_size 4, max_dist 200) gives
+2-3 segments at 40-64 px, and LIME over 2 segments paints solid blocks. Fewer than
+:data:`MIN_SEGMENTS` superpixels is refused with the image size named.
 
 Two things make it usable here. The classifier is one compiled forward pass per
 call, fed large batches: lime's default of 10 images per call with ``model.predict``
 spends most of its time in per-call overhead (about 3x slower on the 2-core CPU;
-the batch size itself adds about 1.2x there, more on a GPU). And the seed fixes both
-the segmentation and the perturbation sampling, so the same seed gives the same
-explanation (lime's ``random_seed`` fixes only the former).
+the batch size itself adds about 1.2x there, more on a GPU). And the seed fixes the
+perturbation sampling (SLIC itself is deterministic), so the same seed gives the same
+explanation.
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 from lime.lime_image import LimeImageExplainer
-from lime.wrappers.scikit_image import SegmentationAlgorithm
+from skimage.segmentation import slic
 from tqdm.auto import tqdm
 
 from layerscope.errors import LayerscopeError
 from layerscope.explain.base import Explainer, input_spec, prepare_inputs, resolve_targets
+
+MIN_SEGMENTS = 10
+"""Fewer superpixels than this leave LIME nothing to localise."""
 
 
 class LIME(Explainer):
@@ -28,6 +36,8 @@ class LIME(Explainer):
 
     ``hide_color`` is what a switched-off superpixel becomes (0: black, as in lime's
     own image tutorial; None: its mean colour, which leaves flat regions unchanged).
+    ``n_segments`` is SLIC's target superpixel count and ``compactness`` its balance of
+    colour against position (higher: more grid-like); see :func:`superpixels`.
     """
 
     def __init__(
@@ -38,13 +48,17 @@ class LIME(Explainer):
         top_labels: int = 2,
         seed: int = 0,
         hide_color: float | None = 0,
-        kernel_size: float = 4,
-        max_dist: float = 200,
-        ratio: float = 0.2,
+        n_segments: int = 50,
+        compactness: float = 10.0,
         progress: bool = True,
     ):
         super().__init__(model, batch_size)
         num_classes = model.outputs[0].shape[-1]
+        if int(n_segments) < MIN_SEGMENTS or not float(compactness) > 0:
+            raise LayerscopeError(
+                f"LIME needs n_segments >= {MIN_SEGMENTS} and compactness > 0 "
+                f"(explain.lime), got n_segments={n_segments}, compactness={compactness}"
+            )
         if not 1 <= top_labels <= num_classes or num_samples < 2:
             raise LayerscopeError(
                 f"LIME needs 1 <= top_labels <= {num_classes} and num_samples >= 2, "
@@ -54,7 +68,7 @@ class LIME(Explainer):
         self.top_labels = top_labels
         self.seed = seed
         self.hide_color = hide_color
-        self.segmentation = {"kernel_size": kernel_size, "max_dist": max_dist, "ratio": ratio}
+        self.segmentation = {"n_segments": int(n_segments), "compactness": float(compactness)}
         self.progress = progress
         self._channels = model.inputs[0].shape[-1]
         self._forward = tf.function(
@@ -99,7 +113,7 @@ class LIME(Explainer):
         }
 
     def _rgb(self, inputs) -> np.ndarray:
-        """uint8 RGB: quickshift converts to Lab, which needs 3 channels in 0..255."""
+        """uint8 RGB: SLIC converts to Lab, which needs 3 channels in 0..255."""
         x = prepare_inputs(self.model, inputs)
         x = np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
         return np.clip(np.rint(x), 0, 255).astype(np.uint8)
@@ -107,7 +121,7 @@ class LIME(Explainer):
     def _explain_image(self, image: np.ndarray, labels: tuple, top_labels: int | None):
         # A fresh explainer per image resets the sampling state: same seed, same samples.
         explainer = LimeImageExplainer(random_state=self.seed)
-        segmenter = SegmentationAlgorithm("quickshift", random_seed=self.seed, **self.segmentation)
+        segmenter = functools.partial(superpixels, **self.segmentation)
         return explainer.explain_instance(
             image,
             self._classify,
@@ -124,6 +138,23 @@ class LIME(Explainer):
         if self._channels == 1:
             x = x.mean(axis=-1, keepdims=True)
         return self._forward(tf.constant(x)).numpy()
+
+
+def superpixels(image: np.ndarray, n_segments: int = 50, compactness: float = 10.0) -> np.ndarray:
+    """SLIC labels 0..S-1 of an RGB image, S >= MIN_SEGMENTS or a LayerscopeError.
+
+    SLIC is deterministic (no seed); it aims at ``n_segments`` and usually lands
+    within a factor of two, fewer when connectivity merges tiny pieces.
+    """
+    segments = slic(image, n_segments=n_segments, compactness=compactness, start_label=0, channel_axis=-1)
+    count = len(np.unique(segments))
+    if count < MIN_SEGMENTS:
+        raise LayerscopeError(
+            f"SLIC found only {count} superpixels in a {image.shape[0]}x{image.shape[1]} px image "
+            f"(explain.lime.n_segments={n_segments}); LIME needs at least {MIN_SEGMENTS}: raise "
+            "n_segments or the image size (data.image_size)"
+        )
+    return segments
 
 
 def _probabilities(model: keras.Model, x: tf.Tensor) -> tf.Tensor:
