@@ -45,6 +45,7 @@ class HandReference:
     def __init__(self, model):
         self.model = model
         self.prev = self._weights()
+        self.initial = self.prev
         self.acc = {name: [np.zeros_like(w) for w in ws] for name, ws in self.prev.items()}
         self.readings = []
 
@@ -53,7 +54,7 @@ class HandReference:
 
     def read(self, step, epoch, epoch_end):
         current = self._weights()
-        record = {"step": step, "epoch": epoch, "epoch_end": epoch_end, "units": {}, "period": {}, "l1": {}}
+        record = {"step": step, "epoch": epoch, "epoch_end": epoch_end, "units": {}, "period": {}, "l1": {}, "net": {}}
         for name, ws in current.items():
             deltas = [np.abs(w - p) for w, p in zip(ws, self.prev[name])]
             self.acc[name] = [a + d for a, d in zip(self.acc[name], deltas)]
@@ -61,6 +62,8 @@ class HandReference:
             record["units"][name] = kernel.reshape(-1, kernel.shape[-1]).sum(0) + (bias[0] if bias else 0)
             record["period"][name] = sum(d.sum() for d in deltas)
             record["l1"][name] = sum(np.abs(w).sum() for w in ws)
+            net_kernel, *net_bias = [np.abs(w - w0) for w, w0 in zip(ws, self.initial[name])]
+            record["net"][name] = net_kernel.reshape(-1, net_kernel.shape[-1]).sum(0) + (net_bias[0] if net_bias else 0)
         record["snapshot"] = {name: [a.copy() for a in accs] for name, accs in self.acc.items()}
         self.prev = current
         self.readings.append(record)
@@ -117,9 +120,13 @@ def test_accumulation_matches_hand_computation(tmp_path, batches):
     for i, record in enumerate(expected):
         for name in LAYERS:
             np.testing.assert_allclose(store.unit_changes(name, i), record["units"][name], rtol=1e-5)
+            net = store.unit_changes(name, i, mode="net")
+            np.testing.assert_allclose(net, record["net"][name], rtol=1e-5, atol=1e-7)
+            assert (net <= store.unit_changes(name, i) * (1 + 1e-5)).all()  # triangle inequality
             row = summary.loc[(i, name)]
             np.testing.assert_allclose(row["accumulated"], record["units"][name].sum(), rtol=1e-5)
             np.testing.assert_allclose(row["period_change"], record["period"][name], rtol=1e-5)
+            np.testing.assert_allclose(row["net"], record["net"][name].sum(), rtol=1e-5, atol=1e-7)
             np.testing.assert_allclose(row["period_change_rel"], record["period"][name] / record["l1"][name], rtol=1e-5)
             np.testing.assert_allclose(
                 row["accumulated_rel"], record["units"][name].sum() / record["l1"][name], rtol=1e-5
@@ -352,9 +359,10 @@ def test_resumed_training_continues_the_interrupted_store_exactly(tmp_path):
     assert not any(p.name.endswith(".resume.npz") for p in tmp_path.iterdir())
     assert resumed.readings.equals(expected.readings)
     assert resumed.snapshot_readings == expected.snapshot_readings == [3, 7, 11]
-    columns = ["accumulated", "period_change", "weight_l1"]
+    columns = ["accumulated", "period_change", "weight_l1", "net"]
     np.testing.assert_allclose(resumed.layer_summary()[columns], expected.layer_summary()[columns], rtol=1e-5)
     for name in LAYERS:
+        np.testing.assert_allclose(resumed.unit_changes(name, mode="net"), expected.unit_changes(name, mode="net"), rtol=1e-5)
         np.testing.assert_allclose(resumed.snapshot(name), expected.snapshot(name), rtol=1e-3)
 
 

@@ -1,7 +1,10 @@
 """Record how much every layer's weights move during training (study C).
 
 Every ``period`` steps and at each epoch end the recorder adds ``|W_t - W_prev|`` into a
-per-parameter accumulator. Both the previous weights and the accumulator live on the
+per-parameter accumulator (our reading of Kwak 2021's accumulated change; it depends on the
+period, since back-and-forth moves between readings cancel) and also reads the net change
+``|W_t - W_0|`` from the weights at the first reading, which does not. The previous and
+initial weights and the accumulator live on the
 device as ``tf.Variable``s and one compiled ``tf.function`` updates all layers, so a reading
 costs one pass over the weights and moves only per-unit sums to the host; full tensors
 are copied out only at snapshot readings.
@@ -51,38 +54,40 @@ class _DeviceAccumulator:
 
     def __init__(self, layers: Sequence[keras.layers.Layer]):
         self._weights = [[v for v in (layer.kernel, getattr(layer, "bias", None)) if v is not None] for layer in layers]
-        self._prev, self._acc = [], []
+        self._prev, self._acc, self._initial = [], [], []
         for weights in self._weights:
-            prevs, accs = [], []
+            prevs, accs, initials = [], [], []
             for w in weights:
                 with tf.device(w.value.device):  # next to the weight it follows
                     prevs.append(tf.Variable(_value(w), trainable=False))
                     accs.append(tf.Variable(tf.zeros_like(prevs[-1]), trainable=False))
+                    initials.append(tf.Variable(prevs[-1], trainable=False))
             self._prev.append(prevs)
             self._acc.append(accs)
+            self._initial.append(initials)
         self._bounds = np.cumsum([int(layer.kernel.shape[-1]) for layer in layers])[:-1]
         self._update_fn = tf.function(self._update)  # jit_compile (XLA) was 50% slower on CPU
 
-    def read(self) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
-        """Accumulate since the last read; return the accumulated change per unit of each
-        layer and per-layer sums (accumulated, period change, weight L1 norm)."""
-        acc, period, l1 = np.split(self._update_fn().numpy().astype(np.float64), 3)
-        per_layer = [np.split(x, self._bounds) for x in (acc, period, l1)]
+    def read(self) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, np.ndarray]]:
+        """Accumulate since the last read; return the accumulated and the net change per unit
+        of each layer and per-layer sums (accumulated, period change, weight L1 norm, net)."""
+        values = np.split(self._update_fn().numpy().astype(np.float64), len(SUMMARIES))
+        per_layer = [np.split(x, self._bounds) for x in values]
         summaries = {name: np.array([u.sum() for u in units]) for name, units in zip(SUMMARIES, per_layer)}
-        return per_layer[0], summaries
+        return per_layer[0], per_layer[3], summaries
 
     def _update(self) -> tf.Tensor:
-        """Accumulate, then return [accumulated, period change, |W|] per unit, all layers
-        concatenated, so the host fetches one small vector."""
-        parts: tuple[list, list, list] = ([], [], [])
-        for weights, prevs, accs in zip(self._weights, self._prev, self._acc):
-            sums = [0.0, 0.0, 0.0]
-            for w, prev, acc in zip(weights, prevs, accs):
+        """Accumulate, then return [accumulated, period change, |W|, |W - W_0|] per unit, all
+        layers concatenated, so the host fetches one small vector."""
+        parts: tuple[list, ...] = tuple([] for _ in SUMMARIES)
+        for weights, prevs, accs, initials in zip(self._weights, self._prev, self._acc, self._initial):
+            sums = [0.0] * len(SUMMARIES)
+            for w, prev, acc, initial in zip(weights, prevs, accs, initials):
                 current = _value(w)
                 delta = tf.abs(current - prev)
                 total = acc.assign_add(delta)
                 prev.assign(current)
-                for i, x in enumerate((total, delta, tf.abs(current))):
+                for i, x in enumerate((total, delta, tf.abs(current), tf.abs(current - initial))):
                     sums[i] = sums[i] + _unit_sums(x)
             for part, s in zip(parts, sums):
                 part.append(s)
@@ -95,11 +100,19 @@ class _DeviceAccumulator:
             for w, prev in zip(weights, prevs):
                 prev.assign(_value(w))
 
-    def load(self, accumulators: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> None:
-        """Restore accumulated changes saved by an interrupted run."""
+    def load(self, accumulators: Sequence[tuple[np.ndarray, np.ndarray | None]],
+             initial: Sequence[tuple[np.ndarray, np.ndarray | None]] | None = None) -> None:
+        """Restore accumulated changes (and W_0) saved by an interrupted run."""
         for accs, (kernel, bias) in zip(self._acc, accumulators, strict=True):
             for acc, value in zip(accs, (kernel, bias)):
                 acc.assign(value)
+        for initials, (kernel, bias) in zip(self._initial, initial or [], strict=initial is not None):
+            for variable, value in zip(initials, (kernel, bias)):
+                variable.assign(value)
+
+    def initial(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """The reference weights W_0 (kernel, bias) per layer, copied to the host."""
+        return [(v[0].numpy(), v[1].numpy() if len(v) > 1 else None) for v in self._initial]
 
     def snapshot(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Accumulated (kernel, bias) tensors per layer, copied to the host."""
@@ -195,7 +208,11 @@ class WeightChangeRecorder(keras.callbacks.Callback):
             if resumed is not None:
                 self._writer, self._step, accumulators = resumed
                 self._last_step = self._step
-                self._device.load(accumulators)
+                initial = self._writer.initial()
+                if initial is None:
+                    log.warning("%s keeps no initial weights; the net change of the resumed run is "
+                                "measured from the resumed weights", self.store_path)
+                self._device.load(accumulators, initial)
                 return
             self._step = self._last_step = first_epoch * int(self.params.get("steps") or 0)
             log.warning(
@@ -213,6 +230,7 @@ class WeightChangeRecorder(keras.callbacks.Callback):
             provenance=self._provenance,
             snapshot_dtype=self._snapshot_dtype,
         )
+        self._writer.write_initial(self._device.initial())
 
     def on_train_batch_end(self, batch, logs=None):
         self._step = self._epoch_base + batch + 1
@@ -241,9 +259,10 @@ class WeightChangeRecorder(keras.callbacks.Callback):
         self._writer.finish()
 
     def _read(self, epoch_end: bool) -> None:
-        units, summaries = self._device.read()
+        units, net_units, summaries = self._device.read()
         index = self._writer.append(
-            step=self._step, epoch=self._epoch, epoch_end=epoch_end, summaries=summaries, units=units
+            step=self._step, epoch=self._epoch, epoch_end=epoch_end, summaries=summaries, units=units,
+            net_units=net_units,
         )
         self._last_step = self._step
         if isinstance(self._snapshot_at, frozenset) and index in self._snapshot_at:

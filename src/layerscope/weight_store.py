@@ -1,17 +1,22 @@
 """The accumulated-weight-change store: one chunked, gzip-compressed HDF5 file per run.
 
-Layout (format ``layerscope.weight_changes``, version 1)::
+Layout (format ``layerscope.weight_changes``, version 2; version 1 lacks ``net``)::
 
     /                      attrs: format, format_version, run_id, period, provenance (JSON),
                                   snapshot_dtype, n_readings, complete
     /layers/{name, block, kernel_shape (JSON), has_bias, n_params, n_units}   one row per layer
     /readings/{step, epoch, epoch_end}                                        one row per reading
-    /summary/{accumulated, period_change, weight_l1}       (readings x layers) float64, L1 sums
+    /summary/{accumulated, period_change, weight_l1, net}  (readings x layers) float64, L1 sums
     /units                     (readings x units of all layers, in layer order) float32, accumulated
+    /net_units                 (readings x units) float32, net change |W_t - W_0|
+    /initial/<layer>/{kernel, bias}                    the weights W_0 of the first reading, float32
     /snapshots/r<reading>/<layer>/{kernel, bias}       full accumulated tensors (float16 default)
 
 A unit is an output channel (last kernel axis); its change is the L1 sum over the other
-kernel axes plus its bias. The writer appends to ``<path>.partial``, flushes after every
+kernel axes plus its bias. Two modes (our reading of study C, Kwak 2021): ``accumulated``
+is the sum over readings (every ``period`` steps and at epoch ends) of ``|W_t - W_prev|``,
+so it grows with the path the weights travel and depends on the period; ``net`` is
+``|W_t - W_0|``, where the weights ended up, independent of the period (net <= accumulated). The writer appends to ``<path>.partial``, flushes after every
 reading and bumps ``n_readings`` last, so a crash leaves a readable store of the readings so
 far; ``finish`` sets ``complete`` and renames it to ``<path>``. The reader opens either.
 At each epoch end the full float32 accumulators go to ``<path>.resume.npz`` (removed by
@@ -36,8 +41,10 @@ from layerscope.errors import LayerscopeError
 from layerscope.runs import rerun_hint
 
 FORMAT = "layerscope.weight_changes"
-FORMAT_VERSION = 1
-SUMMARIES = ("accumulated", "period_change", "weight_l1")
+FORMAT_VERSION = 2
+SUMMARIES = ("accumulated", "period_change", "weight_l1", "net")
+MODES = ("accumulated", "net")
+"""What a unit's value can be: the summed path of its weights, or their net displacement."""
 _COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}  # level 4+ saves ~1%, costs 30%
 _STR = h5py.string_dtype()
 
@@ -142,15 +149,17 @@ class WeightStoreWriter:
                 **_COMPRESSION,
             )
         n_units = sum(info.n_units for info in layers)
-        handle.create_dataset(
-            "units",
-            (0, n_units),
-            np.float32,
-            maxshape=(None, n_units),
-            chunks=(1, n_units),
-            **_COMPRESSION,  # one chunk per reading: a flush recompresses only it
-        )
+        for name in ("units", "net_units"):
+            handle.create_dataset(
+                name,
+                (0, n_units),
+                np.float32,
+                maxshape=(None, n_units),
+                chunks=(1, n_units),
+                **_COMPRESSION,  # one chunk per reading: a flush recompresses only it
+            )
         handle.create_group("snapshots")
+        handle.create_group("initial")
         handle.flush()
         return cls(final, handle)
 
@@ -214,6 +223,23 @@ class WeightStoreWriter:
     def n_readings(self) -> int:
         return int(self._file.attrs["n_readings"])
 
+    def write_initial(self, tensors: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> None:
+        """Keep the weights W_0 (kernel, bias) of every layer, float32: the origin of the net change."""
+        group = self._file["initial"]
+        for name, (kernel, bias) in zip(self._names, tensors, strict=True):
+            group.create_dataset(f"{name}/kernel", data=np.asarray(kernel, np.float32), **_COMPRESSION)
+            if bias is not None:
+                group.create_dataset(f"{name}/bias", data=np.asarray(bias, np.float32))
+        self._file.flush()
+
+    def initial(self) -> list[tuple[np.ndarray, np.ndarray | None]] | None:
+        """W_0 per layer as written by :meth:`write_initial`; None if it was never written."""
+        group = self._file.get("initial")
+        if group is None or not all(name in group for name in self._names):
+            return None
+        return [(group[f"{n}/kernel"][()], group[f"{n}/bias"][()] if f"{n}/bias" in group else None)
+                for n in self._names]
+
     def append(
         self,
         *,
@@ -222,16 +248,20 @@ class WeightStoreWriter:
         epoch_end: bool,
         summaries: Mapping[str, np.ndarray],
         units: Sequence[np.ndarray],
+        net_units: Sequence[np.ndarray] | None = None,
     ) -> int:
-        """Add one reading (summaries: one value per layer; units: one vector per layer);
-        return its index."""
+        """Add one reading (summaries: one value per layer; units, net_units: one vector per
+        layer; a missing net is stored as NaN); return its index."""
         index = self.n_readings
         row = {"step": step, "epoch": epoch, "epoch_end": epoch_end}
         for name, value in row.items():
             _put_row(self._file[f"readings/{name}"], index, value)
+        flat = np.concatenate(units)
         for name in SUMMARIES:
-            _put_row(self._file[f"summary/{name}"], index, summaries[name])
-        _put_row(self._file["units"], index, np.concatenate(units))
+            _put_row(self._file[f"summary/{name}"], index, summaries.get(name, np.full(len(self._names), np.nan)))
+        _put_row(self._file["units"], index, flat)
+        _put_row(self._file["net_units"], index, np.concatenate(net_units) if net_units is not None
+                 else np.full(flat.shape, np.nan, np.float32))
         self._file.flush()
         self._file.attrs["n_readings"] = index + 1
         self._file.flush()
@@ -329,16 +359,19 @@ class WeightChangeStore:
         }
         n = self.n_readings
         self.readings = pd.DataFrame({name: handle[f"readings/{name}"][:n] for name in ("step", "epoch", "epoch_end")})
-        self._summary = {name: handle[f"summary/{name}"][:n] for name in SUMMARIES}
+        self.has_net = "net_units" in handle
+        self._summary = {name: handle[f"summary/{name}"][:n] if f"summary/{name}" in handle
+                         else np.full((n, len(self.layer_names)), np.nan) for name in SUMMARIES}
         self.snapshot_readings = sorted(int(key[1:]) for key in handle["snapshots"])
 
     def layer_summary(self) -> pd.DataFrame:
         """Long table: one row per (reading, layer) with absolute and norm-relative changes."""
         n_layers = len(self.layer_names)
-        acc, period, l1 = (self._summary[name] for name in SUMMARIES)
+        acc, period, l1, net = (self._summary[name] for name in SUMMARIES)
         with np.errstate(divide="ignore", invalid="ignore"):
             acc_rel = np.where(l1 > 0, acc / l1, 0.0)
             period_rel = np.where(l1 > 0, period / l1, 0.0)
+            net_rel = np.where(l1 > 0, net / l1, np.where(np.isnan(net), np.nan, 0.0))
         return pd.DataFrame(
             {
                 "reading": np.repeat(np.arange(self.n_readings), n_layers),
@@ -351,6 +384,8 @@ class WeightChangeStore:
                 "accumulated_rel": acc_rel.ravel(),
                 "period_change_rel": period_rel.ravel(),
                 "weight_l1": l1.ravel(),
+                "net": net.ravel(),
+                "net_rel": net_rel.ravel(),
             }
         )
 
@@ -360,13 +395,24 @@ class WeightChangeStore:
             raise LayerscopeError(f"{self.path} has {self.n_readings} readings; there is no reading {reading}")
         return reading % self.n_readings
 
-    def unit_changes(self, layer: str, reading: int = -1) -> np.ndarray:
-        """Accumulated change per unit of ``layer`` at ``reading``."""
+    def unit_changes(self, layer: str, reading: int = -1, mode: str = "accumulated") -> np.ndarray:
+        """Change per unit of ``layer`` at ``reading``: L1 sum over the unit's parameters of
+        the ``accumulated`` change (sum of |W_t - W_prev| over readings) or the ``net`` one
+        (|W_t - W_0|)."""
         self._check_layer(layer)
+        if mode not in MODES:
+            raise LayerscopeError(f"weight-change mode must be one of {list(MODES)}, got {mode!r}")
         index = self.reading_index(reading)
         start, end = self._unit_range[layer]
-        with h5py.File(self.path, "r") as handle:
-            return handle["units"][index, start:end]
+        if mode == "net" and not self.has_net:
+            values = np.array([np.nan])
+        else:
+            with h5py.File(self.path, "r") as handle:
+                values = handle["units" if mode == "accumulated" else "net_units"][index, start:end]
+        if mode == "net" and np.isnan(values).all():
+            raise LayerscopeError(f"{self.path} has no net change (|W_t - W_0|) at reading {index}: written by an "
+                                  f"older layerscope or without the net; {rerun_hint(self.path)}")
+        return values
 
     def snapshot(self, layer: str, reading: int = -1, part: str = "kernel") -> np.ndarray:
         """Full accumulated-change tensor (``part`` ``kernel`` or ``bias``) at a snapshot reading."""
