@@ -72,6 +72,9 @@ DRIVER = textwrap.dedent(
             after(weight_store.WeightStoreWriter, "finish", lambda self: True)
         elif fault == "during-outputs":  # predictions, history and curves written; model not
             after(experiment, "plot_history", lambda *a, **k: True)
+        elif fault == "inside-model-save":  # model written to its temporary name, not yet renamed
+            import keras
+            after(keras.Model, "save", lambda *a, **k: True)
         elif fault == "before-clear":  # every output written, resume state not yet removed
             before(experiment, "clear_state", lambda *a, **k: True)
         elif fault is not None:
@@ -205,7 +208,7 @@ def half_written(root, clean):
 
 
 FAULTS = ["mid-epoch", "epoch-end-before-commit", "after-last-epoch", "after-store", "during-outputs",
-          "before-clear"]
+          "inside-model-save", "before-clear"]
 
 
 def test_a_killed_run_reruns_to_the_clean_result(tmp_path, data):
@@ -236,6 +239,7 @@ def test_a_killed_run_reruns_to_the_clean_result(tmp_path, data):
             tally["reruns_failed"].append(f"{name}: {log[-2000:]}")
             continue
         assert not (tmp_path / f"case{i}" / "resume").exists(), name
+        assert not list((tmp_path / f"case{i}").glob(".*tmp*")), f"{name}: temporaries left behind"
         assert ("discarding the resume state" in log) == ("lr changed" in name), name
         try:
             same = results(tmp_path / f"case{i}") == clean

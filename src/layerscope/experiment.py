@@ -28,7 +28,7 @@ from layerscope.optimizers import make_optimizer
 from layerscope.provenance import sha256_file
 from layerscope.runs import RunSpec, run_seed, run_settings
 from layerscope.training import (FitSettings, StepCheckpoints, clear_state, discard_stale_state, enable_determinism,
-                                 fingerprint_of, fit, link_or_copy, package_digest)
+                                 fingerprint_of, fit, link_or_copy, loaded_code_digest)
 from layerscope.training_plots import plot_history
 from layerscope.weight_changes import WeightChangeRecorder, recorded_layer_names
 from layerscope.weight_store import WeightStoreWriter, resume_path
@@ -179,6 +179,11 @@ def train_run(
     recording = config["weight_changes"]
     fingerprint = run_fingerprint(spec, config, data_dir, start_from)
     discard_stale_state(files.state, fingerprint)  # before anything is written there
+    for leftover in files.root.glob(".*.tmp*"):  # half-written temporaries of a killed attempt
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
     callbacks = [
         StepCheckpoints(model, files.pending_checkpoints, settings.checkpoint_ratio),
         WeightChangeRecorder(
@@ -275,7 +280,7 @@ def run_fingerprint(spec: RunSpec, config: dict, data_dir: Path, start_from: Pat
         recording={key: config["weight_changes"][key] for key in ("period", "snapshots")},
         data={p.name: sha256_file(p) for p in data},
         start_from=sha256_file(start_from) if start_from else None,
-        code=package_digest(),
+        code=loaded_code_digest(),
     )
 
 

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -382,13 +383,17 @@ def fingerprint_of(**parts) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-def package_digest() -> str:
-    """Digest of the layerscope library's source: the code version a resume state belongs to
-    (finer than the git commit, which does not change while files are edited)."""
+def loaded_code_digest() -> str:
+    """Digest of the layerscope modules this process has loaded: the code version a resume
+    state belongs to. Finer than the git commit (which does not change while files are
+    edited) and narrower than the whole package (editing an explanation method must not
+    throw away a training run's progress)."""
     digest = hashlib.sha256()
+    files = {Path(module.__file__) for name, module in list(sys.modules.items())
+             if name.split(".")[0] == "layerscope" and getattr(module, "__file__", None)}
     root = Path(__file__).resolve().parent
-    for file in sorted(root.rglob("*.py")):
-        digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    for file in sorted(files):
+        digest.update(str(file.resolve().relative_to(root)).encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()[:20]
 
 
