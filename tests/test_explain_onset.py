@@ -55,3 +55,81 @@ def test_mean_pairwise_correlation_by_hand():
     assert result["late"] == pytest.approx((r + 1 + r) / 3)
     with pytest.raises(LayerscopeError, match="at least 2 images"):
         mean_pairwise_correlation({"one": [FINAL]})
+
+
+@pytest.mark.parametrize("last", [1, 2, 5, 123, 300, 5000])
+@pytest.mark.parametrize("ratio", [1.5, 1.2])
+def test_checkpoint_steps_are_log_spaced_from_step_1_to_the_last(last, ratio):
+    from layerscope.training import StepCheckpoints
+
+    steps = StepCheckpoints.schedule(last, ratio)
+    assert steps[0] == 1 and steps[-1] == last
+    gaps = np.diff(steps)
+    assert (gaps > 0).all()
+    # each step at most `ratio` times the previous one, except where the next integer is further
+    assert all(b <= ratio * a or b == a + 1 for a, b in zip(steps, steps[1:]))
+    # and no denser than needed: skipping a step would break the ratio
+    assert all(c > ratio * a for a, c in zip(steps, steps[2:]))
+
+
+def test_checkpoint_schedule_by_hand():
+    from layerscope.training import StepCheckpoints
+
+    assert StepCheckpoints.schedule(300) == [1, 2, 3, 4, 6, 9, 13, 19, 28, 42, 63, 94, 141, 211, 300]
+    assert StepCheckpoints.schedule(0) == []
+
+
+def synthetic_training(settle: dict[str, list[int]], steps: list[int], size: int = 64, seed: int = 0):
+    """Maps (readings, units, size) per layer: unit u's map is its reference from step
+    settle[layer][u] on; before that it is the reference's negative (r = -1), except
+    for a transient match two readings earlier (r = 1) that the onset must not take."""
+    rng = np.random.default_rng(seed)
+    maps = {}
+    for layer, onsets in settle.items():
+        reference = rng.normal(size=(len(onsets), size))
+        series = np.empty((len(steps), len(onsets), size))
+        for u, onset in enumerate(onsets):
+            k = steps.index(onset)
+            for r in range(len(steps)):
+                transient = r == k - 2
+                series[r, u] = reference[u] if r >= k or transient else -reference[u] + 0.1 * rng.normal(size=size)
+        maps[layer] = (series, reference)
+    return maps
+
+
+def test_onset_on_synthetic_layers_settling_at_known_steps():
+    from layerscope.explain.onset import correlation_curves, layer_onset
+
+    steps = [0, 1, 2, 3, 4, 6, 9, 13, 19, 28, 42, 63, 94, 141, 211, 300]
+    settle = {"first": [9, 13, 19, 28, 42], "middle": [63, 94, 94, 141, 94], "last": [141, 211, 211, 300, 211]}
+    for layer, (series, reference) in synthetic_training(settle, steps).items():
+        curves = correlation_curves(series, reference)
+        assert curves.shape == (5, len(steps))
+        np.testing.assert_allclose(curves[:, -1], 1.0)
+        onset = layer_onset(curves, steps, threshold=0.9)
+        np.testing.assert_array_equal(onset.unit_steps, settle[layer])
+        assert (onset.units, onset.settled) == (5, 5)
+        expected = np.quantile(settle[layer], [0.25, 0.5, 0.75])
+        assert (onset.q25, onset.median, onset.q75) == tuple(expected)
+    first = layer_onset(correlation_curves(*synthetic_training({"a": [9, 13, 19, 28, 42]}, steps)["a"]), steps)
+    assert (first.q25, first.median, first.q75) == (13, 19, 28)
+
+
+def test_layer_onset_leaves_out_constant_units_and_checks_steps():
+    from layerscope.explain.onset import correlation_curves, layer_onset
+
+    reference = np.array([[1.0, 2, 3, 4], [5, 5, 5, 5]])  # the second unit's map is constant
+    series = np.stack([[REVERSED, FINAL], [SWAPPED, FINAL], [STRETCHED, FINAL], [FINAL, FINAL]]).astype(float)
+    curves = correlation_curves(series, reference)
+    np.testing.assert_allclose(curves[0], [-1, 0.8, 6.5 / np.sqrt(43.75), 1])
+    assert np.isnan(curves[1]).all()
+    onset = layer_onset(curves, [0, 10, 20, 40], threshold=0.9)
+    assert (onset.median, onset.units, onset.settled) == (20, 2, 1)
+    assert np.isnan(onset.unit_steps[1])
+    assert layer_onset(curves, [0, 10, 20, 40], threshold=0.75).median == 10
+    with pytest.raises(LayerscopeError, match="steps must increase"):
+        layer_onset(curves, [0, 10, 10, 40])
+    with pytest.raises(LayerscopeError, match="4 readings per curve but 3 steps"):
+        layer_onset(curves, [0, 10, 20])
+    with pytest.raises(LayerscopeError, match="do not match reference"):
+        correlation_curves(series, reference[:1])

@@ -1,9 +1,15 @@
 """When features appear during training, and how invariant they are across images.
 
-Study B reports that a layer's feature maps settle after a depth-dependent number of
-iterations (the last stage's onset hints at how long to train) and that late-stage
-maps of one object agree across images while early-stage maps vary. Both are
-measured here with Pearson correlation on maps already computed; pure numpy.
+Study B (Kwak 2021) reports that a layer's feature maps settle after a depth-dependent
+number of iterations (about 20 / 100 / 200 for the first / middle / last stage; the last
+stage's onset hints at how long to train) and that late-stage maps of one object agree
+across images while early-stage maps vary. Both are measured here with Pearson
+correlation on maps already computed; pure numpy.
+
+Onset of one unit (a channel seen on one image): the first reading from which the
+correlation of its map with the end-of-training map stays >= the threshold. A layer's
+onset is the median over its units, with the quartiles as spread, since single units
+settle at very different times.
 """
 
 from __future__ import annotations
@@ -62,13 +68,82 @@ def feature_onset(
                 f"layer '{layer}' has {len(maps)} checkpoint maps but {len(labels)} steps"
             )
         curve = np.array([pearson(m, maps[-1]) for m in maps])
-        index = None
-        for i in range(len(curve) - 1, -1, -1):  # walk back while it stays settled
-            if not curve[i] >= threshold:
-                break
-            index = i
+        index = settle_index(curve, threshold)
         result[layer] = Onset(index, None if index is None else labels[index], curve)
     return result
+
+
+def settle_index(curve, threshold: float) -> int | None:
+    """The first index from which ``curve`` stays >= ``threshold`` to its end (NaN breaks
+    it); None when its last value is below."""
+    index = None
+    for i in range(len(curve) - 1, -1, -1):  # walk back while it stays settled
+        if not curve[i] >= threshold:
+            break
+        index = i
+    return index
+
+
+def correlation_curves(maps, reference) -> np.ndarray:
+    """Pearson correlation of every unit's map at every reading with its reference map.
+
+    ``maps``: (readings, units, ...) one map per reading and unit; ``reference``:
+    (units, ...). Returns (units, readings); NaN where a map or the reference is constant.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    if maps.ndim < 2 or maps.shape[1:] != reference.shape:
+        raise LayerscopeError(f"maps of shape {maps.shape} do not match reference maps of shape {reference.shape}: "
+                              "expected (readings, *reference shape)")
+    x = maps.reshape(maps.shape[0], maps.shape[1], -1)
+    y = reference.reshape(reference.shape[0], -1)
+    x = x - x.mean(axis=2, keepdims=True)
+    y = y - y.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((x * x).sum(axis=2) * (y * y).sum(axis=1)[None])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(denominator > 0, (x * y[None]).sum(axis=2) / denominator, np.nan)
+    return r.T
+
+
+@dataclass(frozen=True)
+class LayerOnset:
+    """Onset of a layer over its units: median and quartiles of the units' onset steps,
+    ``settled`` units of ``units`` (a unit whose maps are constant has none)."""
+
+    median: float
+    q25: float
+    q75: float
+    units: int
+    settled: int
+    unit_steps: np.ndarray
+
+
+def unit_onsets(curves, steps: Sequence[int], threshold: float = 0.9) -> np.ndarray:
+    """Onset step of every unit from its correlation curve (units, readings); NaN: never."""
+    curves = np.atleast_2d(np.asarray(curves, dtype=np.float64))
+    steps = np.asarray(steps)
+    if curves.shape[1] != len(steps):
+        raise LayerscopeError(f"{curves.shape[1]} readings per curve but {len(steps)} steps")
+    if len(steps) > 1 and not (np.diff(steps) > 0).all():
+        raise LayerscopeError(f"reading steps must increase, got {steps.tolist()}")
+    out = np.full(len(curves), np.nan)
+    for u, curve in enumerate(curves):
+        index = settle_index(curve, threshold)
+        if index is not None:
+            out[u] = steps[index]
+    return out
+
+
+def layer_onset(curves, steps: Sequence[int], threshold: float = 0.9) -> LayerOnset:
+    """Median onset over a layer's units with its interquartile range (units that never
+    settle are left out and counted)."""
+    onsets = unit_onsets(curves, steps, threshold)
+    settled = onsets[np.isfinite(onsets)]
+    if settled.size:
+        q25, median, q75 = np.quantile(settled, [0.25, 0.5, 0.75])
+    else:
+        q25 = median = q75 = float("nan")
+    return LayerOnset(float(median), float(q25), float(q75), len(onsets), int(settled.size), onsets)
 
 
 def mean_pairwise_correlation(maps_by_layer: Mapping[str, Sequence]) -> dict[str, float]:
