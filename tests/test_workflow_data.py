@@ -52,3 +52,17 @@ def test_bad_image_fails_with_its_name_and_leaves_no_outputs(tmp_path, folder_co
     assert "scratch_04.png" in run.stderr
     assert not (tmp_path / "results/smoke/data/manifest.csv").exists()
     assert not list((tmp_path / "results/smoke/data").glob("*.npy"))
+
+
+def test_class_lost_to_skipping_stops_the_data_stage(tmp_path, image_folder):
+    """Issue 12, point 2: no 0/0/0 class reaching training with a perfect score."""
+    for file in (image_folder / "inclusion").iterdir():
+        file.write_bytes(b"\x89PNG broken")
+    config = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
+    config["data"].update(source="folder", path=str(image_folder), max_per_class=None, on_bad_image="skip")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    run = snakemake(tmp_path, "prepare_data", "--configfile", str(tmp_path / "config.yaml"))
+    assert run.returncode != 0
+    assert "'inclusion' have no images left after skipping" in run.stderr
+    assert f"data.path: {image_folder}" in run.stderr and "data.on_bad_image: skip" in run.stderr
+    assert not (tmp_path / "results/smoke/data/manifest.csv").exists()
