@@ -86,7 +86,7 @@ rule feature_onset:
         "../envs/layerscope.yaml"
     params:
         feature_maps=config["explain"]["feature_maps"],
-        threshold=config["explain"]["onset"]["threshold"],
-        code=code_digest("explain", "explanations", "explain_figures"),
+        onset=config["explain"]["onset"],
+        code=code_digest("explain", "onset_study"),
     script:
         "../scripts/feature_onset.py"
