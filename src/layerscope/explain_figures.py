@@ -64,10 +64,13 @@ def _pixels(x: np.ndarray) -> np.ndarray:
 
 
 def _change(ax, change: np.ndarray, title: str) -> None:
-    """x* - x averaged over colour, in grey levels, on a symmetric scale (0 is white)."""
-    signed = change.mean(axis=-1)
-    top = max(float(np.abs(signed).max()), 1e-6)
-    _show(ax, signed, f"{title}\nchange ±{top:.0f}", cmap="RdBu_r", vmin=-top, vmax=top)
+    """x* - x in grey levels on a symmetric scale: colour images as mid-grey plus the
+    change in colour (a tint shows which colour the unit likes), grey ones blue-white-red."""
+    top = max(float(np.abs(change).max()), 1e-6)
+    if change.shape[-1] == 3:
+        _show(ax, np.clip(0.5 + change / (2 * top), 0, 1), f"{title}\nchange ±{top:.0f}")
+    else:
+        _show(ax, change[..., 0], f"{title}\nchange ±{top:.0f}", cmap="RdBu_r", vmin=-top, vmax=top)
 
 
 def plot_feature_maps(stages: Mapping[str, Mapping], run_id: str, path: str | os.PathLike,
@@ -87,13 +90,16 @@ def plot_feature_maps(stages: Mapping[str, Mapping], run_id: str, path: str | os
             row = axes[s * n_images + i]
             _show(row[0], _pixels(start), f"{stage}: {v['layer']}\nimage {i}")
             for k, channel in enumerate(v["channels"]):
-                gain = v["objective_end"][k, i] / v["objective_start"][k, i] if v["objective_start"][k, i] > 0 else np.nan
-                _show(row[1 + 2 * k], _pixels(v["optimised"][k, i]), f"ch {channel} x*\nobjective x{gain:.2g}")
+                before, after = v["objective_start"][k, i], v["objective_end"][k, i]
+                rise = f"x{after / before:.2g}" if before > 0 else f"{before:.2g} -> {after:.2g}"
+                _show(row[1 + 2 * k], _pixels(v["optimised"][k, i]), f"ch {channel} x*\nobjective {rise}")
                 _change(row[2 + 2 * k], v["optimised"][k, i] - start, f"ch {channel}")
             for col in range(1 + 2 * len(v["channels"]), n_cols):
                 row[col].axis("off")
-    fig.suptitle(f"{run_id}: gradient-ascent feature maps (study B): x* after {steps} steps of "
-                 f"{alpha:g} grey levels (RMS) on a channel's mean pre-activation, and x* - x")
+    fig.suptitle(textwrap.fill(
+        f"{run_id}: gradient-ascent feature maps (study B): x* after {steps} steps of {alpha:g} grey "
+        "level(s) (RMS) on a channel's mean pre-activation, and x* - x (a linear first layer gives "
+        "every image the same, spatially flat change)", 16 * n_cols), fontsize=9)
     _save(fig, path)
 
 
