@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import ScalarFormatter
 
 from layerscope.atomic import atomic_path
 from layerscope.explain import normalise_maps
@@ -100,26 +99,6 @@ def plot_feature_maps(stages: Mapping[str, Mapping], run_id: str, path: str | os
         f"{run_id}: gradient-ascent feature maps (study B): x* after {steps} steps of {alpha:g} grey "
         "level(s) (RMS) on a channel's mean pre-activation, and x* - x (a linear first layer gives "
         "every image the same, spatially flat change)", 16 * n_cols), fontsize=9)
-    _save(fig, path)
-
-
-def plot_onset(curves: pd.DataFrame, onsets: pd.DataFrame, threshold: float, run_id: str,
-               path: str | os.PathLike) -> None:
-    """Correlation with the final map against training step, per layer, with the onset marked."""
-    fig = Figure(figsize=(6.5, 3.6), layout="constrained")
-    ax = fig.subplots()
-    for layer, group in curves.groupby("layer", sort=False):
-        line, = ax.plot(group["step"], group["correlation"], marker="o", label=layer)
-        onset = onsets.loc[onsets["layer"] == layer, "onset_step"].iloc[0]
-        if pd.notna(onset):
-            ax.axvline(onset, color=line.get_color(), linestyle=":")
-    ax.axhline(threshold, color="grey", linestyle="--", label=f"threshold {threshold}")
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.set_xlabel("training step (checkpoint)")
-    ax.set_ylabel("correlation with final map")
-    ax.set_title(f"{run_id}: feature onset by layer depth")
-    ax.legend(fontsize=8)
     _save(fig, path)
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from layerscope.errors import LayerscopeError
 from layerscope.explain import CAM, LIME, GradCAM, GradientAscent, default_gradcam_layers, representative_channels
-from layerscope.explain import conv_layer_names, feature_onset, pairwise_correlations, pearson, stage_layers
+from layerscope.explain import conv_layer_names, pairwise_correlations, stage_layers
 from layerscope.explain.base import prepare_inputs
 
 
@@ -193,46 +193,3 @@ def invariance_verdict(table: pd.DataFrame) -> str:
             f"at {first['layer']} and {last['mean']:.2f} (sd {last['sd']:.2f}) at {last['layer']}, "
             f"Spearman rho over depth {rho:.2f}, start images {first['start_images_mean']:.2f}"
             + ("; the difference is within the spread." if small else "."))
-
-
-def onset_study(model, checkpoints: list, image: np.ndarray, cfg: dict, threshold: float):
-    """Correlation of each stage's feature map at every checkpoint with the trained model's map.
-
-    The channel of each stage is the most responsive one of the trained model; the map
-    is the gradient-ascent change on ``image``. Returns (curves, onsets) tables; the
-    trained model's own weights are restored afterwards.
-    """
-    if not checkpoints:
-        raise LayerscopeError("no training checkpoints to study (training.checkpoint_steps is empty "
-                              "or training ended before the first listed step)")
-    stages = feature_map_layers(model, cfg["layers"])
-    channels = {layer: choose_channels(model, layer, image, cfg["channels"], 1)[:1] for layer in stages.values()}
-    final = model.get_weights()
-
-    def maps() -> dict[str, np.ndarray]:
-        return {layer: ascent_deltas(model, layer, image, channels[layer], cfg["steps"], cfg["alpha"])[0, 0]
-                for layer in stages.values()}
-
-    reference = maps()
-    steps, by_layer = [], {layer: [] for layer in stages.values()}
-    for path in checkpoints:
-        model.load_weights(path)
-        steps.append(int(path.name.split("_")[1].split(".")[0]))
-        for layer, value in maps().items():
-            by_layer[layer].append(value)
-    model.set_weights(final)
-    for layer in by_layer:
-        by_layer[layer].append(reference[layer])
-    onsets = feature_onset(by_layer, threshold=threshold)  # index len(steps) = only the trained model
-    curves = pd.DataFrame(
-        [{"stage": stage, "layer": layer, "step": step, "correlation": pearson(m, reference[layer])}
-         for stage, layer in stages.items() for step, m in zip(steps, by_layer[layer])]
-    )
-    rows = []
-    for depth, (stage, layer) in enumerate(stages.items(), start=1):
-        index = onsets[layer].index
-        settled = index is not None and index < len(steps)
-        rows.append({"stage": stage, "layer": layer, "depth": depth,
-                     "onset_step": steps[index] if settled else None,
-                     "correlation_at_onset": float(onsets[layer].correlation[index]) if settled else None})
-    return curves, pd.DataFrame(rows)
