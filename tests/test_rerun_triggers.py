@@ -1,7 +1,7 @@
 """What Snakemake schedules after a change (``snakemake -n``; nothing is trained): each
 rule depends on exactly the config and data it reads (issue 12).
 
-The workflow's outputs are faked once (empty files, then ``--touch --forceall`` records
+The workflow (copied, with the library) has its outputs faked once (empty files, then ``--touch --forceall`` records
 Snakemake's metadata as if every job had run); each test changes one thing and reads
 the dry run's plan.
 """
@@ -9,6 +9,7 @@ the dry run's plan.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,12 +21,14 @@ from conftest import REPO, write_png
 
 
 def snakemake(workdir: Path, config: dict, *args: str) -> str:
+    """Snakemake on the copy of the workflow and library in ``workdir/repo``."""
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config))
+    repo = workdir / "repo"
     run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "--directory", str(workdir), "--configfile", str(path),
-         *args],
-        cwd=REPO, capture_output=True, text=True,
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--snakefile", str(repo / "Snakefile"),
+         "--directory", str(workdir), "--configfile", str(path), *args],
+        cwd=repo, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(repo / "src")},
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return run.stdout
@@ -46,6 +49,13 @@ def pending(workdir: Path, config: dict) -> dict[str, set[str]]:
 def done(tmp_path_factory):
     """A workdir whose every output looks up to date, on a folder source of 3 x 10 images."""
     root = tmp_path_factory.mktemp("workflow")
+    # A copy of the workflow and library: the code digests in the params then stay put
+    # while the tests run, whatever happens to the working tree meanwhile.
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    (root / "repo").mkdir()
+    for part in ("Snakefile", "workflow", "config", "src"):
+        source, target = REPO / part, root / "repo" / part
+        shutil.copytree(source, target, ignore=ignore) if source.is_dir() else shutil.copy(source, target)
     images = root / "images"
     for c, label in enumerate(["crack", "inclusion", "scratch"]):
         for i in range(10):
