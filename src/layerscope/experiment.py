@@ -26,7 +26,7 @@ from layerscope.features import load_frozen_features
 from layerscope.models import lenet5, load_model, set_frozen_blocks, split_at_block, vgg16
 from layerscope.optimizers import make_optimizer
 from layerscope.provenance import sha256_file
-from layerscope.runs import RunSpec, run_seed, run_settings
+from layerscope.runs import RunSpec, cached_blocks, run_seed, run_settings
 from layerscope.training import (FitSettings, StepCheckpoints, clear_state, discard_stale_state, enable_determinism,
                                  fingerprint_of, fit, link_or_copy, loaded_code_digest)
 from layerscope.training_plots import plot_history
@@ -158,7 +158,7 @@ def train_run(
     model = build_model(spec, splits["train"][0].shape[1:], len(classes), training, start_from)
     settings, learning_rate = fit_settings(spec, training, seed)
 
-    cut = spec.freeze_blocks if (spec.freeze_blocks and training["cache_frozen_features"]) else 0
+    cut = cached_blocks(spec, training)
     fitted, inputs = model, {name: x for name, (x, _) in splits.items()}
     if cut:
         extractor, fitted = split_at_block(model, cut)

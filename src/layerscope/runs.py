@@ -182,3 +182,16 @@ def rerun_hint(path: str | os.PathLike) -> str:
         return (f"rerun the training of {path.parent.name}: snakemake --forcerun {path} "
                 f"(or snakemake --forcerun train to retrain every run)")
     return f"rerun the job that wrote it: snakemake --forcerun {path}"
+
+
+def cached_blocks(spec: RunSpec, training: dict) -> int:
+    """How many frozen blocks a run reads from the feature cache (0: none).
+
+    The GAP head reads ``block5_conv3`` directly (no ``block5_pool`` to cut at), so a
+    GAP run with all five blocks frozen is trained whole.
+    """
+    if not (spec.freeze_blocks and training["cache_frozen_features"]):
+        return 0
+    if spec.head == "gap" and spec.freeze_blocks == 5:
+        return 0
+    return spec.freeze_blocks

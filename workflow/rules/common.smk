@@ -6,6 +6,7 @@ from snakemake.exceptions import WorkflowError
 from layerscope.data.sources import listing_digest
 from layerscope.runs import (
     RUN_ID_PATTERN,
+    cached_blocks,
     finetune_source,
     parse_run_id,
     replicate_grid,
@@ -69,13 +70,11 @@ def frozen_features(wildcards):
     """The shared cache of a freeze run's frozen blocks: none without caching or freezing,
     and none for random frozen weights (``weights: none``), which each run draws itself.
     """
-    spec = parse_run_id(wildcards.run, config["training"])
     training = config["training"]
-    if not (spec.freeze_blocks and training["cache_frozen_features"]):
+    blocks = cached_blocks(parse_run_id(wildcards.run, training), training)
+    if not blocks or training["weights"] == "none":
         return []
-    if training["weights"] == "none":
-        return []
-    return f"{RESULTS}/features/block{spec.freeze_blocks}.npz"
+    return f"{RESULTS}/features/block{blocks}.npz"
 
 
 def grid_runs(key, runs):
