@@ -31,8 +31,9 @@ VGG_SMALL = [
 ]
 
 
-def synthetic_store(path, layers, frozen=(), readings=4, finish=True, run_id="run", seed=0):
-    """Readings of growing random per-unit changes; layers named in ``frozen`` stay zero."""
+def synthetic_store(path, layers, frozen=(), readings=4, finish=True, run_id="run", seed=0, net=True):
+    """Readings of growing random per-unit changes (net: half the accumulated one, or none);
+    layers named in ``frozen`` stay zero."""
     rng = np.random.default_rng(seed)
     writer = WeightStoreWriter.create(path, layers, run_id=run_id, period=5)
     acc = [np.zeros(info.n_units) for info in layers]
@@ -47,6 +48,7 @@ def synthetic_store(path, layers, frozen=(), readings=4, finish=True, run_id="ru
             epoch=r // 2 + 1,
             epoch_end=r % 2 == 1,
             units=acc,
+            net_units=[a / 2 for a in acc] if net else None,
             summaries={
                 "accumulated": np.array([a.sum() for a in acc]),
                 "period_change": np.array([p.sum() for p in period]),
@@ -85,7 +87,42 @@ def test_render_run(stores, tmp_path):
     assert_picture(out, SIZE)
     out = render3d.render_run(stores["freeze2"], tmp_path / "f2.png", size=SIZE, log_scale=True, reading=1)
     assert_picture(out, SIZE)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f2.png", "lenet.png"]  # no temp files left
+    net = render3d.render_run(stores["freeze2"], tmp_path / "net.png", size=SIZE, log_scale=True, mode="net")
+    assert_picture(net, SIZE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f2.png", "lenet.png", "net.png"]  # no temp files left
+
+
+def test_rendered_values_are_per_unit_means_by_hand(tmp_path):
+    """A dense layer 2 -> 3 with bias (3 parameters per unit) and a conv 2x2x1 -> 2 with bias
+    (5 per unit): the bars show each unit's L1 change divided by its parameter count."""
+    layers = [LayerInfo("fc", (2, 3), True), LayerInfo("block1_conv1", (2, 2, 1, 2), True)]
+    writer = WeightStoreWriter.create(tmp_path / "hand.h5", layers, run_id="hand", period=7)
+    units, net = [np.array([3.0, 6.0, 0.0]), np.array([1.0, 10.0])], [np.array([1.5, 0.0, 0.0]), np.array([1.0, 2.5])]
+    writer.append(step=7, epoch=1, epoch_end=True, units=units, net_units=net,
+                  summaries={"accumulated": np.array([9.0, 11.0]), "period_change": np.array([9.0, 11.0]),
+                             "weight_l1": np.array([9.0, 10.0]), "net": np.array([1.5, 3.5])})
+    store = WeightChangeStore(writer.finish())
+    per_param = render3d.unit_values(store)
+    np.testing.assert_allclose(per_param[0], [1.0, 2.0, 0.0])
+    np.testing.assert_allclose(per_param[1], [0.2, 2.0])
+    net_values = render3d.unit_values(store, mode="net")
+    np.testing.assert_allclose(net_values[0], [0.5, 0.0, 0.0])
+    np.testing.assert_allclose(net_values[1], [0.2, 0.5])
+    np.testing.assert_allclose(render3d.unit_values(store, per_param=False)[1], [1.0, 10.0])
+    assert render3d.describe("accumulated", store.period) == (
+        "accumulated change: sum of abs(W_t - W_prev) over readings every 7 steps, per weight")
+    assert render3d.describe("net", store.period) == "net change abs(W_t - W_0) per weight"
+    with pytest.raises(LayerscopeError, match="mode must be one of"):
+        render3d.unit_values(store, mode="total")
+
+
+def test_store_without_net_change_names_the_rerun(tmp_path):
+    path = synthetic_store(tmp_path / "runs" / "old" / "weight_changes.h5", LENET[:2], net=False)
+    store = WeightChangeStore(path)
+    assert store.unit_changes("c1").shape == (6,)
+    with pytest.raises(LayerscopeError, match="no net change.*forcerun"):
+        store.unit_changes("c1", mode="net")
+    assert store.layer_summary()["net"].isna().all()
 
 
 def test_interrupted_store_renders_and_warns(stores, tmp_path, caplog):
@@ -101,6 +138,8 @@ def test_render_comparison_and_animation(stores, tmp_path):
     size = (640, 480)
     out = render3d.render_comparison([stores["freeze1"], stores["freeze2"]], tmp_path / "cmp.png", size=size)
     assert_picture(out, size)
+    net = render3d.render_comparison([stores["freeze1"], stores["freeze2"]], tmp_path / "net.png", size=size, mode="net")
+    assert np.abs(assert_picture(net, size) - assert_picture(out, size)).mean() > 0.5
     with pytest.raises(LayerscopeError, match="lenet.h5 records other layers"):
         render3d.render_comparison([stores["freeze1"], stores["lenet"]], tmp_path / "bad.png")
 

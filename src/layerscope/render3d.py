@@ -1,10 +1,13 @@
-"""3D figures of accumulated weight change with Mayavi, offscreen (study C).
+"""3D figures of weight change with Mayavi, offscreen (study C, Kwak 2021).
 
 Layers stand one after another along x, each on a unit square whose units form a
-``ceil(sqrt(n_units))`` grid; a bar per unit rises with its accumulated change and is
-coloured by it. Units that never changed (frozen layers) are flat grey tiles. By default a
-unit's value is its mean change per parameter (accumulated L1 / parameters per unit), so
-layers of very different fan-in are comparable; ``per_param=False`` draws the plain sum.
+``ceil(sqrt(n_units))`` grid; a bar per unit rises with its change and is coloured by it.
+Units that never changed (frozen layers) are flat grey tiles. Two modes (our reading of
+study C): ``accumulated``, the sum over readings every ``period`` steps of |W_t - W_prev|,
+which depends on the period; ``net``, |W_T - W_0|, which does not. By default a unit's
+value is its mean change per parameter (the unit's L1 sum over its kernel slice and bias,
+divided by its parameter count), so layers of very different fan-in are comparable;
+``per_param=False`` draws the plain sum.
 
 Mayavi is imported lazily, after :func:`prepare_offscreen` has found an OpenGL that works
 without a display: VTK segfaults instead of raising when there is none. In a process that
@@ -32,7 +35,7 @@ import numpy as np
 
 from layerscope.atomic import atomic_path
 from layerscope.errors import LayerscopeError
-from layerscope.weight_store import WeightChangeStore
+from layerscope.weight_store import MODES, WeightChangeStore
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +132,29 @@ class _Scale:
         return np.clip((scaled - low) / (high - low), 0.0, 1.0) * HEIGHT
 
 
-def _values(store: WeightChangeStore, reading: int, per_param: bool) -> list[np.ndarray]:
-    """Per layer, the accumulated change of each unit at ``reading``."""
+def unit_values(store: WeightChangeStore, reading: int = -1, per_param: bool = True,
+                mode: str = "accumulated") -> list[np.ndarray]:
+    """What the bars show: per layer, each unit's change at ``reading`` (``mode``
+    ``accumulated`` or ``net``), divided by the unit's parameter count when ``per_param``
+    (kernel slice plus bias: n_params / n_units of the layer)."""
     values = []
     for row in store.layers.itertuples():
-        units = store.unit_changes(row.name, reading).astype(np.float64)
+        units = store.unit_changes(row.name, reading, mode).astype(np.float64)
         values.append(units / (row.n_params / row.n_units) if per_param else units)
     return values
+
+
+_values = unit_values
+
+
+def describe(mode: str, period: int | str) -> str:
+    """What a figure in ``mode`` shows, with the recording period, for its title (VTK's text
+    drops "|", so absolute values are written abs())."""
+    if mode not in MODES:
+        raise LayerscopeError(f"weight-change mode must be one of {list(MODES)}, got {mode!r}")
+    if mode == "net":
+        return "net change abs(W_t - W_0) per weight"
+    return f"accumulated change: sum of abs(W_t - W_prev) over readings every {period} steps, per weight"
 
 
 def _x_offsets(blocks: Sequence[str]) -> np.ndarray:
@@ -159,7 +178,8 @@ def _grid(n_units: int) -> tuple[np.ndarray, np.ndarray, float]:
 class _Scene:
     """One Mayavi figure: one row of layer plates per run, bars updatable for animation."""
 
-    def __init__(self, mlab, layers, n_rows: int, scale: _Scale, size: tuple[int, int], per_param: bool):
+    def __init__(self, mlab, layers, n_rows: int, scale: _Scale, size: tuple[int, int], per_param: bool,
+                 mode: str = "accumulated"):
         self.mlab, self.scale = mlab, scale
         self.figure = mlab.figure(size=size, bgcolor=(1, 1, 1), fgcolor=(0, 0, 0))
         self.figure.scene.disable_render = True
@@ -167,7 +187,7 @@ class _Scene:
         self.grids = [_grid(int(n)) for n in layers["n_units"]]
         self.rows = [[self._bars(r, x0, grid) for x0, grid in zip(self.offsets, self.grids)] for r in range(n_rows)]
         self._block_labels(layers, n_rows)
-        title = "change / weight" if per_param else "change / unit"
+        title = f"{mode} / weight" if per_param else f"{mode} / unit"
         title = f"log10 {title}" if scale.log else title
         bar = mlab.colorbar(self.rows[0][0], title=title, orientation="vertical", nb_labels=5, label_fmt="%.2g")
         bar.scalar_bar.unconstrained_font_size = True
@@ -179,7 +199,7 @@ class _Scene:
         note = mlab.text(0.72, 0.03, "grey: unchanged (frozen)", color=(0.35, 0.35, 0.35))
         note.actor.text_scale_mode = "none"
         note.property.font_size = 14
-        self.title = mlab.text(0.5, 0.94, "_", color=(0, 0, 0))
+        self.title = mlab.text(0.5, 0.88, "_", color=(0, 0, 0))  # two lines: what, and which reading
         self.title.actor.text_scale_mode = "none"
         self.title.property.font_size = 22
         self.title.property.justification = "centered"
@@ -336,15 +356,17 @@ def render_run(
     log_scale: bool = False,
     per_param: bool = True,
     size: tuple[int, int] = (1400, 800),
+    mode: str = "accumulated",
 ) -> Path:
-    """Draw one run's accumulated change at ``reading`` (default: the last) to a PNG."""
+    """Draw one run's change (``mode`` accumulated or net) at ``reading`` (default: the last) to a PNG."""
     store = _open(store)
+    what = describe(mode, store.period)
     mlab = _mlab()
-    values = _values(store, reading, per_param)
-    scene = _Scene(mlab, store.layers, 1, _Scale.of(values, log_scale), size, per_param)
+    values = _values(store, reading, per_param, mode)
+    scene = _Scene(mlab, store.layers, 1, _Scale.of(values, log_scale), size, per_param, mode)
     try:
         scene.show(0, values)
-        scene.frame(f"{store.run_id}: {_caption(store, reading)}")
+        scene.frame(f"{store.run_id}: {what}\n{_caption(store, reading)}")
         return _save(mlab, scene, out_png)
     finally:
         scene.close()
@@ -359,6 +381,7 @@ def render_comparison(
     log_scale: bool = False,
     per_param: bool = True,
     size: tuple[int, int] = (1400, 1000),
+    mode: str = "accumulated",
 ) -> Path:
     """Draw several runs of the same architecture (e.g. freeze depths) as rows of one scene,
     with one colour scale, at each run's ``reading``."""
@@ -371,16 +394,18 @@ def render_comparison(
             raise LayerscopeError(
                 f"{store.path} records other layers than {opened[0].path}; only runs of one architecture compare"
             )
+    periods = sorted({store.period for store in opened})
+    what = describe(mode, "/".join(map(str, periods)))
     mlab = _mlab()
-    values = [_values(store, reading, per_param) for store in opened]
+    values = [_values(store, reading, per_param, mode) for store in opened]
     scale = _Scale.of([v for run in values for v in run], log_scale)
-    scene = _Scene(mlab, opened[0].layers, len(opened), scale, size, per_param)
+    scene = _Scene(mlab, opened[0].layers, len(opened), scale, size, per_param, mode)
     try:
         for row, (store, run_values) in enumerate(zip(opened, values)):
             scene.show(row, run_values)
             scene.row_label(row, store.run_id + ("" if store.complete else " (incomplete)"))
         which = "last reading" if reading == -1 else f"reading {reading}"
-        scene.frame(f"accumulated weight change, {which} of each run")
+        scene.frame(f"{what}, {which} of each run")
         return _save(mlab, scene, out_png)
     finally:
         scene.close()
@@ -396,6 +421,7 @@ def render_animation(
     size: tuple[int, int] = (1000, 600),
     fps: float = 3.0,
     max_frames: int = 60,
+    mode: str = "accumulated",
 ) -> Path:
     """Animate the accumulated change over readings (at most ``max_frames``, evenly spaced,
     always ending on the last) as a looping GIF; the colour scale is the final one."""
@@ -405,15 +431,16 @@ def render_animation(
     mlab = _mlab()
     count = min(store.n_readings, max_frames)
     readings = np.unique(np.linspace(0, store.n_readings - 1, count).round().astype(int))
-    final = _values(store, -1, per_param)
-    scene = _Scene(mlab, store.layers, 1, _Scale.of(final, log_scale), size, per_param)
+    what = describe(mode, store.period)
+    final = _values(store, -1, per_param, mode)
+    scene = _Scene(mlab, store.layers, 1, _Scale.of(final, log_scale), size, per_param, mode)
     frames = []
     try:
         scene.show(0, final)
         scene.frame(_caption(store, -1))  # camera fitted once, to the tallest bars, so it stays put
         for index in readings:
-            scene.show(0, _values(store, int(index), per_param))
-            scene.redraw(f"{store.run_id}: {_caption(store, int(index))}")
+            scene.show(0, _values(store, int(index), per_param, mode))
+            scene.redraw(f"{store.run_id}: {what}\n{_caption(store, int(index))}")
             frames.append(Image.fromarray(mlab.screenshot(figure=scene.figure, mode="rgb")))
     finally:
         scene.close()

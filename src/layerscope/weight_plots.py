@@ -1,7 +1,9 @@
 """2D companions of the 3D weight-change figures (matplotlib, no display needed).
 
 Changes are shown relative to each layer's weight L1 norm, so layers of very different
-size share one scale; the period change is what shows when a layer stops learning.
+size share one scale; the period change is what shows when a layer stops learning. The
+accumulated change sums |W_t - W_prev| over readings every ``period`` steps (it depends on
+the period); the net change |W_t - W_0| is drawn beside it.
 """
 
 from __future__ import annotations
@@ -81,31 +83,36 @@ def block_summary(store: WeightChangeStore) -> pd.DataFrame:
     """Per reading and block: period and accumulated change relative to the block's weight L1."""
     sums = (
         store.layer_summary()
-        .groupby(["reading", "step", "block"], sort=False)[["accumulated", "period_change", "weight_l1"]]
-        .sum()
+        .groupby(["reading", "step", "block"], sort=False)[["accumulated", "period_change", "weight_l1", "net"]]
+        .sum(min_count=1)
         .reset_index()
     )
     norm = sums["weight_l1"].where(sums["weight_l1"] > 0)
     sums["accumulated_rel"] = (sums["accumulated"] / norm).fillna(0.0)
     sums["period_change_rel"] = (sums["period_change"] / norm).fillna(0.0)
+    sums["net_rel"] = (sums["net"] / norm).where(norm.notna(), 0.0)  # NaN: a store without the net
     return sums
 
 
 def plot_block_lines(store: WeightChangeStore | str | os.PathLike, out_png: str | os.PathLike) -> Path:
-    """One line per block over training: period change (left) and accumulated change (right),
-    both relative to the block's weight norm, log scale; unchanged blocks named in the legend."""
+    """One line per block over training: period change (left) and accumulated change (right,
+    solid; the net change |W_t - W_0| dashed in the same colour), all relative to the block's
+    weight norm, log scale; unchanged blocks named in the legend."""
     store = _open(store)
     sums = block_summary(store)
     fig = Figure(figsize=(11, 4.2))
     axes = fig.subplots(1, 2)
     for ax, column, label in zip(
-        axes, ("period_change_rel", "accumulated_rel"), ("period change / weight L1", "accumulated change / weight L1")
+        axes, ("period_change_rel", "accumulated_rel"),
+        ("period change / weight L1", "accumulated (solid), net (dashed) / weight L1"),
     ):
         drawn = False
         for block in dict.fromkeys(store.layers["block"]):
             rows = sums[sums["block"] == block]
             if (rows[column] > 0).any():
-                ax.plot(rows["step"], rows[column].where(rows[column] > 0), marker=".", ms=3, label=block)
+                line, = ax.plot(rows["step"], rows[column].where(rows[column] > 0), marker=".", ms=3, label=block)
+                if column == "accumulated_rel" and (rows["net_rel"] > 0).any():
+                    ax.plot(rows["step"], rows["net_rel"].where(rows["net_rel"] > 0), color=line.get_color(), ls="--")
                 drawn = True
             elif rows[column].isna().any():
                 ax.plot([], [], color="0.6", ls=":", label=f"{block} (not finite: training diverged)")
@@ -118,6 +125,7 @@ def plot_block_lines(store: WeightChangeStore | str | os.PathLike, out_png: str 
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8, loc="best")
-    fig.suptitle(_title(store, "weight change per block (dotted: epoch ends)"), fontsize=10)
+    fig.suptitle(_title(store, f"weight change per block, read every {store.period} steps (dotted: epoch ends)\n"
+                               "accumulated: sum of |W_t - W_prev| over the readings; net: |W_t - W_0|"), fontsize=9)
     fig.tight_layout()
     return _save(fig, out_png)

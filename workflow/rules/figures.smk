@@ -8,6 +8,12 @@ rule render_weight_changes:
             category="Weight changes",
             subcategory="{run}",
         ),
+        figure3d_net=report(
+            f"{RESULTS}/runs/{{run}}/figures/weight_changes_3d_net.png",
+            caption="../report/weight_changes_3d_net.rst",
+            category="Weight changes",
+            subcategory="{run}",
+        ),
         heatmap=report(
             f"{RESULTS}/runs/{{run}}/figures/weight_changes_heatmap.png",
             caption="../report/weight_changes_heatmap.rst",
@@ -61,9 +67,14 @@ rule compare_freeze_depths:
             run=comparison_runs(),
         ),
     output:
-        report(
+        accumulated=report(
             f"{RESULTS}/figures/weight_changes_freeze_comparison.png",
             caption="../report/weight_changes_comparison.rst",
+            category="Weight changes",
+        ),
+        net=report(
+            f"{RESULTS}/figures/weight_changes_freeze_comparison_net.png",
+            caption="../report/weight_changes_comparison_net.rst",
             category="Weight changes",
         ),
     log:

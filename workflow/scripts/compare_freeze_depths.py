@@ -1,4 +1,4 @@
-"""Accumulated weight change of the freeze-depth runs side by side, one colour scale."""
+"""Accumulated and net weight change of the freeze-depth runs side by side, one colour scale each."""
 
 from layerscope.scripting import run_job
 
@@ -6,7 +6,9 @@ from layerscope.scripting import run_job
 def main(smk):
     from layerscope.render3d import render_comparison
 
-    render_comparison(list(smk.input.stores), smk.output[0], log_scale=smk.params.log_scale)
+    stores = list(smk.input.stores)
+    render_comparison(stores, smk.output.accumulated, log_scale=smk.params.log_scale, mode="accumulated")
+    render_comparison(stores, smk.output.net, log_scale=smk.params.log_scale, mode="net")
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)

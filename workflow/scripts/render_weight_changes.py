@@ -1,4 +1,4 @@
-"""3D figure and 2D companions of one run's accumulated weight change."""
+"""3D figures (accumulated and net change) and 2D companions of one run's weight changes."""
 
 from layerscope.scripting import run_job
 
@@ -15,7 +15,8 @@ def main(smk):
             f"{smk.input.store} holds the weight changes of run '{store.run_id}', "
             f"not '{smk.wildcards.run}' (a file copied from another run?)"
         )
-    render_run(store, smk.output.figure3d, log_scale=smk.params.log_scale)
+    render_run(store, smk.output.figure3d, log_scale=smk.params.log_scale, mode="accumulated")
+    render_run(store, smk.output.figure3d_net, log_scale=smk.params.log_scale, mode="net")
     plot_period_heatmap(store, smk.output.heatmap)
     plot_block_lines(store, smk.output.blocks)
 
