@@ -382,3 +382,31 @@ def test_resume_without_a_store_starts_a_new_one_at_the_right_step(tmp_path, cap
         )
     assert "no weight-change store to resume at epoch 2" in caplog.text
     assert WeightChangeStore(path).readings["step"].tolist() == [12, 15, 18, 20]
+
+
+def test_rendered_values_of_a_hand_built_layer(tmp_path):
+    """Dense 2 -> 3 with bias (3 parameters per unit), weights set by hand at two readings:
+    accumulated = sum of |W_t - W_prev|, net = |W_2 - W_0|, per unit, divided by 3."""
+    from layerscope.render3d import unit_values
+
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="fc")(inputs))
+    layer = model.get_layer("fc")
+    layer.set_weights([np.zeros((2, 3)), np.zeros(3)])
+    recorder = WeightChangeRecorder(tmp_path / "hand.h5", period=1, run_id="hand")
+    recorder.set_model(model)
+    recorder.on_train_begin()
+    recorder.on_epoch_begin(0)
+    layer.set_weights([np.array([[1.0, 0, -2], [0, 0, 1]]), np.array([0.0, 3, 0])])
+    recorder.on_train_batch_end(0)
+    layer.set_weights([np.array([[0.0, 0, -2], [0, 0, 1]]), np.array([0.0, 3, 3])])
+    recorder.on_train_batch_end(1)
+    recorder.on_epoch_end(0)
+    recorder.on_train_end()
+    store = WeightChangeStore(tmp_path / "hand.h5")
+    np.testing.assert_allclose(store.unit_changes("fc"), [2, 3, 6])  # (1 + 1), 3, (2 + 1) + 3
+    np.testing.assert_allclose(store.unit_changes("fc", mode="net"), [0, 3, 6])
+    np.testing.assert_allclose(store.unit_changes("fc", reading=0, mode="net"), [1, 3, 3])
+    np.testing.assert_allclose(unit_values(store)[0], [2 / 3, 1, 2])
+    np.testing.assert_allclose(unit_values(store, mode="net")[0], [0, 1, 2])
+    np.testing.assert_allclose(unit_values(store, per_param=False, mode="net")[0], [0, 3, 6])
