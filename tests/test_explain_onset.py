@@ -133,3 +133,10 @@ def test_layer_onset_leaves_out_constant_units_and_checks_steps():
         layer_onset(curves, [0, 10, 20])
     with pytest.raises(LayerscopeError, match="do not match reference"):
         correlation_curves(series, reference[:1])
+
+
+def test_checkpoint_ratio_must_exceed_one(tmp_path):
+    from layerscope.training import StepCheckpoints
+
+    with pytest.raises(LayerscopeError, match="training.checkpoint_ratio must be > 1.*got 1.0"):
+        StepCheckpoints(None, tmp_path, ratio=1.0)

@@ -28,6 +28,7 @@ import tensorflow as tf
 from sklearn.utils.class_weight import compute_class_weight
 
 from layerscope.atomic import atomic_path, write_text
+from layerscope.errors import LayerscopeError
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +283,7 @@ class StepCheckpoints(keras.callbacks.Callback):
     def __init__(self, model: keras.Model, directory: Path, ratio: float = 1.5):
         super().__init__()
         if not float(ratio) > 1.0:
-            raise ValueError(f"training.checkpoint_ratio must be > 1 (spacing of onset readings), got {ratio}")
+            raise LayerscopeError(f"training.checkpoint_ratio must be > 1 (spacing of onset readings), got {ratio}")
         self.full_model = model
         self.directory = Path(directory)
         self.ratio = float(ratio)
