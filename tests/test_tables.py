@@ -132,6 +132,12 @@ def test_summary_picks_transfer_by_validation_not_test(runs):
     assert table8.loc["Majority class", "test_accuracy"] == 0.25
 
 
+def test_approach_outside_the_grid_says_so(runs):
+    table8 = tables.summary({k: v for k, v in runs.items() if "scratch" not in k})
+    assert table8.loc["Random weights", "run"] == tables.NOT_IN_GRID
+    assert table8.loc["LeNet-5", "run"] == "lenet5-relu-adam"
+
+
 def test_transfer_row_follows_the_configured_depth(runs):
     table8 = tables.summary(runs, transfer_depth=2)
     assert "Transfer (3 frozen blocks)" not in table8.index

@@ -111,7 +111,9 @@ def test_slurm_profile_gives_each_training_job_a_gpu(tmp_path):
     out = run.stdout + run.stderr
     train_jobs = out.count("rule train:")
     assert train_jobs == len(SMOKE_RUNS)
-    assert out.count("gpu=1") == train_jobs and "runtime=240" in out and "mem_mb=32000" in out
+    feature_jobs = out.count("rule frozen_features:")
+    assert feature_jobs == 2  # blocks 3 and 5, each computed once for the runs that freeze them
+    assert out.count("gpu=1") == train_jobs + feature_jobs and "runtime=240" in out and "mem_mb=32000" in out
 
 
 def test_unknown_run_in_config_stops_before_any_job(tmp_path):

@@ -35,6 +35,7 @@ from layerscope.runs import OPTIMIZERS, split_replicate
 from layerscope.statistics import mean_and_sd
 
 MISSING = "missing"
+NOT_IN_GRID = "not in this config's grid"
 OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "Momentum", "nag": "NAG", "adam": "Adam", "rmsprop": "RMSProp"}
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 SPLITS = ("train", "val", "test")
@@ -314,7 +315,7 @@ def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dic
         run = None if chosen is None else candidates[chosen]
         seeds, seed_mean, seed_sd = (0, math.nan, math.nan) if chosen is None else seed_spread(runs, chosen)
         label = f"{TRANSFER} ({transfer_depth} frozen blocks)" if model == TRANSFER else model
-        rows.append({"model": label, "run": chosen or MISSING,
+        rows.append({"model": label, "run": chosen or (MISSING if candidates else NOT_IN_GRID),
                      **{f"{split}_accuracy": _metric(run, split) for split in SPLITS}, **_test_figures(run),
                      "seeds": seeds, "test_accuracy_seed_mean": seed_mean, "test_accuracy_seed_sd": seed_sd,
                      "missing_candidates": sum(r is None for r in candidates.values())})
