@@ -140,6 +140,7 @@ def test_vgg16_is_flat_and_named(vgg_fc):
         "preprocess",
         *BLOCK_LAYERS,
         "flatten",
+        "head_norm",
         "fc1",
         "dropout",
         "logits",
@@ -158,10 +159,11 @@ def test_vgg16_conv_base_parameter_count(vgg_fc):
 @pytest.mark.parametrize(
     ("shape", "classes", "head", "head_params"),
     [
-        # 32x32: block5_pool is 1x1x512, flatten 512; fc1 512*256+256; logits 257*4
-        ((32, 32, 3), 4, "fc", (512 * 256 + 256) + (256 + 1) * 4),
+        # 32x32: block5_pool is 1x1x512, flatten 512; head_norm 4*512 (scale, offset, moving
+        # mean and variance); fc1 512*256+256; logits 257*4
+        ((32, 32, 3), 4, "fc", 4 * 512 + (512 * 256 + 256) + (256 + 1) * 4),
         # 48x64: block5_pool is 1x2x512 (48/32 floors to 1), flatten 1024
-        ((48, 64, 3), 11, "fc", (1024 * 256 + 256) + (256 + 1) * 11),
+        ((48, 64, 3), 11, "fc", 4 * 1024 + (1024 * 256 + 256) + (256 + 1) * 11),
         ((32, 32, 3), 4, "gap", (512 + 1) * 4),
         ((48, 64, 3), 11, "gap", (512 + 1) * 11),
     ],
@@ -198,7 +200,8 @@ def test_set_frozen_blocks_freezes_exactly_blocks_1_to_k(vgg_fc, k):
     assert frozen == {name for name in BLOCK_LAYERS if int(name[5]) <= k}
     trainable = sum(int(np.prod(w.shape)) for w in vgg_fc.trainable_weights)
     expected_frozen = sum(BLOCK_PARAMS[b] for b in range(1, k + 1))
-    assert trainable == vgg_fc.count_params() - expected_frozen
+    moving_statistics = 2 * 512  # head_norm's mean and variance at 32x32 (flatten 512)
+    assert trainable == vgg_fc.count_params() - expected_frozen - moving_statistics
     set_frozen_blocks(vgg_fc, 0)
 
 

@@ -103,7 +103,11 @@ def _config():
 
     from conftest import REPO
 
-    return yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["training"].update(  # fixed here so the test does not follow the default config's tuning
+        epochs={"lenet5": 10, "scratch": 1, "freeze": [1, 1, 4, 6, 15], "gap": 3}, batch_size=16,
+        learning_rate={"sgd": 0.003, "momentum": 0.001, "nag": 0.001, "adam": 0.0001, "rmsprop": 0.0001})
+    return config
 
 
 def test_run_settings_keep_only_this_runs_entries():
@@ -113,7 +117,7 @@ def test_run_settings_keep_only_this_runs_entries():
     assert not {"weights", "dense_units", "dropout", "optimizer", "finetune", "cache_frozen_features"} & set(lenet)
     assert lenet["batch_size"] == 16 and lenet["checkpoint_ratio"] == 1.5
     freeze = run_settings("vgg16-freeze3-nag", config)
-    assert freeze["epochs"] == {"freeze": 4} and freeze["learning_rate"] == {"nag": 0.001}
+    assert freeze["epochs"] == {"freeze": 4} and freeze["learning_rate"] == {"nag": 0.001}  # depth 3 of the list
     assert freeze["weights"] == "hed-bsds500" and freeze["cache_frozen_features"] is True
     assert "weights" not in run_settings("vgg16-scratch-momentum", config)
     finetune = run_settings("vgg16-finetune", config)
@@ -129,6 +133,7 @@ def test_run_settings_depend_only_on_what_the_run_reads():
     changed["training"]["learning_rate"]["adam"] = 0.5
     changed["training"]["optimizer"] = "nag"
     changed["runs"]["freeze_blocks"] = [1]
+    changed["training"]["epochs"]["freeze"][4] = 99  # depth 5's epochs
     for run in ("vgg16-freeze3-momentum", "vgg16-scratch-momentum", "vgg16-finetune"):
         assert run_settings(run, changed) == run_settings(run, config), run
     assert run_settings("lenet5-tanh-sgd", changed)["epochs"] == {"lenet5": 99}

@@ -26,7 +26,7 @@ from layerscope.features import load_frozen_features
 from layerscope.models import lenet5, load_model, set_frozen_blocks, split_at_block, vgg16
 from layerscope.optimizers import make_optimizer
 from layerscope.provenance import sha256_file
-from layerscope.runs import RunSpec, cached_blocks, run_seed, run_settings
+from layerscope.runs import RunSpec, cached_blocks, run_epochs, run_seed, run_settings
 from layerscope.training import (FitSettings, StepCheckpoints, clear_state, discard_stale_state, enable_determinism,
                                  fingerprint_of, fit, link_or_copy, loaded_code_digest)
 from layerscope.training_plots import plot_history
@@ -115,7 +115,7 @@ def fit_settings(spec: RunSpec, training: dict, seed: int) -> tuple[FitSettings,
     if spec.family == "finetune":
         epochs, lr = training["finetune"]["epochs"], training["finetune"]["learning_rate"]
     else:
-        epochs, lr = training["epochs"][spec.family], training["learning_rate"][spec.optimizer]
+        epochs, lr = run_epochs(spec, training["epochs"]), training["learning_rate"][spec.optimizer]
     settings = FitSettings(
         epochs=epochs,
         batch_size=training["batch_size"],
@@ -128,10 +128,11 @@ def fit_settings(spec: RunSpec, training: dict, seed: int) -> tuple[FitSettings,
 
 
 def parameter_counts(model: keras.Model) -> dict[str, int]:
-    """Trainable and frozen parameter counts of the full model."""
+    """Trainable parameters, parameters of frozen layers, and the total (batch-norm moving
+    statistics are neither: they are counted in the total only)."""
     trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
-    frozen = int(sum(np.prod(v.shape) for v in model.non_trainable_weights))
-    return {"trainable": trainable, "frozen": frozen, "total": trainable + frozen}
+    frozen = int(sum(np.prod(v.shape) for layer in model.layers if not layer.trainable for v in layer.weights))
+    return {"trainable": trainable, "frozen": frozen, "total": int(model.count_params())}
 
 
 def train_run(

@@ -131,7 +131,7 @@ def vgg16(
 ) -> keras.Model:
     """VGG-16 conv base (weights from ``pretrained``) with a new classifier head.
 
-    ``head="fc"``: Flatten -> fc1 (ReLU) -> dropout -> logits, the transfer models.
+    ``head="fc"``: Flatten -> batch norm -> fc1 (ReLU) -> dropout -> logits, the transfer models.
     ``head="gap"``: global average pooling of ``block5_conv3`` -> logits, the layout
     CAM needs. As in Zhou et al. (2016) GAP sits on the last conv layer, with no
     ``block5_pool`` before it, so CAM keeps that layer's resolution (H/16: 4x4 at 64 px,
@@ -161,6 +161,9 @@ def vgg16(
             x = layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
     if head == "fc":
         x = layers.Flatten(name="flatten")(x)
+        # Caffe-scale conv features reach the hundreds; standardising them keeps the
+        # classifier well conditioned for plain SGD, as a linear probe's scaler does.
+        x = layers.BatchNormalization(name="head_norm")(x)
         x = layers.Dense(dense_units, activation="relu", name="fc1")(x)
         x = layers.Dropout(dropout, name="dropout")(x)
     else:

@@ -135,13 +135,22 @@ def run_settings(run_id: str, config: dict) -> dict:
 
 
 def _entry_of_run(value, spec: RunSpec):
-    """A map keyed by families or optimizers reduced to this run's entry (same shape)."""
+    """A map keyed by families or optimizers reduced to this run's entry (same shape);
+    a per-depth list of freeze epochs reduced to this run's depth."""
     if not isinstance(value, dict) or not value:
         return value
     for names, name in ((FAMILIES, spec.family), (OPTIMIZERS, spec.optimizer)):
         if set(value) <= set(names):
-            return {k: v for k, v in value.items() if k == name}
+            return {k: run_epochs(spec, value) if names is FAMILIES else v for k, v in value.items() if k == name}
     return value
+
+
+def run_epochs(spec: RunSpec, epochs: dict) -> int:
+    """The epochs of a run from ``training.epochs``: ``freeze`` may list one count per depth 1..5."""
+    count = epochs[spec.family]
+    if isinstance(count, list):
+        return count[spec.freeze_blocks - 1]
+    return count
 
 
 _REPLICATE = re.compile(r"(?P<base>.+)-seed(?P<seed>\d+)")
