@@ -308,3 +308,19 @@ def test_models_under_mixed_bfloat16(mixed_bfloat16):
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     assert np.isfinite(model.train_on_batch(images, np.array([0, 2])))
+
+
+def test_head_norm_statistics_catch_up_within_a_short_run():
+    """Inference uses the moving statistics: after 60 steps they must match the features'
+    (Keras' default momentum 0.99 leaves the mean 45% short, and validation collapses)."""
+    model = vgg16((32, 32, 3), 2, weights="none", freeze_blocks=5)
+    _, tail = split_at_block(model, 5)
+    rng = np.random.default_rng(0)
+    features = (200 + 50 * rng.normal(size=(60 * 16, 1, 1, 512))).astype("float32")
+    labels = rng.integers(0, 2, len(features))
+    tail.compile(keras.optimizers.SGD(1e-3), "sparse_categorical_crossentropy")
+    tail.fit(features, labels, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    norm = model.get_layer("head_norm")
+    # averaged over the 512 channels: with momentum 0.99 the mean would read 200 * (1 - 0.99**60) = 91
+    assert np.mean(norm.moving_mean) == pytest.approx(200, rel=0.02)
+    assert np.mean(norm.moving_variance) == pytest.approx(50**2, rel=0.1)

@@ -163,7 +163,10 @@ def vgg16(
         x = layers.Flatten(name="flatten")(x)
         # Caffe-scale conv features reach the hundreds; standardising them keeps the
         # classifier well conditioned for plain SGD, as a linear probe's scaler does.
-        x = layers.BatchNormalization(name="head_norm")(x)
+        # Momentum 0.9 (not Keras' 0.99): the moving statistics used at inference must
+        # catch up within tens of steps, since short runs have only a few hundred and the
+        # features move while blocks before the head train.
+        x = layers.BatchNormalization(momentum=0.9, name="head_norm")(x)
         x = layers.Dense(dense_units, activation="relu", name="fc1")(x)
         x = layers.Dropout(dropout, name="dropout")(x)
     else:
