@@ -35,8 +35,9 @@ def paired_test(run_a: dict | None, run_b: dict | None) -> McNemar | None:
         )
     labels = {name: i for i, name in enumerate(sorted(set(merged["true_a"]) | set(merged["predicted_a"])
                                                        | set(merged["predicted_b"])))}
-    encode = lambda column: merged[column].map(labels).to_numpy()  # noqa: E731
-    return mcnemar(encode("true_a"), encode("predicted_a"), encode("predicted_b"))
+    truth, pred_a, pred_b = (merged[column].map(labels).to_numpy() for column in ("true_a", "predicted_a",
+                                                                                    "predicted_b"))
+    return mcnemar(truth, pred_a, pred_b)
 
 
 def verdict(difference: float, p_value: float, alpha: float = ALPHA) -> str:

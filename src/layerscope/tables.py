@@ -441,13 +441,16 @@ def paper_comparison(runs: Mapping[str, dict | None], transfer_depth: int = 3,
     primary = primary_runs(runs)
     table8, grid = summary(runs, transfer_depth, probe), freeze_grid(primary)
     transfer = f"{TRANSFER} ({transfer_depth} frozen blocks)"
-    pick = lambda model: runs.get(table8.loc[model, "run"]) if model in table8.index else None  # noqa: E731
     paper_names = {"LeNet-5": "LeNet-5", "Random weights": "Random weights",
                    "Fixed feature extraction": "Fixed feature extraction", "Transfer": transfer,
                    "Fine-tuning": "Fine-tuning"}
     cells = {(k, opt): grid.loc[k, _label(opt)] if k in grid.index and _label(opt) in grid else math.nan
              for k, row in PAPER_FREEZE_GRID.items() for opt in row}
     depth_means = mean_by(cells, 0)
+
+    def pick(model: str) -> dict | None:
+        return runs.get(table8.loc[model, "run"]) if model in table8.index else None
+
     claims = [
         rank_agreement("Table 8: ordering of the five approaches (test accuracy)",
                        {name: paper[2] for name, paper in PAPER_SUMMARY.items()},
