@@ -12,9 +12,8 @@ validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/baselines.smk"
-include: "workflow/rules/tables.smk"
-include: "workflow/rules/figures.smk"
+include: "workflow/rules/results.smk"
+include: "workflow/rules/weights.smk"
 include: "workflow/rules/explain.smk"
 
 

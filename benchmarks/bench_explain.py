@@ -18,7 +18,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
 from lime.lime_image import LimeImageExplainer  # noqa: E402
 from lime.wrappers.scikit_image import SegmentationAlgorithm  # noqa: E402
 
@@ -31,9 +30,7 @@ def small_vgg(size: int, num_classes: int = 4) -> keras.Model:
     x = keras.layers.Rescaling(1 / 255, name="preprocess")(inputs)
     for block, filters in enumerate((32, 64, 128), start=1):
         for i in (1, 2):
-            x = keras.layers.Conv2D(
-                filters, 3, padding="same", activation="relu", name=f"block{block}_conv{i}"
-            )(x)
+            x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{block}_conv{i}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     x = keras.layers.Dense(num_classes, name="logits")(x)
@@ -66,9 +63,7 @@ def lime_with_predict(model: keras.Model, image: np.ndarray, samples: int) -> np
         top_labels=2,
         hide_color=0,
         num_samples=samples,
-        segmentation_fn=SegmentationAlgorithm(
-            "quickshift", kernel_size=4, max_dist=200, ratio=0.2, random_seed=0
-        ),
+        segmentation_fn=SegmentationAlgorithm("quickshift", kernel_size=4, max_dist=200, ratio=0.2, random_seed=0),
     )
     lookup = np.zeros(explanation.segments.max() + 1)
     for segment, weight in explanation.local_exp[explanation.top_labels[0]]:
@@ -92,10 +87,7 @@ def bench_lime(args, images: np.ndarray) -> None:
     print(f"  lime default (batch_size=10, model.predict): {t_predict / n:6.2f} s/image")
     print(f"  batch_size=10, compiled forward:            {t_ten / n:6.2f} s/image")
     print(f"  ours (batch_size={args.batch_size}, compiled forward):    {t_ours / n:6.2f} s/image")
-    print(
-        f"  speed-up vs lime default: {t_predict / t_ours:.1f}x; from batch size alone: "
-        f"{t_ten / t_ours:.1f}x"
-    )
+    print(f"  speed-up vs lime default: {t_predict / t_ours:.1f}x; from batch size alone: {t_ten / t_ours:.1f}x")
     versus_default = np.abs(np.stack(tutorial) - evidence["weights"][:, 0]).max()
     versus_ten = np.abs(same["weights"] - evidence["weights"]).max()
     print(

@@ -32,8 +32,8 @@ POLICIES = ("mixed_bfloat16", False)
 
 def train_once(config: dict, run_id: str, policy, out: Path) -> dict:
     """One run under one precision policy, in a fresh process (Keras' policy is global)."""
-    from layerscope.experiment import RunFiles, train_run
-    from layerscope.runs import parse_run_id
+    from layerscope.train.run import RunFiles, train_run
+    from layerscope.train.runs import parse_run_id
 
     config = copy.deepcopy(config)
     config["training"]["mixed_precision"] = policy
@@ -49,7 +49,7 @@ def _worker(args):
 
 
 def main() -> None:
-    from layerscope.statistics import mcnemar, paired_difference_interval
+    from layerscope.results.statistics import mcnemar, paired_difference_interval
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="config/config.yaml")
@@ -65,19 +65,26 @@ def main() -> None:
                     results[policy] = pool.apply(_worker, ((config, run_id, policy, str(out)),))
                 predictions[policy] = pd.read_csv(out / "predictions.csv")
             bf16, fp32 = (predictions[p] for p in POLICIES)
-            classes = {name: i for i, name in enumerate(sorted(set(bf16["true"]) | set(bf16["predicted"])
-                                                              | set(fp32["predicted"])))}
+            classes = {
+                name: i
+                for i, name in enumerate(sorted(set(bf16["true"]) | set(bf16["predicted"]) | set(fp32["predicted"])))
+            }
             y = bf16["true"].map(classes).to_numpy()
             a, b = bf16["predicted"].map(classes).to_numpy(), fp32["predicted"].map(classes).to_numpy()
             difference = paired_difference_interval(y, a, b, seed=0)
-            print(json.dumps({
-                "run": run_id,
-                "bf16": results["mixed_bfloat16"], "float32": results[False],
-                "accuracy_difference_bf16_minus_fp32": round(difference.estimate, 4),
-                "ci95": [round(difference.low, 4), round(difference.high, 4)],
-                "mcnemar_p": round(mcnemar(y, a, b).p_value, 4),
-                "agreement": float(np.mean(a == b)),
-            }))
+            print(
+                json.dumps(
+                    {
+                        "run": run_id,
+                        "bf16": results["mixed_bfloat16"],
+                        "float32": results[False],
+                        "accuracy_difference_bf16_minus_fp32": round(difference.estimate, 4),
+                        "ci95": [round(difference.low, 4), round(difference.high, 4)],
+                        "mcnemar_p": round(mcnemar(y, a, b).p_value, 4),
+                        "agreement": float(np.mean(a == b)),
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from layerscope.models import split_at_block, vgg16  # noqa: E402
-from layerscope.training import FitSettings, enable_determinism, fit  # noqa: E402
+from layerscope.train.fit import FitSettings, enable_determinism, fit  # noqa: E402
+from layerscope.train.models import split_at_block, vgg16  # noqa: E402
 
 
 def data(n: int, size: int, classes: int = 4):
@@ -66,8 +66,15 @@ def main() -> None:
     # 1. frozen-feature cache
     model = compiled(vgg16((args.size, args.size, 3), 4, weights="none", freeze_blocks=3))
     full = epoch_seconds(
-        lambda cb: model.fit(x.astype(np.float32), y, batch_size=args.batch, epochs=args.epochs,
-                             validation_data=(xv.astype(np.float32), yv), callbacks=[cb], verbose=0),
+        lambda cb: model.fit(
+            x.astype(np.float32),
+            y,
+            batch_size=args.batch,
+            epochs=args.epochs,
+            validation_data=(xv.astype(np.float32), yv),
+            callbacks=[cb],
+            verbose=0,
+        ),
         args.epochs,
     )
     model = vgg16((args.size, args.size, 3), 4, weights="none", freeze_blocks=3)
@@ -78,8 +85,15 @@ def main() -> None:
     extract = time.perf_counter() - start
     compiled(tail)
     cached = epoch_seconds(
-        lambda cb: tail.fit(fx, y, batch_size=args.batch, epochs=args.epochs, validation_data=(fv, yv),
-                            callbacks=[cb], verbose=0),
+        lambda cb: tail.fit(
+            fx,
+            y,
+            batch_size=args.batch,
+            epochs=args.epochs,
+            validation_data=(fv, yv),
+            callbacks=[cb],
+            verbose=0,
+        ),
         args.epochs,
     )
     print(f"freeze3 epoch, full model         : {full:7.2f} s")
@@ -95,8 +109,15 @@ def main() -> None:
 
     plain_model = fresh()
     plain = epoch_seconds(
-        lambda cb: plain_model.fit(x.astype(np.float32), y, batch_size=args.batch, epochs=args.epochs,
-                                   validation_data=(xv.astype(np.float32), yv), callbacks=[cb], verbose=0),
+        lambda cb: plain_model.fit(
+            x.astype(np.float32),
+            y,
+            batch_size=args.batch,
+            epochs=args.epochs,
+            validation_data=(xv.astype(np.float32), yv),
+            callbacks=[cb],
+            verbose=0,
+        ),
         args.epochs,
     )
     ours_model = fresh()

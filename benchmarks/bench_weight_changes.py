@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from layerscope.weight_changes import DEFAULT_PERIOD, WeightChangeRecorder  # noqa: E402
+from layerscope.weights.recorder import DEFAULT_PERIOD, WeightChangeRecorder  # noqa: E402
 
 
 class StepTimer(keras.callbacks.Callback):

@@ -29,12 +29,12 @@ from snakemake.utils import validate  # noqa: E402
 
 def main() -> None:
     from layerscope.data.prepare import load_classes, load_split
-    from layerscope.experiment import build_model
-    from layerscope.features import load_frozen_features
-    from layerscope.models import split_at_block
-    from layerscope.optimizers import make_optimizer
-    from layerscope.runs import parse_run_id
-    from layerscope.training import FitSettings, enable_determinism, fit
+    from layerscope.train.features import load_frozen_features
+    from layerscope.train.fit import FitSettings, enable_determinism, fit
+    from layerscope.train.models import split_at_block
+    from layerscope.train.optimizers import make_optimizer
+    from layerscope.train.run import build_model
+    from layerscope.train.runs import parse_run_id
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="config/config.yaml")
@@ -49,8 +49,12 @@ def main() -> None:
     results = Path("results") / config["experiment"]
     data_dir = results / "data"
     labels = {split: load_split(data_dir, split)[1] for split in ("train", "val")}
-    features = load_frozen_features(results / "features" / f"block{args.depth}.npz", args.depth,
-                                    training["weights"], training["mixed_precision"])
+    features = load_frozen_features(
+        results / "features" / f"block{args.depth}.npz",
+        args.depth,
+        training["weights"],
+        training["mixed_precision"],
+    )
     classes = load_classes(data_dir)
     shape = load_split(data_dir, "val")[0].shape[1:]
     print(f"{'optimizer':>9} {'lr':>8} {'best val acc':>12} {'val loss':>9} {'epoch':>5} {'seconds':>7}")
@@ -61,17 +65,34 @@ def main() -> None:
             enable_determinism(config["seed"])
             model = build_model(spec, shape, len(classes), settings)
             _, tail = split_at_block(model, args.depth)
-            tail.compile(optimizer=make_optimizer(optimizer, rate, settings["momentum"]),
-                         loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-            fit_settings = FitSettings(epochs=args.epochs, batch_size=settings["batch_size"], seed=config["seed"],
-                                       class_weight=settings["class_weight"])
+            tail.compile(
+                optimizer=make_optimizer(optimizer, rate, settings["momentum"]),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+            )
+            fit_settings = FitSettings(
+                epochs=args.epochs,
+                batch_size=settings["batch_size"],
+                seed=config["seed"],
+                class_weight=settings["class_weight"],
+            )
             started = time.perf_counter()
             with tempfile.TemporaryDirectory() as state:
-                history, _ = fit(tail, (features["train"], labels["train"]), (features["val"], labels["val"]),
-                                 fit_settings, len(classes), Path(state), verbose=0)
+                history, _ = fit(
+                    tail,
+                    (features["train"], labels["train"]),
+                    (features["val"], labels["val"]),
+                    fit_settings,
+                    len(classes),
+                    Path(state),
+                    verbose=0,
+                )
             best = history.loc[history["val_accuracy"].idxmax()]
-            print(f"{optimizer:>9} {rate:>8.0e} {best['val_accuracy']:>12.3f} {best['val_loss']:>9.3f} "
-                  f"{int(best['epoch']):>5} {time.perf_counter() - started:>7.1f}", flush=True)
+            print(
+                f"{optimizer:>9} {rate:>8.0e} {best['val_accuracy']:>12.3f} {best['val_loss']:>9.3f} "
+                f"{int(best['epoch']):>5} {time.perf_counter() - started:>7.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from layerscope.baselines import PROBE_C_GRID, fit_probe, pooled_features
+from layerscope.train.probe import PROBE_C_GRID, fit_probe, pooled_features
 
 
 def test_pooled_features_are_channel_mean_then_max():

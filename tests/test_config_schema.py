@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
-
-from conftest import REPO
 
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
 CONFIGS = sorted((REPO / "config").glob("*.yaml"))
@@ -55,7 +54,17 @@ def test_snakemake_stops_before_any_job_on_a_bad_value(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(config))
     run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(bad), "--directory", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "1",
+            "--configfile",
+            str(bad),
+            "--directory",
+            str(tmp_path),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
 from layerscope.explain import (
     CAM,
     LIME,
@@ -33,9 +33,7 @@ def vgg_gap_model() -> keras.Model:
 
 
 def snapshot(model: keras.Model) -> tuple:
-    configs = json.dumps(
-        [layer.get_config() for layer in model.layers], sort_keys=True, default=str
-    )
+    configs = json.dumps([layer.get_config() for layer in model.layers], sort_keys=True, default=str)
     flags = [(layer.name, layer.trainable) for layer in model.layers]
     return configs, flags, [w.copy() for w in model.get_weights()]
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
 from layerscope.explain import CAM
 
 HEAD = np.array([[1.0, 0.0, -2.0], [0.5, 1.0, 0.0], [0.0, -1.0, 3.0]], np.float32)  # (k, c)
@@ -59,9 +59,7 @@ def test_model_without_gap_head_points_to_the_gap_run():
     x = keras.layers.Conv2D(3, 3, name="conv")(inputs)
     x = keras.layers.Dense(3, name="logits")(keras.layers.Flatten(name="flatten")(x))
     model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(x))
-    with pytest.raises(
-        LayerscopeError, match=r"CAM needs the GAP model \(a vgg16-gap-freeze<k> run"
-    ):
+    with pytest.raises(LayerscopeError, match=r"CAM needs the GAP model \(a vgg16-gap-freeze<k> run"):
         CAM(model)
 
 
@@ -77,7 +75,7 @@ def test_hidden_dense_between_gap_and_logits_is_refused():
 
 def test_vgg16_gap_cam_has_block5_conv3_resolution():
     """Zhou et al. put GAP on the last conv layer: 4x4 at 64 px (block5_pool would give 2x2)."""
-    from layerscope.models import split_at_block, vgg16
+    from layerscope.train.models import split_at_block, vgg16
 
     model = vgg16((64, 64, 3), 3, weights="none", head="gap")
     names = [layer.name for layer in model.layers]
@@ -91,5 +89,9 @@ def test_vgg16_gap_cam_has_block5_conv3_resolution():
     np.testing.assert_allclose(maps, np.einsum("nhwk,nk->nhw", features, kernel[:, predicted].T), rtol=1e-4, atol=1e-5)
     # The cached-features split after a frozen block still chains through to GAP.
     extractor, tail = split_at_block(model, 3)
-    np.testing.assert_allclose(tail.predict(extractor.predict(x, verbose=0), verbose=0),
-                               model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tail.predict(extractor.predict(x, verbose=0), verbose=0),
+        model.predict(x, verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )

@@ -6,11 +6,11 @@ import keras
 import numpy as np
 import pytest
 
+from layerscope.core.errors import LayerscopeError
 from layerscope.data.images import load_image
 from layerscope.data.sources import elpv_source
-from layerscope.errors import LayerscopeError
 from layerscope.explain import GradientAscent, representative_channels, stage_layers
-from layerscope.models import vgg16
+from layerscope.train.models import vgg16
 
 KERNEL = np.random.default_rng(3).normal(size=(3, 3, 2, 2)).astype(np.float32)
 BIAS = np.array([0.5, -1.0], np.float32)
@@ -153,4 +153,3 @@ def test_ascent_ascends_at_the_study_settings_on_a_real_vgg16():
     # The first layer is linear in the image: the same change for both images, yet x* differ.
     np.testing.assert_allclose(first[0] - images[0], first[1] - images[1], atol=1e-3)
     assert np.abs(first[0] - first[1]).mean() > 5
-

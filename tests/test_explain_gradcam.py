@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
 from layerscope.explain import GradCAM, default_gradcam_layers, normalise_maps
 
 RNG = np.random.default_rng(7)
@@ -75,11 +75,38 @@ def test_upsampling_to_input_size_and_display_normalisation():
     assert np.all(normalise_maps(np.full((1, 4, 4), 3.0)) == 0)
 
 
-def test_model_without_logits_layer_is_refused():
+def same_model_without_a_logits_layer(kind: str) -> keras.Model:
+    """linear_head_model's weights in the layouts users bring: Dense(softmax) last, or an
+    unnamed Dense then a Softmax layer, or a model that outputs logits."""
+    inputs = keras.Input((4, 4, 2))
+    x = keras.layers.Rescaling(1.0, name="preprocess")(inputs)
+    x = keras.layers.Conv2D(3, 1, activation="relu", use_bias=False, name="feat")(x)
+    x = keras.layers.Flatten()(x)
+    if kind == "dense-softmax":
+        outputs = keras.layers.Dense(2, activation="softmax", name="probs")(x)
+    elif kind == "softmax-layer":
+        outputs = keras.layers.Softmax()(keras.layers.Dense(2, name="scores")(x))
+    else:
+        outputs = keras.layers.Dense(2, name="scores")(x)
+    model = keras.Model(inputs, outputs)
+    model.set_weights(linear_head_model().get_weights())
+    return model
+
+
+@pytest.mark.parametrize("kind", ["dense-softmax", "softmax-layer", "logits-out"])
+def test_any_keras_classifier_is_explained_through_its_pre_softmax_scores(kind):
+    x = RNG.uniform(0, 1, (3, 4, 4, 2)).astype(np.float32)
+    expected = GradCAM(linear_head_model(), "feat").explain(x, targets=[0, 1, 1])
+    model = same_model_without_a_logits_layer(kind)
+    np.testing.assert_allclose(GradCAM(model, "feat").explain(x, targets=[0, 1, 1]), expected, rtol=1e-5, atol=1e-6)
+    assert model.layers[-1].get_config().get("activation", "softmax") in ("softmax", "linear")  # model unchanged
+
+
+def test_model_without_class_scores_is_refused():
     inputs = keras.Input((4, 4, 2))
     x = keras.layers.Conv2D(3, 1, name="feat")(inputs)
-    outputs = keras.layers.Dense(2, activation="softmax", name="probs")(keras.layers.Flatten()(x))
-    with pytest.raises(LayerscopeError, match="logits"):
+    outputs = keras.layers.Dense(2, activation="sigmoid", name="probs")(keras.layers.Flatten()(x))
+    with pytest.raises(LayerscopeError, match="neither softmax nor linear.*logits"):
         GradCAM(keras.Model(inputs, outputs), "feat")
 
 
@@ -94,9 +121,7 @@ def small_vgg(blocks: int) -> keras.Model:
     x = keras.layers.Rescaling(1 / 255, name="preprocess")(inputs)
     for b in range(1, blocks + 1):
         for i in (1, 2, 3):
-            x = keras.layers.Conv2D(
-                2, 3, padding="same", activation="relu", name=f"block{b}_conv{i}"
-            )(x)
+            x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name=f"block{b}_conv{i}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     x = keras.layers.Dense(2, name="logits")(x)

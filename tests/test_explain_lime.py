@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
 from layerscope.data.images import load_image
 from layerscope.data.sources import elpv_source
 from layerscope.explain import LIME
@@ -36,9 +36,7 @@ def brightness_model(channels: int) -> keras.Model:
     kernel = np.zeros((32, 32, channels, 1), np.float32)
     kernel[SIGNAL] = 1 / (64 * channels)  # mean brightness of the block
     model.get_layer("region").set_weights([kernel, np.zeros(1, np.float32)])
-    model.get_layer("logits").set_weights(
-        [np.array([[8.0, -8.0]], np.float32), np.array([-2.0, 2.0], np.float32)]
-    )
+    model.get_layer("logits").set_weights([np.array([[8.0, -8.0]], np.float32), np.array([-2.0, 2.0], np.float32)])
     return model
 
 

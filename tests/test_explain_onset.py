@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
 from layerscope.explain import feature_onset, mean_pairwise_correlation, pearson
 
 FINAL = [1, 2, 3, 4]
@@ -60,7 +60,7 @@ def test_mean_pairwise_correlation_by_hand():
 @pytest.mark.parametrize("last", [1, 2, 5, 123, 300, 5000])
 @pytest.mark.parametrize("ratio", [1.5, 1.2])
 def test_checkpoint_steps_are_log_spaced_from_step_1_to_the_last(last, ratio):
-    from layerscope.training import StepCheckpoints
+    from layerscope.train.fit import StepCheckpoints
 
     steps = StepCheckpoints.schedule(last, ratio)
     assert steps[0] == 1 and steps[-1] == last
@@ -73,7 +73,7 @@ def test_checkpoint_steps_are_log_spaced_from_step_1_to_the_last(last, ratio):
 
 
 def test_checkpoint_schedule_by_hand():
-    from layerscope.training import StepCheckpoints
+    from layerscope.train.fit import StepCheckpoints
 
     assert StepCheckpoints.schedule(300) == [1, 2, 3, 4, 6, 9, 13, 19, 28, 42, 63, 94, 141, 211, 300]
     assert StepCheckpoints.schedule(0) == []
@@ -101,7 +101,11 @@ def test_onset_on_synthetic_layers_settling_at_known_steps():
     from layerscope.explain.onset import correlation_curves, layer_onset
 
     steps = [0, 1, 2, 3, 4, 6, 9, 13, 19, 28, 42, 63, 94, 141, 211, 300]
-    settle = {"first": [9, 13, 19, 28, 42], "middle": [63, 94, 94, 141, 94], "last": [141, 211, 211, 300, 211]}
+    settle = {
+        "first": [9, 13, 19, 28, 42],
+        "middle": [63, 94, 94, 141, 94],
+        "last": [141, 211, 211, 300, 211],
+    }
     for layer, (series, reference) in synthetic_training(settle, steps).items():
         curves = correlation_curves(series, reference)
         assert curves.shape == (5, len(steps))
@@ -136,7 +140,7 @@ def test_layer_onset_leaves_out_constant_units_and_checks_steps():
 
 
 def test_checkpoint_ratio_must_exceed_one(tmp_path):
-    from layerscope.training import StepCheckpoints
+    from layerscope.train.fit import StepCheckpoints
 
     with pytest.raises(LayerscopeError, match="training.checkpoint_ratio must be > 1.*got 1.0"):
         StepCheckpoints(None, tmp_path, ratio=1.0)

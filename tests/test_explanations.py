@@ -3,15 +3,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
 from layerscope.explain import pairwise_correlations
-from layerscope.explanations import (
+from layerscope.explain.feature_map_study import (
+    FeatureMapFiles,
     feature_map_study,
     invariance_study,
     invariance_verdict,
-    select_images,
     spread_over_classes,
+    write_feature_maps,
 )
+from layerscope.explain.stage import select_images
 
 
 def predictions():
@@ -48,8 +50,16 @@ def test_pairwise_correlations_known_answers():
 
 
 def verdict_table(means, sds=(0.05, 0.05, 0.05)):
-    return pd.DataFrame({"layer": ["c1", "c2", "c3"], "depth": [1, 2, 3], "mean": means, "sd": sds,
-                         "images": 4, "start_images_mean": 0.5})
+    return pd.DataFrame(
+        {
+            "layer": ["c1", "c2", "c3"],
+            "depth": [1, 2, 3],
+            "mean": means,
+            "sd": sds,
+            "images": 4,
+            "start_images_mean": 0.5,
+        }
+    )
 
 
 def test_invariance_verdict_says_which_way_the_correlation_goes():
@@ -112,3 +122,33 @@ def test_feature_map_study_ascends_every_stage_from_images_of_both_classes():
     assert (table["objective_end"] > table["objective_start"]).all()
     # 3 steps of 1 grey level (RMS) each move the image by at most 3 on average.
     assert table["mean_abs_change"].between(0.5, 3.0).all()
+
+
+def test_write_feature_maps_writes_every_output_of_the_rule(tmp_path):
+    model = tiny_conv_model()
+    images = np.random.default_rng(3).uniform(0, 255, (6, 8, 8, 1)).astype(np.float32)
+    labels = np.array([0, 1, 1, 1, 0, 1])
+    files = FeatureMapFiles(
+        *(
+            tmp_path / name
+            for name in (
+                "maps.npz",
+                "gains.csv",
+                "maps.png",
+                "invariance.csv",
+                "invariance.md",
+                "invariance.png",
+            )
+        )
+    )
+    verdict = write_feature_maps(
+        model, images, labels, ["good", "cracked"], {**CFG, "invariance_images": 3}, "tiny", files
+    )
+    with np.load(files.maps) as saved:
+        assert saved["last/optimised"].shape == (2, 2, 8, 8, 1)
+    assert len(pd.read_csv(files.gains)) == 3 * 2 * 2
+    table = pd.read_csv(files.invariance_table)
+    # Invariance is read on the most frequent class (label 1: 4 images, 3 used).
+    assert set(table["class"]) == {"cracked"} and table["images"].tolist() == [3, 3, 3]
+    assert files.verdict.read_text() == verdict + "\n"
+    assert all(path.stat().st_size > 0 for path in (files.figure, files.invariance))

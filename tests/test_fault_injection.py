@@ -22,14 +22,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import REPO
 from snakemake.utils import validate
 
-from conftest import REPO
 from layerscope.data.prepare import DataSettings, prepare
 
 RUN = "lenet5-tanh-sgd"
-OUTPUTS = ["model.keras", "history.csv", "metrics.json", "predictions.csv", "training_curves.png",
-           "weight_changes.h5", "checkpoints"]
+OUTPUTS = [
+    "model.keras",
+    "history.csv",
+    "metrics.json",
+    "predictions.csv",
+    "training_curves.png",
+    "weight_changes.h5",
+    "checkpoints",
+]
 
 DRIVER = textwrap.dedent(
     """
@@ -37,8 +44,9 @@ DRIVER = textwrap.dedent(
     from pathlib import Path
 
     plan = json.loads(Path(sys.argv[1]).read_text())
-    from layerscope import experiment, training, weight_changes, weight_store
-    from layerscope.runs import parse_run_id
+    from layerscope.train import fit, run
+    from layerscope.weights import recorder, store
+    from layerscope.train.runs import parse_run_id
 
     def die():
         os._exit(137)
@@ -61,7 +69,7 @@ DRIVER = textwrap.dedent(
         setattr(owner, name, wrapped)
 
     def inject(fault, epochs):
-        R, W = training.ResumableEpochs, weight_changes.WeightChangeRecorder
+        R, W = fit.ResumableEpochs, recorder.WeightChangeRecorder
         if fault == "mid-epoch":  # a few steps into epoch 2, after a reading past the last epoch end
             after(W, "on_train_batch_end", lambda self, batch, logs=None: self._epoch == 2 and batch == 1)
         elif fault == "epoch-end-before-commit":  # epoch 2's store resume point saved, state not committed
@@ -69,14 +77,14 @@ DRIVER = textwrap.dedent(
         elif fault == "after-last-epoch":  # last epoch committed, store not yet finished
             after(R, "on_epoch_end", lambda self, epoch, logs=None: epoch == epochs - 1)
         elif fault == "after-store":  # store finished (issue 12, point 5)
-            after(weight_store.WeightStoreWriter, "finish", lambda self: True)
+            after(store.WeightStoreWriter, "finish", lambda self: True)
         elif fault == "during-outputs":  # predictions, history and curves written; model not
-            after(experiment, "plot_history", lambda *a, **k: True)
+            after(run, "plot_history", lambda *a, **k: True)
         elif fault == "inside-model-save":  # model written to its temporary name, not yet renamed
             import keras
             after(keras.Model, "save", lambda *a, **k: True)
         elif fault == "before-clear":  # every output written, resume state not yet removed
-            before(experiment, "clear_state", lambda *a, **k: True)
+            before(run, "clear_state", lambda *a, **k: True)
         elif fault is not None:
             raise ValueError(fault)
 
@@ -89,11 +97,11 @@ DRIVER = textwrap.dedent(
             os.dup2(log, 2)
             os.dup2(log, 1)
             try:
-                training.set_threads(1)
+                fit.set_threads(1)
                 config = step["config"]
                 inject(step["fault"], config["training"]["epochs"]["lenet5"])
                 spec = parse_run_id(step["run"], config["training"])
-                experiment.train_run(spec, config, Path(step["data"]), experiment.RunFiles(Path(step["root"])))
+                run.train_run(spec, config, Path(step["data"]), run.RunFiles(Path(step["root"])))
             except BaseException:
                 import traceback
                 traceback.print_exc()
@@ -123,8 +131,14 @@ def drive(tmp_path, plan):
     (tmp_path / "plan.json").write_text(json.dumps(plan, default=str))
     (tmp_path / "driver.py").write_text(DRIVER)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    run = subprocess.run([sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "plan.json")],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    run = subprocess.run(
+        [sys.executable, str(tmp_path / "driver.py"), str(tmp_path / "plan.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -175,8 +189,9 @@ def h5_contents(path, skip_attrs=()):
     found = {}
     with h5py.File(path, "r") as handle:
         found["attrs"] = {k: str(v) for k, v in handle.attrs.items() if k not in skip_attrs}
-        handle.visititems(lambda name, obj: found.__setitem__(name, _value(obj[()]))
-                          if isinstance(obj, h5py.Dataset) else None)
+        handle.visititems(
+            lambda name, obj: found.__setitem__(name, _value(obj[()])) if isinstance(obj, h5py.Dataset) else None
+        )
     return found
 
 
@@ -184,6 +199,19 @@ def _value(array):
     """Comparable bytes of a dataset (strings by value, not by pointer)."""
     array = np.asarray(array)
     return repr(array.tolist()) if array.dtype == object else (str(array.dtype), array.shape, array.tobytes())
+
+
+def matches_clean_run(name, path, clean) -> bool:
+    """Whether one output reads the same as the clean run's (outputs not compared: True)."""
+    if name == "history.csv":
+        return pd.read_csv(path).drop(columns="seconds").to_dict("list") == clean["history"]
+    if name == "predictions.csv":
+        return path.read_bytes() == clean["predictions"]
+    if name == "model.keras":
+        return h5_contents_of_keras(path) == clean["model"]
+    if name == "weight_changes.h5":
+        return h5_contents(path, ("provenance",)) == clean["store"]
+    return True
 
 
 def half_written(root, clean):
@@ -194,12 +222,7 @@ def half_written(root, clean):
         if not path.exists() or name == "checkpoints":
             continue
         try:
-            same = {
-                "history.csv": lambda: pd.read_csv(path).drop(columns="seconds").to_dict("list") == clean["history"],
-                "predictions.csv": lambda: path.read_bytes() == clean["predictions"],
-                "model.keras": lambda: h5_contents_of_keras(path) == clean["model"],
-                "weight_changes.h5": lambda: h5_contents(path, ("provenance",)) == clean["store"],
-            }.get(name, lambda: True)()
+            same = matches_clean_run(name, path, clean)
         except Exception:  # noqa: BLE001 (unreadable counts as half-written)
             same = False
         if not same:
@@ -207,8 +230,15 @@ def half_written(root, clean):
     return found
 
 
-FAULTS = ["mid-epoch", "epoch-end-before-commit", "after-last-epoch", "after-store", "during-outputs",
-          "inside-model-save", "before-clear"]
+FAULTS = [
+    "mid-epoch",
+    "epoch-end-before-commit",
+    "after-last-epoch",
+    "after-store",
+    "during-outputs",
+    "inside-model-save",
+    "before-clear",
+]
 
 
 def test_a_killed_run_reruns_to_the_clean_result(tmp_path, data):
@@ -249,6 +279,8 @@ def test_a_killed_run_reruns_to_the_clean_result(tmp_path, data):
             tally["reruns_failed"].append(f"{name}: {same or 'differs from the clean run'}")
             continue
         tally["identical"] += 1
-    print(f"\nfault injection: {tally['cases']} cases, {tally['identical']} identical to a clean run, "
-          f"{len(tally['half_written'])} half-written outputs, {len(tally['reruns_failed'])} reruns failed")
+    print(
+        f"\nfault injection: {tally['cases']} cases, {tally['identical']} identical to a clean run, "
+        f"{len(tally['half_written'])} half-written outputs, {len(tally['reruns_failed'])} reruns failed"
+    )
     assert tally == {"cases": len(cases), "identical": len(cases), "half_written": [], "reruns_failed": []}

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from test_training import config, data_dir  # noqa: F401 (fixture)
 
-from layerscope.errors import LayerscopeError
-from layerscope.experiment import RunFiles, train_run
-from layerscope.features import extract_frozen_features, load_frozen_features
-from layerscope.runs import parse_run_id
+from layerscope.core.errors import LayerscopeError
+from layerscope.train.features import extract_frozen_features, load_frozen_features
+from layerscope.train.run import RunFiles, train_run
+from layerscope.train.runs import parse_run_id
 
 
 def test_shared_cache_trains_the_same_model_as_a_private_one(tmp_path, data_dir):  # noqa: F811
@@ -17,7 +17,10 @@ def test_shared_cache_trains_the_same_model_as_a_private_one(tmp_path, data_dir)
     assert meta["input_shape"] == (32, 32, 3) and meta["frozen_blocks"] == 4
     features = load_frozen_features(cache, 4, "hed-bsds500")
     assert {name: x.shape for name, x in features.items()} == {
-        "train": (18, 2, 2, 512), "val": (3, 2, 2, 512), "test": (9, 2, 2, 512)}
+        "train": (18, 2, 2, 512),
+        "val": (3, 2, 2, 512),
+        "test": (9, 2, 2, 512),
+    }
     cfg = config(weights="hed-bsds500")
     spec = parse_run_id("vgg16-freeze4-momentum", cfg["training"])
     models = []

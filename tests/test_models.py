@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from layerscope.errors import LayerscopeError
-from layerscope.models import block_of, lenet5, set_frozen_blocks, split_at_block, vgg16
+from layerscope.core.errors import LayerscopeError
+from layerscope.train.models import block_of, lenet5, set_frozen_blocks, split_at_block, vgg16
 
 # Conv parameters per VGG-16 block: (3*3*c_in + 1) * c_out per conv layer.
 BLOCK_PARAMS = {
@@ -113,9 +113,7 @@ def test_lenet5_activation_and_linear_logits(activation):
 def test_lenet5_preprocess_scales_pixels_by_1_over_255():
     model = lenet5((32, 32, 1), 2)
     head = keras.Model(model.input, model.get_layer("preprocess").output)
-    np.testing.assert_allclose(
-        head(np.full((1, 32, 32, 1), 255.0, "float32")), 1.0, rtol=1e-6
-    )
+    np.testing.assert_allclose(head(np.full((1, 32, 32, 1), 255.0, "float32")), 1.0, rtol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -185,12 +183,8 @@ def test_vgg16_gap_head_layout():
 
 def test_vgg16_preprocess_is_caffe_bgr_minus_mean(vgg_fc):
     pixel = np.array([[[[10.0, 20.0, 30.0]]]], "float32")  # R, G, B
-    out = keras.Model(vgg_fc.input, vgg_fc.get_layer("preprocess").output)(
-        np.tile(pixel, (1, 32, 32, 1))
-    )
-    np.testing.assert_allclose(
-        np.asarray(out)[0, 0, 0], [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6
-    )
+    out = keras.Model(vgg_fc.input, vgg_fc.get_layer("preprocess").output)(np.tile(pixel, (1, 32, 32, 1)))
+    np.testing.assert_allclose(np.asarray(out)[0, 0, 0], [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6)
 
 
 @pytest.mark.parametrize("k", range(6))
@@ -246,24 +240,15 @@ def test_split_at_block_shares_layers_and_trains_the_full_model():
     rng = np.random.default_rng(1)
     images = rng.uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     labels = np.array([0, 1, 2, 0])
-    np.testing.assert_allclose(
-        model(images), tail(extractor(images)), rtol=1e-6, atol=1e-7
-    )
+    np.testing.assert_allclose(model(images), tail(extractor(images)), rtol=1e-6, atol=1e-7)
 
-    before = {
-        n: model.get_layer(n).get_weights()[0].copy()
-        for n in ("block4_conv1", "fc1", "logits")
-    }
+    before = {n: model.get_layer(n).get_weights()[0].copy() for n in ("block4_conv1", "fc1", "logits")}
     features = extractor.predict(images, verbose=0)
-    tail.compile(
-        optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy"
-    )
+    tail.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
     tail.train_on_batch(features, labels)
     for name, kernel in before.items():
         assert not np.array_equal(model.get_layer(name).get_weights()[0], kernel), name
-    np.testing.assert_allclose(
-        model(images), tail(extractor(images)), rtol=1e-6, atol=1e-7
-    )
+    np.testing.assert_allclose(model(images), tail(extractor(images)), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("k", [0, 6])
@@ -282,9 +267,7 @@ def test_vgg16_saved_model_reloads(tmp_path, vgg_fc):
     vgg_fc.save(path)
     reloaded = keras.saving.load_model(path)
     images = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    np.testing.assert_array_equal(
-        reloaded.predict(images, verbose=0), vgg_fc.predict(images, verbose=0)
-    )
+    np.testing.assert_array_equal(reloaded.predict(images, verbose=0), vgg_fc.predict(images, verbose=0))
     assert type(reloaded.get_layer("preprocess")).__name__ == "CaffePreprocess"
 
 

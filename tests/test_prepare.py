@@ -4,11 +4,11 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_png
 from PIL import Image
 
-from conftest import write_png
+from layerscope.core.errors import LayerscopeError
 from layerscope.data.prepare import DataSettings, load_classes, load_split, output_files, prepare
-from layerscope.errors import LayerscopeError
 
 
 def settings(path, **overrides):

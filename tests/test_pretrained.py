@@ -12,16 +12,12 @@ import keras
 import numpy as np
 import pytest
 
-from layerscope import pretrained
-from layerscope.errors import LayerscopeError
-from layerscope.models import vgg16
-from layerscope.pretrained import load_vgg16_weights
+from layerscope.core.errors import LayerscopeError
+from layerscope.train import pretrained
+from layerscope.train.models import vgg16
+from layerscope.train.pretrained import load_vgg16_weights
 
-VGG_CONVS = [
-    f"block{b}_conv{i}"
-    for b, n in enumerate((2, 2, 3, 3, 3), start=1)
-    for i in range(1, n + 1)
-]
+VGG_CONVS = [f"block{b}_conv{i}" for b, n in enumerate((2, 2, 3, 3, 3), start=1) for i in range(1, n + 1)]
 
 
 def _tiny(stem: bool = False, seed: int = 0) -> keras.Model:
@@ -67,18 +63,13 @@ def test_hed_bsds500_is_the_default_and_copies_bit_for_bit():
 
 
 def test_hed_source_reports_the_13_conv_layers():
-    assert (
-        load_vgg16_weights(vgg16((32, 32, 3), 2, weights="none"), "hed-bsds500")
-        == VGG_CONVS
-    )
+    assert load_vgg16_weights(vgg16((32, 32, 3), 2, weights="none"), "hed-bsds500") == VGG_CONVS
 
 
 def test_imagenet_offline_fails_fast_naming_alternatives(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     # .invalid never resolves (RFC 2606): the offline failure, even on a networked host.
-    monkeypatch.setattr(
-        pretrained, "IMAGENET_NOTOP_URL", "https://weights.invalid/vgg16_notop.h5"
-    )
+    monkeypatch.setattr(pretrained, "IMAGENET_NOTOP_URL", "https://weights.invalid/vgg16_notop.h5")
     model = _tiny()
     start = time.monotonic()
     with pytest.raises(LayerscopeError) as err:
@@ -96,9 +87,7 @@ def test_imagenet_download_times_out_and_restores_socket_timeout(tmp_path, monke
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         port = silent.getsockname()[1]
-        monkeypatch.setattr(
-            pretrained, "IMAGENET_NOTOP_URL", f"http://127.0.0.1:{port}/w.h5"
-        )
+        monkeypatch.setattr(pretrained, "IMAGENET_NOTOP_URL", f"http://127.0.0.1:{port}/w.h5")
         monkeypatch.setattr(pretrained, "DOWNLOAD_TIMEOUT_S", 0.5)
         start = time.monotonic()
         with pytest.raises(LayerscopeError, match="cannot download"):
@@ -119,9 +108,7 @@ def _cache_fake_imagenet(tmp_path: Path, monkeypatch, weights) -> Path:
 def test_imagenet_uses_the_keras_cache(tmp_path, monkeypatch):
     weights = _conv_weights(np.random.default_rng(0))
     path = _cache_fake_imagenet(tmp_path, monkeypatch, weights)
-    monkeypatch.setattr(
-        pretrained, "IMAGENET_NOTOP_MD5", hashlib.md5(path.read_bytes()).hexdigest()
-    )
+    monkeypatch.setattr(pretrained, "IMAGENET_NOTOP_MD5", hashlib.md5(path.read_bytes()).hexdigest())
     model = _tiny()
     assert load_vgg16_weights(model, "imagenet") == ["block1_conv1"]
     for got, want in zip(model.get_layer("block1_conv1").get_weights(), weights):
@@ -129,9 +116,7 @@ def test_imagenet_uses_the_keras_cache(tmp_path, monkeypatch):
 
 
 def test_imagenet_corrupt_cache_is_named(tmp_path, monkeypatch):
-    path = _cache_fake_imagenet(
-        tmp_path, monkeypatch, _conv_weights(np.random.default_rng(0))
-    )
+    path = _cache_fake_imagenet(tmp_path, monkeypatch, _conv_weights(np.random.default_rng(0)))
     with pytest.raises(LayerscopeError, match="corrupt") as err:
         load_vgg16_weights(_tiny(), "imagenet")
     assert str(path) in str(err.value)
@@ -168,9 +153,7 @@ def test_weight_file_is_matched_by_name_not_position(tmp_path, filename, save):
     stem_before = target.get_layer("stem").get_weights()
     assert sorted(load_vgg16_weights(target, str(path))) == ["block1_conv1", "logits"]
     for name in ("block1_conv1", "logits"):
-        for got, want in zip(
-            target.get_layer(name).get_weights(), source.get_layer(name).get_weights()
-        ):
+        for got, want in zip(target.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
             assert np.array_equal(got, want)
     for got, want in zip(target.get_layer("stem").get_weights(), stem_before):
         assert np.array_equal(got, want)

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from layerscope.atomic import atomic_path
-from layerscope.provenance import config_digest, read_provenance, sha256_file, write_provenance
+from layerscope.core.atomic import atomic_path
+from layerscope.core.provenance import config_digest, read_provenance, sha256_file, write_provenance
 
 
 def test_config_digest_ignores_key_order_but_not_values():
@@ -17,7 +17,13 @@ def test_record_traces_inputs_outputs_and_versions(tmp_path):
     out = tmp_path / "out.txt"
     out.write_text("world")
     record = write_provenance(
-        tmp_path / "prov.json", rule="r", experiment="e", config={"seed": 1}, seed=1, inputs=[src], outputs=[out]
+        tmp_path / "prov.json",
+        rule="r",
+        experiment="e",
+        config={"seed": 1},
+        seed=1,
+        inputs=[src],
+        outputs=[out],
     )
     assert read_provenance(tmp_path / "prov.json") == record
     assert record["inputs"] == {str(src): "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"}
@@ -29,10 +35,9 @@ def test_record_traces_inputs_outputs_and_versions(tmp_path):
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "result.json"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text(json.dumps({"half": "written"}))
-            raise RuntimeError("job died")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text(json.dumps({"half": "written"}))
+        raise RuntimeError("job died")
     assert list(tmp_path.iterdir()) == []
 
 

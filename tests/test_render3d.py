@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from layerscope import render3d
-from layerscope.errors import LayerscopeError
-from layerscope.weight_plots import block_summary, plot_block_lines, plot_period_heatmap
-from layerscope.weight_store import LayerInfo, WeightChangeStore, WeightStoreWriter
+from layerscope.core.errors import LayerscopeError
+from layerscope.weights import render3d
+from layerscope.weights.plots import block_summary, plot_block_lines, plot_period_heatmap
+from layerscope.weights.store import LayerInfo, WeightChangeStore, WeightStoreWriter
 
 SIZE = (640, 400)
 LENET = [
@@ -76,7 +76,7 @@ def stores(tmp_path_factory):
             root / "f1.h5", VGG_SMALL, frozen={"block1_conv1", "block1_conv2"}, run_id="vgg-freeze1"
         ),
         "freeze2": synthetic_store(
-            root / "f2.h5", VGG_SMALL, frozen={l.name for l in VGG_SMALL[:4]}, run_id="vgg-freeze2", seed=1
+            root / "f2.h5", VGG_SMALL, frozen={layer.name for layer in VGG_SMALL[:4]}, run_id="vgg-freeze2", seed=1
         ),
         "interrupted": synthetic_store(root / "cut.h5", VGG_SMALL, readings=3, finish=False, run_id="vgg-cut"),
     }
@@ -89,7 +89,11 @@ def test_render_run(stores, tmp_path):
     assert_picture(out, SIZE)
     net = render3d.render_run(stores["freeze2"], tmp_path / "net.png", size=SIZE, log_scale=True, mode="net")
     assert_picture(net, SIZE)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["f2.png", "lenet.png", "net.png"]  # no temp files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "f2.png",
+        "lenet.png",
+        "net.png",
+    ]  # no temp files left
 
 
 def test_rendered_values_are_per_unit_means_by_hand(tmp_path):
@@ -97,10 +101,23 @@ def test_rendered_values_are_per_unit_means_by_hand(tmp_path):
     (5 per unit): the bars show each unit's L1 change divided by its parameter count."""
     layers = [LayerInfo("fc", (2, 3), True), LayerInfo("block1_conv1", (2, 2, 1, 2), True)]
     writer = WeightStoreWriter.create(tmp_path / "hand.h5", layers, run_id="hand", period=7)
-    units, net = [np.array([3.0, 6.0, 0.0]), np.array([1.0, 10.0])], [np.array([1.5, 0.0, 0.0]), np.array([1.0, 2.5])]
-    writer.append(step=7, epoch=1, epoch_end=True, units=units, net_units=net,
-                  summaries={"accumulated": np.array([9.0, 11.0]), "period_change": np.array([9.0, 11.0]),
-                             "weight_l1": np.array([9.0, 10.0]), "net": np.array([1.5, 3.5])})
+    units, net = (
+        [np.array([3.0, 6.0, 0.0]), np.array([1.0, 10.0])],
+        [np.array([1.5, 0.0, 0.0]), np.array([1.0, 2.5])],
+    )
+    writer.append(
+        step=7,
+        epoch=1,
+        epoch_end=True,
+        units=units,
+        net_units=net,
+        summaries={
+            "accumulated": np.array([9.0, 11.0]),
+            "period_change": np.array([9.0, 11.0]),
+            "weight_l1": np.array([9.0, 10.0]),
+            "net": np.array([1.5, 3.5]),
+        },
+    )
     store = WeightChangeStore(writer.finish())
     per_param = render3d.unit_values(store)
     np.testing.assert_allclose(per_param[0], [1.0, 2.0, 0.0])
@@ -110,7 +127,8 @@ def test_rendered_values_are_per_unit_means_by_hand(tmp_path):
     np.testing.assert_allclose(net_values[1], [0.2, 0.5])
     np.testing.assert_allclose(render3d.unit_values(store, per_param=False)[1], [1.0, 10.0])
     assert render3d.describe("accumulated", store.period) == (
-        "accumulated change: sum of abs(W_t - W_prev) over readings every 7 steps, per weight")
+        "accumulated change: sum of abs(W_t - W_prev) over readings every 7 steps, per weight"
+    )
     assert render3d.describe("net", store.period) == "net change abs(W_t - W_0) per weight"
     with pytest.raises(LayerscopeError, match="mode must be one of"):
         render3d.unit_values(store, mode="total")
@@ -126,7 +144,7 @@ def test_store_without_net_change_names_the_rerun(tmp_path):
 
 
 def test_interrupted_store_renders_and_warns(stores, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="layerscope.render3d"):
+    with caplog.at_level(logging.WARNING, logger="layerscope.weights.render3d"):
         out = render3d.render_run(stores["interrupted"], tmp_path / "cut.png", size=SIZE)
     assert_picture(out, SIZE)
     assert "interrupted run" in caplog.text
@@ -138,7 +156,9 @@ def test_render_comparison_and_animation(stores, tmp_path):
     size = (640, 480)
     out = render3d.render_comparison([stores["freeze1"], stores["freeze2"]], tmp_path / "cmp.png", size=size)
     assert_picture(out, size)
-    net = render3d.render_comparison([stores["freeze1"], stores["freeze2"]], tmp_path / "net.png", size=size, mode="net")
+    net = render3d.render_comparison(
+        [stores["freeze1"], stores["freeze2"]], tmp_path / "net.png", size=size, mode="net"
+    )
     assert np.abs(assert_picture(net, size) - assert_picture(out, size)).mean() > 0.5
     with pytest.raises(LayerscopeError, match="lenet.h5 records other layers"):
         render3d.render_comparison([stores["freeze1"], stores["lenet"]], tmp_path / "bad.png")
@@ -212,7 +232,7 @@ def test_draws_in_a_child_process_once_tensorflow_is_loaded(stores, tmp_path, ca
     afterwards every render in this process goes through a child)."""
     import tensorflow  # noqa: F401
 
-    with caplog.at_level(logging.WARNING, logger="layerscope.render3d"):
+    with caplog.at_level(logging.WARNING, logger="layerscope.weights.render3d"):
         out = render3d.render_run(WeightChangeStore(stores["interrupted"]), tmp_path / "child.png", size=SIZE)
     assert out == tmp_path / "child.png"
     assert_picture(out, SIZE)

@@ -8,6 +8,7 @@ the dry run's plan.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, write_png
 
 
@@ -26,9 +26,24 @@ def snakemake(workdir: Path, config: dict, *args: str) -> str:
     path.write_text(yaml.safe_dump(config))
     repo = workdir / "repo"
     run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "--snakefile", str(repo / "Snakefile"),
-         "--directory", str(workdir), "--configfile", str(path), *args],
-        cwd=repo, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(repo / "src")},
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "1",
+            "--snakefile",
+            str(repo / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(path),
+            *args,
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo / "src")},
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return run.stdout
@@ -101,8 +116,12 @@ def test_a_vgg_learning_rate_schedules_only_its_optimizer(done):
     jobs = pending(root, changed)
     # the momentum runs (GAP runs use training.optimizer: momentum), and fine-tuning, which
     # starts from freeze3-momentum; not vgg16-scratch-sgd nor lenet5-tanh-sgd
-    assert jobs["train"] == {"vgg16-freeze3-momentum", "vgg16-freeze5-momentum", "vgg16-gap-freeze3",
-                             "vgg16-finetune"}
+    assert jobs["train"] == {
+        "vgg16-freeze3-momentum",
+        "vgg16-freeze5-momentum",
+        "vgg16-gap-freeze3",
+        "vgg16-finetune",
+    }
 
 
 def test_adding_removing_or_replacing_an_image_reruns_the_data_stage(done):
@@ -139,3 +158,30 @@ def test_adding_a_seed_schedules_only_its_replicates(done):
     changed = copy(config)
     changed["runs"]["seeds"] = [8]  # another seed for the plain runs: all of them retrain
     assert "lenet5-tanh-sgd" in pending(root, changed)["train"]
+
+
+@contextlib.contextmanager
+def edited(module: Path):
+    """``module`` with one more comment line, restored afterwards."""
+    original = module.read_bytes()
+    module.write_bytes(original + b"\n# an edit\n")
+    try:
+        yield
+    finally:
+        module.write_bytes(original)
+
+
+def test_editing_a_module_training_imports_reruns_training_and_nothing_unrelated(done):
+    """``train/plots.py`` (training curves) is reached only through ``train/run.py``: the
+    hand-kept module list the digest once used had missed it."""
+    root, config, _ = done
+    library = root / "repo" / "src" / "layerscope"
+    with edited(library / "train" / "plots.py"):
+        jobs = pending(root, config)
+    runs = {"lenet5-tanh-sgd", "vgg16-scratch-sgd", "vgg16-freeze3-momentum", "vgg16-freeze5-momentum",
+            "vgg16-finetune", "vgg16-gap-freeze3"}  # fmt: skip
+    assert jobs["train"] == runs and "prepare_data" not in jobs and "frozen_features" not in jobs
+    with edited(library / "weights" / "render3d.py"):
+        jobs = pending(root, config)
+    assert "render_weight_changes" in jobs and "train" not in jobs and "explain" not in jobs
+    assert pending(root, config) == {}

@@ -2,10 +2,10 @@ import keras
 import numpy as np
 import pytest
 
-from layerscope.errors import LayerscopeError
-from layerscope.evaluation import classification_metrics, majority_baseline, predictions_table
-from layerscope.optimizers import make_optimizer
-from layerscope.runs import finetune_source, parse_run_id, run_grid, run_settings
+from layerscope.core.errors import LayerscopeError
+from layerscope.train.evaluation import classification_metrics, majority_baseline, predictions_table
+from layerscope.train.optimizers import make_optimizer
+from layerscope.train.runs import finetune_source, parse_run_id, run_epochs, run_grid, run_settings
 
 TRAINING = {"optimizer": "nag", "finetune": {"optimizer": "momentum"}}
 RUNS = {
@@ -32,7 +32,12 @@ RUNS = {
 def test_parse_run_id(run_id, family, optimizer, depth, head, pretrained):
     spec = parse_run_id(run_id, TRAINING)
     assert (spec.family, spec.optimizer, spec.freeze_blocks, spec.head, spec.pretrained) == (
-        family, optimizer, depth, head, pretrained)
+        family,
+        optimizer,
+        depth,
+        head,
+        pretrained,
+    )
 
 
 def test_lenet_activation_is_parsed():
@@ -41,8 +46,12 @@ def test_lenet_activation_is_parsed():
 
 @pytest.mark.parametrize(
     ("run_id", "message"),
-    [("vgg16-freeze7-sgd", "freeze depth 7 is outside 0..5"), ("vgg16-freeze3-lbfgs", "unknown run id"),
-     ("lenet5-sigmoid-sgd", "tanh or relu"), ("resnet", "unknown run id")],
+    [
+        ("vgg16-freeze7-sgd", "freeze depth 7 is outside 0..5"),
+        ("vgg16-freeze3-lbfgs", "unknown run id"),
+        ("lenet5-sigmoid-sgd", "tanh or relu"),
+        ("resnet", "unknown run id"),
+    ],
 )
 def test_bad_run_ids_are_named(run_id, message):
     with pytest.raises(LayerscopeError, match=message):
@@ -94,19 +103,25 @@ def test_majority_baseline():
 
 def test_predictions_table():
     table = predictions_table(["x.png", "y.png"], np.array([1, 0]), np.array([[0.2, 0.8], [0.4, 0.6]]), ["ok", "bad"])
-    assert table.to_dict("list") == {"path": ["x.png", "y.png"], "true": ["bad", "ok"], "predicted": ["bad", "bad"],
-                                     "p_ok": [0.2, 0.4], "p_bad": [0.8, 0.6]}
+    assert table.to_dict("list") == {
+        "path": ["x.png", "y.png"],
+        "true": ["bad", "ok"],
+        "predicted": ["bad", "bad"],
+        "p_ok": [0.2, 0.4],
+        "p_bad": [0.8, 0.6],
+    }
 
 
 def _config():
     import yaml
-
     from conftest import REPO
 
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config["training"].update(  # fixed here so the test does not follow the default config's tuning
-        epochs={"lenet5": 10, "scratch": 1, "freeze": [1, 1, 4, 6, 15], "gap": 3}, batch_size=16,
-        learning_rate={"sgd": 0.003, "momentum": 0.001, "nag": 0.001, "adam": 0.0001, "rmsprop": 0.0001})
+        epochs={"lenet5": 10, "scratch": 1, "freeze": [1, 1, 4, 6, 15], "gap": 3},
+        batch_size=16,
+        learning_rate={"sgd": 0.003, "momentum": 0.001, "nag": 0.001, "adam": 0.0001, "rmsprop": 0.0001},
+    )
     return config
 
 
@@ -158,3 +173,12 @@ def test_run_settings_are_enough_to_parse_and_idempotent():
         settings = run_settings(run, config)
         assert parse_run_id(run, settings) == parse_run_id(run, config["training"])
         assert run_settings(run, {"training": settings}) == settings
+
+
+def test_per_depth_epochs_follow_the_depth_and_refuse_depth_zero():
+    epochs = {"freeze": [1, 2, 3, 4, 5], "gap": 3}
+    training = {"optimizer": "momentum", "finetune": {"optimizer": "momentum"}}
+    assert [run_epochs(parse_run_id(f"vgg16-freeze{k}-sgd", training), epochs) for k in range(1, 6)] == [1, 2, 3, 4, 5]
+    assert run_epochs(parse_run_id("vgg16-gap-freeze0", training), epochs) == 3
+    with pytest.raises(LayerscopeError, match="freezes 0 blocks.*depths 1-5 only"):
+        run_epochs(parse_run_id("vgg16-freeze0-sgd", training), epochs)

@@ -4,18 +4,25 @@ import subprocess
 import sys
 
 import yaml
-
 from conftest import REPO
-from layerscope.runs import parse_run_id, replicate_grid, run_seed, split_replicate
 
-RUNS = {"lenet5": ["tanh-sgd"], "scratch_optimizers": [], "freeze_blocks": [3], "freeze_optimizers": ["momentum"],
-        "finetune_from": "vgg16-freeze3-momentum", "gap_freeze_blocks": []}
+from layerscope.train.runs import parse_run_id, replicate_grid, run_seed, split_replicate
+
+RUNS = {
+    "lenet5": ["tanh-sgd"],
+    "scratch_optimizers": [],
+    "freeze_blocks": [3],
+    "freeze_optimizers": ["momentum"],
+    "finetune_from": "vgg16-freeze3-momentum",
+    "gap_freeze_blocks": [],
+}
 
 
 def test_replicates_follow_the_extra_seeds():
     config = {"seed": 42, "runs": {**RUNS, "seeds": [5, 6, 7]}}
-    assert replicate_grid(config) == [f"{run}-seed{s}" for run in
-                                      ("lenet5-tanh-sgd", "vgg16-freeze3-momentum", "vgg16-finetune") for s in (6, 7)]
+    assert replicate_grid(config) == [
+        f"{run}-seed{s}" for run in ("lenet5-tanh-sgd", "vgg16-freeze3-momentum", "vgg16-finetune") for s in (6, 7)
+    ]
     assert run_seed("vgg16-finetune", config) == 5 and run_seed("vgg16-finetune-seed7", config) == 7
     assert replicate_grid({"seed": 42, "runs": {**RUNS, "seeds": None}}) == []
     assert run_seed("lenet5-tanh-sgd", {"seed": 42, "runs": RUNS}) == 42
@@ -24,7 +31,11 @@ def test_replicates_follow_the_extra_seeds():
 def test_replicate_parses_as_its_base_run():
     spec = parse_run_id("vgg16-freeze3-momentum-seed6", {})
     assert (spec.run_id, spec.family, spec.freeze_blocks, spec.optimizer) == (
-        "vgg16-freeze3-momentum-seed6", "freeze", 3, "momentum")
+        "vgg16-freeze3-momentum-seed6",
+        "freeze",
+        3,
+        "momentum",
+    )
     assert split_replicate("vgg16-finetune-seed12") == ("vgg16-finetune", 12)
     assert split_replicate("vgg16-finetune") == ("vgg16-finetune", None)
 
@@ -34,8 +45,23 @@ def test_snakemake_trains_each_run_once_per_seed(tmp_path):
     config["runs"]["seeds"] = [7, 8, 9]
     path = tmp_path / "seeds.yaml"
     path.write_text(yaml.safe_dump(config))
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--directory", str(tmp_path),
-                          "--configfile", str(path)], cwd=REPO, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--cores",
+            "1",
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     grid = 6  # the smoke grid's runs
     counts = dict(line.split() for line in run.stdout.splitlines() if line.startswith(("train ", "tables ")))

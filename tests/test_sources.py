@@ -2,10 +2,10 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import write_png
+
+from layerscope.core.errors import LayerscopeError
 from layerscope.data.sources import ELPV_CLASSES, listing_digest, load_source
-from layerscope.errors import LayerscopeError
 
 
 def test_elpv_source_reads_the_packaged_labels():

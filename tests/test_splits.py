@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from layerscope.core.errors import LayerscopeError
 from layerscope.data.splits import assign_splits, check_no_leakage, split_sizes
-from layerscope.errors import LayerscopeError
 
 
 def table(counts: dict[tuple[str, str], int]) -> pd.DataFrame:

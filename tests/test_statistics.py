@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from layerscope.errors import LayerscopeError
-from layerscope.statistics import (
+from layerscope.core.errors import LayerscopeError
+from layerscope.results.statistics import (
     accuracy_and_weighted_f1,
     bootstrap_intervals,
     mcnemar,

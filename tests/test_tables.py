@@ -11,19 +11,30 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from layerscope import tables
-from layerscope.errors import LayerscopeError
-from layerscope.result_figures import plot_freeze_heatmap, plot_validation_curves
+from layerscope.core.errors import LayerscopeError
+from layerscope.results import tables
+from layerscope.results.figures import plot_freeze_heatmap, plot_validation_curves
+from layerscope.results.render import to_markdown, write_table
+from layerscope.train.optimizers import OPTIMIZERS
 
 CLASSES = ["crack", "inclusion", "scratch", "pit"]
 # (k, optimizer): (val accuracy, test accuracy). freeze2-sgd has the best TEST accuracy,
 # freeze3-momentum the best VALIDATION accuracy; freeze4-nag never finishes.
 FREEZE = {
-    (5, "sgd"): (0.60, 0.51), (5, "momentum"): (0.61, 0.52), (5, "nag"): (0.62, 0.53),
-    (4, "sgd"): (0.63, 0.54), (4, "momentum"): (0.64, 0.55),
-    (3, "sgd"): (0.70, 0.60), (3, "momentum"): (0.90, 0.70), (3, "nag"): (0.71, 0.61),
-    (2, "sgd"): (0.65, 0.95), (2, "momentum"): (0.66, 0.56), (2, "nag"): (0.67, 0.57),
-    (1, "sgd"): (0.68, 0.58), (1, "momentum"): (0.69, 0.59), (1, "nag"): (0.72, 0.62),
+    (5, "sgd"): (0.60, 0.51),
+    (5, "momentum"): (0.61, 0.52),
+    (5, "nag"): (0.62, 0.53),
+    (4, "sgd"): (0.63, 0.54),
+    (4, "momentum"): (0.64, 0.55),
+    (3, "sgd"): (0.70, 0.60),
+    (3, "momentum"): (0.90, 0.70),
+    (3, "nag"): (0.71, 0.61),
+    (2, "sgd"): (0.65, 0.95),
+    (2, "momentum"): (0.66, 0.56),
+    (2, "nag"): (0.67, 0.57),
+    (1, "sgd"): (0.68, 0.58),
+    (1, "momentum"): (0.69, 0.59),
+    (1, "nag"): (0.72, 0.62),
 }
 OTHERS = {  # run id: (train, val, test accuracy)
     "lenet5-tanh-sgd": (0.99, 0.80, 0.60),
@@ -31,22 +42,35 @@ OTHERS = {  # run id: (train, val, test accuracy)
     "vgg16-scratch-momentum": (0.99, 0.85, 0.50),
     "vgg16-finetune": (0.99, 0.92, 0.80),
 }
-RUN_IDS = [*list(OTHERS)[:3], *(f"vgg16-freeze{k}-{opt}" for k in range(1, 6) for opt in ("sgd", "momentum", "nag")),
-           "vgg16-finetune"]
+RUN_IDS = [
+    *list(OTHERS)[:3],
+    *(f"vgg16-freeze{k}-{opt}" for k in range(1, 6) for opt in ("sgd", "momentum", "nag")),
+    "vgg16-finetune",
+]
 VAL_LOSS = (0.9, 0.5, 0.7)  # the kept model is epoch 2, not the last one
 
 
-def write_run(runs_dir: Path, run_id: str, accuracies: tuple[float, float, float], test_f1: float | None = None,
-              baseline: tuple[float, float] = (0.25, 0.10), ci: tuple[float, float] | None = None,
-              correct: list[bool] | None = None) -> None:
+def write_run(
+    runs_dir: Path,
+    run_id: str,
+    accuracies: tuple[float, float, float],
+    test_f1: float | None = None,
+    baseline: tuple[float, float] = (0.25, 0.10),
+    ci: tuple[float, float] | None = None,
+    correct: list[bool] | None = None,
+) -> None:
     """A finished run as experiment.py leaves it: metrics.json and a 3-epoch history.csv."""
+
     def split(accuracy: float, f1: float) -> dict:
         return {"n": 12, "accuracy": accuracy, "f1_weighted": f1, "f1_macro": f1}
 
     train, val, test = accuracies
     metrics = {
-        "run_id": run_id, "epochs_run": 3, "stopped_early": False,
-        "train": split(train, train), "val": split(val, val),
+        "run_id": run_id,
+        "epochs_run": 3,
+        "stopped_early": False,
+        "train": split(train, train),
+        "val": split(val, val),
         "test": split(test, test if test_f1 is None else test_f1),
         "majority_baseline": {"class_index": 1, "accuracy": baseline[0], "f1_weighted": baseline[1]},
     }
@@ -56,11 +80,22 @@ def write_run(runs_dir: Path, run_id: str, accuracies: tuple[float, float, float
     run.mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps(metrics))
     if correct is not None:  # test predictions: image i is right or wrong
-        pd.DataFrame({"path": [f"img{i}.png" for i in range(len(correct))], "true": "crack",
-                      "predicted": ["crack" if c else "pit" for c in correct]}).to_csv(run / "predictions.csv",
-                                                                                   index=False)
-    pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.2, 0.8, 0.6], "accuracy": [0.4, 0.6, train],
-                  "val_loss": VAL_LOSS, "val_accuracy": [0.3, 0.5, val]}).to_csv(run / "history.csv", index=False)
+        pd.DataFrame(
+            {
+                "path": [f"img{i}.png" for i in range(len(correct))],
+                "true": "crack",
+                "predicted": ["crack" if c else "pit" for c in correct],
+            }
+        ).to_csv(run / "predictions.csv", index=False)
+    pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "loss": [1.2, 0.8, 0.6],
+            "accuracy": [0.4, 0.6, train],
+            "val_loss": VAL_LOSS,
+            "val_accuracy": [0.3, 0.5, val],
+        }
+    ).to_csv(run / "history.csv", index=False)
 
 
 @pytest.fixture
@@ -80,8 +115,9 @@ def runs(runs_dir: Path) -> dict:
 
 def markdown_rows(text: str) -> dict[str, dict[str, str]]:
     """Markdown table rows keyed by their first cell, each a {header: cell} dict."""
-    lines = [[cell.strip() for cell in line.strip("|").split("|")]
-             for line in text.splitlines() if line.startswith("|")]
+    lines = [
+        [cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("|")
+    ]
     return {row[0]: dict(zip(lines[0], row)) for row in lines[2:]}
 
 
@@ -94,12 +130,12 @@ def test_freeze_grid_holds_the_test_accuracies(runs):
     grid = tables.freeze_grid(runs)
     assert list(grid.index) == [5, 4, 3, 2, 1] and list(grid.columns) == ["SGD", "Momentum", "NAG"]
     for (k, opt), (_, test) in FREEZE.items():
-        assert grid.loc[k, tables.OPTIMIZER_LABELS[opt]] == test
+        assert grid.loc[k, OPTIMIZERS[opt]] == test
     assert math.isnan(grid.loc[4, "NAG"])
 
 
 def test_missing_cell_reads_missing_in_every_format(runs, tmp_path):
-    csv, md, tex = tables.write_table(tables.freeze_grid(runs), tmp_path / "grid")
+    csv, md, tex = write_table(tables.freeze_grid(runs), tmp_path / "grid")
     assert markdown_rows(md.read_text())["4"]["NAG"] == "missing"
     assert pd.read_csv(csv, index_col=0).loc[4, "NAG"] == "missing"
     assert r"4 & 0.540 & 0.550 & missing \\" in tex.read_text()
@@ -107,14 +143,17 @@ def test_missing_cell_reads_missing_in_every_format(runs, tmp_path):
 
 def test_grid_best_is_the_one_top_cell(runs, tmp_path):
     grid = tables.freeze_grid(runs)
-    _, md, tex = tables.write_table(grid, tmp_path / "grid", best=grid.columns, best_scope="grid")
+    _, md, tex = write_table(grid, tmp_path / "grid", best=grid.columns, best_scope="grid")
     assert md.read_text().count("**") == 2 and markdown_rows(md.read_text())["2"]["SGD"] == "**0.950**"
     assert tex.read_text().count(r"\textbf") == 1 and r"2 & \textbf{0.950} & 0.560 & 0.570 \\" in tex.read_text()
 
 
 def test_column_best_marks_each_columns_maximum(runs, tmp_path):
-    _, md, _ = tables.write_table(tables.freeze3_by_optimizer(runs), tmp_path / "t6",
-                                  best=["val_accuracy", "test_accuracy", "test_f1_weighted"])
+    _, md, _ = write_table(
+        tables.freeze3_by_optimizer(runs),
+        tmp_path / "t6",
+        best=["val_accuracy", "test_accuracy", "test_f1_weighted"],
+    )
     rows = markdown_rows(md.read_text())
     assert rows["Momentum"]["val_accuracy"] == "**0.900**" and rows["Momentum"]["test_accuracy"] == "**0.700**"
     assert rows["NAG"]["test_f1_weighted"] == "**0.800**" and rows["Momentum"]["test_f1_weighted"] == "0.700"
@@ -149,15 +188,27 @@ def test_summary_carries_intervals_probe_and_seed_spread(tmp_path):
     write_run(tmp_path, "vgg16-freeze3-momentum-seed1", (0.9, 0.8, 0.74))
     write_run(tmp_path, "vgg16-freeze3-momentum-seed2", (0.9, 0.8, 0.72))
     ids = ["vgg16-freeze3-momentum", "vgg16-freeze3-momentum-seed1", "vgg16-freeze3-momentum-seed2"]
-    probe = {"train": {"accuracy": 0.8}, "val": {"accuracy": 0.7}, "test": {"accuracy": 0.66, "f1_weighted": 0.6}}
+    probe = {
+        "train": {"accuracy": 0.8},
+        "val": {"accuracy": 0.7},
+        "test": {"accuracy": 0.66, "f1_weighted": 0.6},
+    }
     table8 = tables.summary(tables.load_runs(tmp_path, ids), probe=probe)
     row = table8.loc["Transfer (3 frozen blocks)"]
-    assert (row["run"], row["test_accuracy"]) == ("vgg16-freeze3-momentum", 0.70)  # replicates are not candidates
+    assert (row["run"], row["test_accuracy"]) == (
+        "vgg16-freeze3-momentum",
+        0.70,
+    )  # replicates are not candidates
     assert (row["test_accuracy_ci_low"], row["test_accuracy_ci_high"]) == (0.64, 0.76)
     assert row["seeds"] == 3
     assert row["test_accuracy_seed_mean"] == pytest.approx(0.72)
     assert row["test_accuracy_seed_sd"] == pytest.approx(0.02)
     assert table8.loc[tables.PROBE, "test_accuracy"] == 0.66
+    # one seed has no spread: "n/a", which pandas reads back as NaN, not "missing"
+    single = tables.summary(tables.load_runs(tmp_path, ids[:1]), probe=probe)
+    assert single.loc["Transfer (3 frozen blocks)", "test_accuracy_seed_sd"] == tables.NOT_APPLICABLE == "n/a"
+    assert single.loc[tables.PROBE, "test_accuracy_seed_sd"] == "n/a"
+    assert "| n/a |" in to_markdown(single.loc[[tables.PROBE]])
 
 
 def test_losses_are_those_of_the_kept_epoch(runs):
@@ -166,10 +217,15 @@ def test_losses_are_those_of_the_kept_epoch(runs):
 
 
 def test_finetune_table_by_split(runs):
-    rows = markdown_rows(tables.to_markdown(tables.finetune_result(runs)))
-    assert rows["test"] == {"split": "test", "n": "12", "accuracy": "0.800", "f1_weighted": "0.800",
-                            "f1_macro": "0.800"}
-    unfinished = markdown_rows(tables.to_markdown(tables.finetune_result({"vgg16-finetune": None})))
+    rows = markdown_rows(to_markdown(tables.finetune_result(runs)))
+    assert rows["test"] == {
+        "split": "test",
+        "n": "12",
+        "accuracy": "0.800",
+        "f1_weighted": "0.800",
+        "f1_macro": "0.800",
+    }
+    unfinished = markdown_rows(to_markdown(tables.finetune_result({"vgg16-finetune": None})))
     assert set(unfinished["val"].values()) == {"val", "missing"}
 
 
@@ -179,8 +235,19 @@ def test_lenet5_layout_counts_by_hand():
     f6 = (7 * 7 * 120 + 1) * 84  # 32-4=28, pool stride 1 -> 27, -4 -> 23, pool /2 -> 11, -4 -> 7
     logits = (84 + 1) * 4
     assert layout["parameters"].to_dict() == {
-        "image": 0, "preprocess": 0, "c1": c1, "s2": 0, "c3": c3, "s4": 0, "c5": c5, "flatten": 0, "f6": f6,
-        "logits": logits, "probabilities": 0, "total": c1 + c3 + c5 + f6 + logits}
+        "image": 0,
+        "preprocess": 0,
+        "c1": c1,
+        "s2": 0,
+        "c3": c3,
+        "s4": 0,
+        "c5": c5,
+        "flatten": 0,
+        "f6": f6,
+        "logits": logits,
+        "probabilities": 0,
+        "total": c1 + c3 + c5 + f6 + logits,
+    }
     assert layout.loc["s2", "output_shape"] == "27 x 27 x 6" and layout.loc["flatten", "output_shape"] == "5880"
 
 

@@ -8,16 +8,24 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO, write_png
 from snakemake.utils import validate
 
-from conftest import REPO, write_png
+from layerscope.core.errors import LayerscopeError
 from layerscope.data.prepare import DataSettings, prepare
-from layerscope.errors import LayerscopeError
-from layerscope.experiment import RunFiles, train_run
-from layerscope.models import load_model
-from layerscope.runs import parse_run_id
-from layerscope.training import FitSettings, StepCheckpoints, discard_stale_state, enable_determinism, epoch_order, fit, sample_weights
-from layerscope.weight_store import WeightChangeStore
+from layerscope.train.fit import (
+    FitSettings,
+    StepCheckpoints,
+    discard_stale_state,
+    enable_determinism,
+    epoch_order,
+    fit,
+    sample_weights,
+)
+from layerscope.train.models import load_model
+from layerscope.train.run import RunFiles, train_run
+from layerscope.train.runs import parse_run_id
+from layerscope.weights.store import WeightChangeStore
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +39,18 @@ def data_dir(tmp_path_factory):
 
 
 def config(**training) -> dict:
-    cfg = {"experiment": "t", "seed": 3, "training": {
-        "weights": "none", "batch_size": 8, "epochs": {"freeze": 2, "lenet5": 2, "scratch": 1, "gap": 1},
-        "early_stopping_patience": None, "dense_units": 16, **training}}
+    cfg = {
+        "experiment": "t",
+        "seed": 3,
+        "training": {
+            "weights": "none",
+            "batch_size": 8,
+            "epochs": {"freeze": 2, "lenet5": 2, "scratch": 1, "gap": 1},
+            "early_stopping_patience": None,
+            "dense_units": 16,
+            **training,
+        },
+    }
     validate(cfg, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
     return cfg
 
@@ -138,11 +155,21 @@ def test_train_run_writes_every_output(tmp_path, data_dir):
     names = sorted(p.name for p in files.checkpoints.iterdir())  # final_<last step>, then step_<step>
     last = int(names[0].split("_")[1].split(".")[0])
     assert names[0].startswith("final_") and last == WeightChangeStore(files.weight_changes).readings["step"].iloc[-1]
-    assert [int(n.split("_")[1].split(".")[0]) for n in names[1:]] == [0, *StepCheckpoints.schedule(last)[:-1]]
+    assert [int(n.split("_")[1].split(".")[0]) for n in names[1:]] == [
+        0,
+        *StepCheckpoints.schedule(last)[:-1],
+    ]
     assert not files.state.exists()
     history = pd.read_csv(files.history)
-    assert history.columns.tolist() == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
-                                        "seconds"]
+    assert history.columns.tolist() == [
+        "epoch",
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "learning_rate",
+        "seconds",
+    ]
     assert len(history) == 2
     saved = json.loads(files.metrics.read_text())
     assert saved == json.loads(json.dumps(metrics))
@@ -181,8 +208,9 @@ def test_diverging_training_stops_and_says_so(tmp_path):
     x, y = arrays()
     model = tiny_model(5)
     model.compile(keras.optimizers.SGD(1e38), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    history, reason = fit(model, (x, y), (x[:8], y[:8]), FitSettings(epochs=10, batch_size=8, seed=1), 3,
-                          tmp_path, verbose=0)
+    history, reason = fit(
+        model, (x, y), (x[:8], y[:8]), FitSettings(epochs=10, batch_size=8, seed=1), 3, tmp_path, verbose=0
+    )
     assert reason == "diverged" and len(history) < 10
 
 
@@ -199,14 +227,22 @@ def test_changed_settings_discard_the_resume_state(tmp_path, caplog):
     expected, _ = fit(clean, (x, y), (x[:8], y[:8]), SETTINGS, 3, tmp_path / "clean", verbose=0, fingerprint="lr=0.02")
     killed = model_with(0.05, 5)
     with pytest.raises(Killed):
-        fit(killed, (x, y), (x[:8], y[:8]), SETTINGS, 3, tmp_path / "cut", callbacks=[KillAfter(2)], verbose=0,
-            fingerprint="lr=0.05")
+        fit(
+            killed,
+            (x, y),
+            (x[:8], y[:8]),
+            SETTINGS,
+            3,
+            tmp_path / "cut",
+            callbacks=[KillAfter(2)],
+            verbose=0,
+            fingerprint="lr=0.05",
+        )
     assert json.loads((tmp_path / "cut/state.json").read_text())["fingerprint"] == "lr=0.05"
     (tmp_path / "cut/weight_changes.h5.partial").write_bytes(b"a partial store of the old settings")
     rerun = model_with(0.02, 5)
     with caplog.at_level("WARNING"):
-        history, _ = fit(rerun, (x, y), (x[:8], y[:8]), SETTINGS, 3, tmp_path / "cut", verbose=0,
-                         fingerprint="lr=0.02")
+        history, _ = fit(rerun, (x, y), (x[:8], y[:8]), SETTINGS, 3, tmp_path / "cut", verbose=0, fingerprint="lr=0.02")
     assert "discarding the resume state" in caplog.text and "fingerprint lr=0.05, this run lr=0.02" in caplog.text
     assert not (tmp_path / "cut/weight_changes.h5.partial").exists()
     np.testing.assert_allclose(history["learning_rate"], [0.02] * 4, rtol=1e-6)

@@ -11,9 +11,9 @@ import keras
 import numpy as np
 import pytest
 
-from layerscope.errors import LayerscopeError
-from layerscope.weight_changes import WeightChangeRecorder, recorded_layer_names
-from layerscope.weight_store import WeightChangeStore, block_of, partial_path
+from layerscope.core.errors import LayerscopeError
+from layerscope.weights.recorder import WeightChangeRecorder, recorded_layer_names
+from layerscope.weights.store import WeightChangeStore, block_label, partial_path
 
 LAYERS = ["c1", "block1_conv1", "fc1", "logits"]
 
@@ -54,7 +54,15 @@ class HandReference:
 
     def read(self, step, epoch, epoch_end):
         current = self._weights()
-        record = {"step": step, "epoch": epoch, "epoch_end": epoch_end, "units": {}, "period": {}, "l1": {}, "net": {}}
+        record = {
+            "step": step,
+            "epoch": epoch,
+            "epoch_end": epoch_end,
+            "units": {},
+            "period": {},
+            "l1": {},
+            "net": {},
+        }
         for name, ws in current.items():
             deltas = [np.abs(w - p) for w, p in zip(ws, self.prev[name])]
             self.acc[name] = [a + d for a, d in zip(self.acc[name], deltas)]
@@ -103,7 +111,15 @@ def test_accumulation_matches_hand_computation(tmp_path, batches):
     recorder = WeightChangeRecorder(
         store_path, period=3, run_id="tiny", snapshot_dtype="float32", provenance={"seed": 1}
     )
-    drive(recorder, model, epochs=2, batches=batches, reference=reference, rng=np.random.default_rng(0), period=3)
+    drive(
+        recorder,
+        model,
+        epochs=2,
+        batches=batches,
+        reference=reference,
+        rng=np.random.default_rng(0),
+        period=3,
+    )
 
     store = WeightChangeStore(store_path, expected_layers=LAYERS)
     assert store.complete and store.run_id == "tiny" and store.period == 3
@@ -166,10 +182,10 @@ def test_layer_table_and_blocks(tmp_path):
 
 
 def test_block_of():
-    assert block_of("block3_conv2") == "block3"
-    assert block_of("block5_pool") == "block5"
-    assert block_of("c3") == "c3"
-    assert [block_of(n) for n in ("fc1", "fc2", "logits", "f6", "conv")] == ["head"] * 5
+    assert block_label("block3_conv2") == "block3"
+    assert block_label("block5_pool") == "block5"
+    assert block_label("c3") == "c3"
+    assert [block_label(n) for n in ("fc1", "fc2", "logits", "f6", "conv")] == ["head"] * 5
 
 
 def test_fit_on_tail_records_whole_model_and_appends_across_fits(tmp_path):
@@ -216,7 +232,7 @@ import os, sys
 import keras, numpy as np
 sys.path.insert(0, {tests!r})
 from test_weight_changes import tiny_model
-from layerscope.weight_changes import WeightChangeRecorder
+from layerscope.weights.recorder import WeightChangeRecorder
 
 class Crash(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
@@ -296,7 +312,7 @@ import os, sys
 import keras, numpy as np
 sys.path.insert(0, {tests!r})
 from test_weight_changes import resumable_setup
-from layerscope.weight_changes import WeightChangeRecorder
+from layerscope.weights.recorder import WeightChangeRecorder
 
 class SaveAndDie(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
@@ -362,14 +378,16 @@ def test_resumed_training_continues_the_interrupted_store_exactly(tmp_path):
     columns = ["accumulated", "period_change", "weight_l1", "net"]
     np.testing.assert_allclose(resumed.layer_summary()[columns], expected.layer_summary()[columns], rtol=1e-5)
     for name in LAYERS:
-        np.testing.assert_allclose(resumed.unit_changes(name, mode="net"), expected.unit_changes(name, mode="net"), rtol=1e-5)
+        np.testing.assert_allclose(
+            resumed.unit_changes(name, mode="net"), expected.unit_changes(name, mode="net"), rtol=1e-5
+        )
         np.testing.assert_allclose(resumed.snapshot(name), expected.snapshot(name), rtol=1e-3)
 
 
 def test_resume_without_a_store_starts_a_new_one_at_the_right_step(tmp_path, caplog):
     model, x, y = resumable_setup()
     path = tmp_path / "run.h5"
-    with caplog.at_level("WARNING", logger="layerscope.weight_changes"):
+    with caplog.at_level("WARNING", logger="layerscope.weights.recorder"):
         model.fit(
             x,
             y,
@@ -387,7 +405,7 @@ def test_resume_without_a_store_starts_a_new_one_at_the_right_step(tmp_path, cap
 def test_rendered_values_of_a_hand_built_layer(tmp_path):
     """Dense 2 -> 3 with bias (3 parameters per unit), weights set by hand at two readings:
     accumulated = sum of |W_t - W_prev|, net = |W_2 - W_0|, per unit, divided by 3."""
-    from layerscope.render3d import unit_values
+    from layerscope.weights.render3d import unit_values
 
     inputs = keras.Input((2,))
     model = keras.Model(inputs, keras.layers.Dense(3, name="fc")(inputs))

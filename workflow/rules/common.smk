@@ -1,13 +1,16 @@
-import hashlib
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from layerscope.core.code_digest import code_digest as library_digest
 from layerscope.data.sources import listing_digest
-from layerscope.runs import (
+from layerscope.data.splits import SPLITS
+from layerscope.results.tables import TABLE_STEMS
+from layerscope.train.runs import (
     RUN_ID_PATTERN,
     cached_blocks,
     finetune_source,
+    parse_name,
     parse_run_id,
     replicate_grid,
     run_grid,
@@ -15,13 +18,12 @@ from layerscope.runs import (
     run_settings,
     split_replicate,
 )
-from layerscope.tables import TABLE_STEMS
 
 RESULTS = f"results/{config['experiment']}"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
-SPLITS = ["train", "val", "test"]
 SRC = Path(workflow.basedir) / "src" / "layerscope"
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 RUNS = run_grid(config["runs"])
 REPLICATES = replicate_grid(config)
 
@@ -30,17 +32,11 @@ wildcard_constraints:
     run=RUN_ID_PATTERN,
 
 
-def code_digest(*parts):
-    """Digest of the library code a rule depends on, so editing it reruns the rule."""
-    digest = hashlib.sha256()
-    for part in parts:
-        path = SRC / part
-        files = (
-            sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
-        )
-        for file in files:
-            digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
+def code_digest(script):
+    """Digest of a script and the library code it imports, found by following its
+    imports (a hand-kept list of modules goes stale); editing any of it reruns the job.
+    """
+    return library_digest(SCRIPTS / script, SRC)
 
 
 def data_source_input(wildcards):
@@ -94,6 +90,24 @@ if CAM_RUN:
     grid_runs("explain.cam_run", [CAM_RUN])
 
 
+# Explained VGG-16 runs with an fc head: their Grad-CAM per block ranks the freeze depths.
+QUALITY_RUNS = [
+    run
+    for run in EXPLAIN_RUNS
+    if parse_name(run)[0] in ("freeze", "finetune", "scratch")
+]
+FREEZE_RUNS = [run for run in RUNS if parse_name(run)[0] == "freeze"]
+
+
+def finetune_store():
+    """The fine-tuning run's weight-change store: how far each block moves when allowed."""
+    return (
+        [f"{RESULTS}/runs/vgg16-finetune/weight_changes.h5"]
+        if "vgg16-finetune" in RUNS
+        else []
+    )
+
+
 def cam_model_input():
     """The GAP model whose CAM is shown beside every explained run."""
     return [f"{RESULTS}/runs/{CAM_RUN}/model.keras"] if CAM_RUN else []
@@ -127,9 +141,11 @@ def all_outputs():
     outputs += expand(
         f"{RESULTS}/explain/{{run}}/{{name}}",
         run=EXPLAIN_RUNS,
-        name=["explanations.png", "feature_maps.png"],
+        name=["explanations.png", "feature_maps.png", "quality.png"],
     )
     outputs += expand(f"{RESULTS}/explain/{{run}}/onset.png", run=ONSET_RUNS)
+    if QUALITY_RUNS:
+        outputs.append(f"{RESULTS}/tables/freeze_recommendation.md")
     if len(comparison_runs()) > 1:
         outputs.append(f"{RESULTS}/figures/weight_changes_freeze_comparison.png")
     if config["weight_changes"]["animation"]:

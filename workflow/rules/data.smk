@@ -33,6 +33,6 @@ rule prepare_data:
         listing=data_listing_digest(),
         seed=config["seed"],
         experiment=config["experiment"],
-        code=code_digest("data", "provenance", "atomic", "scripting"),
+        code=code_digest("prepare_data.py"),
     script:
         "../scripts/prepare_data.py"

@@ -22,7 +22,7 @@ rule explain:
     params:
         explain=config["explain"],
         seed=config["seed"],
-        code=code_digest("explain", "explanations", "explain_figures"),
+        code=code_digest("explain.py"),
     script:
         "../scripts/explain.py"
 
@@ -56,7 +56,7 @@ rule feature_maps:
         "../envs/layerscope.yaml"
     params:
         feature_maps=config["explain"]["feature_maps"],
-        code=code_digest("explain", "explanations", "explain_figures"),
+        code=code_digest("feature_maps.py"),
     script:
         "../scripts/feature_maps.py"
 
@@ -87,6 +87,45 @@ rule feature_onset:
     params:
         feature_maps=config["explain"]["feature_maps"],
         onset=config["explain"]["onset"],
-        code=code_digest("explain", "onset_study"),
+        code=code_digest("feature_onset.py"),
     script:
         "../scripts/feature_onset.py"
+
+
+rule explanation_quality:
+    input:
+        model=f"{RESULTS}/runs/{{run}}/model.keras",
+        maps=f"{RESULTS}/explain/{{run}}/maps.npz",
+        cam_model=cam_model_input(),
+        manifest=f"{RESULTS}/data/manifest.csv",
+    output:
+        table=f"{RESULTS}/explain/{{run}}/quality.csv",
+        curves=f"{RESULTS}/explain/{{run}}/quality_curves.csv",
+        randomisation=f"{RESULTS}/explain/{{run}}/randomisation.csv",
+        summary=report(
+            f"{RESULTS}/explain/{{run}}/quality.md",
+            caption="../report/quality.rst",
+            category="Explanations",
+            subcategory="{run}",
+        ),
+        figure=report(
+            f"{RESULTS}/explain/{{run}}/quality.png",
+            caption="../report/quality.rst",
+            category="Explanations",
+            subcategory="{run}",
+        ),
+    log:
+        f"{LOGS}/explanation_quality/{{run}}.log",
+    benchmark:
+        f"{BENCHMARKS}/explanation_quality/{{run}}.tsv"
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        quality=config["explain"]["quality"],
+        lime=config["explain"]["lime"],
+        batch_size=config["explain"]["batch_size"],
+        cam_run=CAM_RUN,
+        seed=config["seed"],
+        code=code_digest("explanation_quality.py"),
+    script:
+        "../scripts/explanation_quality.py"

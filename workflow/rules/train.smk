@@ -15,7 +15,7 @@ rule frozen_features:
     params:
         weights=config["training"]["weights"],
         precision=config["training"]["mixed_precision"],
-        code=code_digest("features", "models", "pretrained"),
+        code=code_digest("frozen_features.py"),
     script:
         "../scripts/frozen_features.py"
 
@@ -49,18 +49,32 @@ rule train:
         training=lambda wildcards: run_settings(wildcards.run, config),
         recording=recording_settings(),
         seed=lambda wildcards: run_seed(wildcards.run, config),
-        code=code_digest(
-            "models",
-            "pretrained",
-            "training",
-            "experiment",
-            "evaluation",
-            "features",
-            "statistics",
-            "optimizers",
-            "runs",
-            "weight_changes",
-            "weight_store",
-        ),
+        step_checkpoints=lambda wildcards: split_replicate(wildcards.run)[0]
+        in ONSET_RUNS,
+        code=code_digest("train.py"),
     script:
         "../scripts/train.py"
+
+
+rule linear_probe:
+    input:
+        manifest=f"{RESULTS}/data/manifest.csv",
+        features=f"{RESULTS}/features/block5.npz",
+    output:
+        metrics=f"{RESULTS}/baselines/linear_probe/metrics.json",
+        predictions=f"{RESULTS}/baselines/linear_probe/predictions.csv",
+        provenance=f"{RESULTS}/baselines/linear_probe/provenance.json",
+    log:
+        f"{LOGS}/linear_probe.log",
+    benchmark:
+        f"{BENCHMARKS}/linear_probe.tsv"
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        weights=config["training"]["weights"],
+        class_weight=config["training"]["class_weight"],
+        precision=config["training"]["mixed_precision"],
+        seed=config["seed"],
+        code=code_digest("linear_probe.py"),
+    script:
+        "../scripts/linear_probe.py"

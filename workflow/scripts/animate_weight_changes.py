@@ -1,10 +1,10 @@
 """Animation of one run's accumulated weight change over its readings."""
 
-from layerscope.scripting import run_job
+from layerscope.core.scripting import run_job
 
 
 def main(smk):
-    from layerscope.render3d import render_animation
+    from layerscope.weights.render3d import render_animation
 
     render_animation(smk.input.store, smk.output[0], log_scale=smk.params.log_scale)
 

@@ -1,10 +1,10 @@
 """Accumulated and net weight change of the freeze-depth runs side by side, one colour scale each."""
 
-from layerscope.scripting import run_job
+from layerscope.core.scripting import run_job
 
 
 def main(smk):
-    from layerscope.render3d import render_comparison
+    from layerscope.weights.render3d import render_comparison
 
     stores = list(smk.input.stores)
     render_comparison(stores, smk.output.accumulated, log_scale=smk.params.log_scale, mode="accumulated")

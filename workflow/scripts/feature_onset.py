@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-from layerscope.scripting import run_job
+from layerscope.core.scripting import run_job
 
 
 def main(smk):
-    from layerscope.atomic import atomic_path
+    from layerscope.core.atomic import atomic_path
     from layerscope.data.prepare import load_split
-    from layerscope.models import load_model
-    from layerscope.onset_study import measure_onset, plot_onset
+    from layerscope.explain.onset_study import measure_onset, plot_onset
+    from layerscope.train.models import load_model
 
     onset = smk.params.onset
     images, labels = load_split(Path(smk.input.manifest).parent, "test")

@@ -1,16 +1,16 @@
-"""Frozen blocks 1..k computed once, shared by every run that freezes them (see layerscope.features)."""
+"""Frozen blocks 1..k computed once, shared by every run that freezes them (see layerscope.train.features)."""
 
 from pathlib import Path
 
-from layerscope.devices import claim_gpu
-from layerscope.scripting import run_job
+from layerscope.core.devices import claim_gpu
+from layerscope.core.scripting import run_job
 
 
 def main(smk):
     claim_gpu()  # before TensorFlow starts
-    from layerscope.features import extract_frozen_features
-    from layerscope.provenance import write_provenance
-    from layerscope.training import set_threads
+    from layerscope.core.provenance import write_provenance
+    from layerscope.train.features import extract_frozen_features
+    from layerscope.train.fit import set_threads
 
     set_threads(smk.threads)
     data_dir = Path(smk.input.manifest).parent

@@ -1,17 +1,24 @@
-"""Linear-probe baseline: logistic regression on frozen VGG-16 features (see layerscope.baselines)."""
+"""Linear-probe baseline: logistic regression on frozen VGG-16 features (see layerscope.train.probe)."""
 
 from pathlib import Path
 
-from layerscope.scripting import run_job
+from layerscope.core.scripting import run_job
 
 
 def main(smk):
-    from layerscope.baselines import run_probe
-    from layerscope.provenance import write_provenance
+    from layerscope.core.provenance import write_provenance
+    from layerscope.train.probe import run_probe
 
     data_dir = Path(smk.input.manifest).parent
-    run_probe(data_dir, Path(smk.input.features), Path(smk.output.metrics).parent, smk.params.weights,
-              smk.params.class_weight, smk.params.seed, smk.params.precision)
+    run_probe(
+        data_dir,
+        Path(smk.input.features),
+        Path(smk.output.metrics).parent,
+        smk.params.weights,
+        smk.params.class_weight,
+        smk.params.seed,
+        smk.params.precision,
+    )
     write_provenance(
         smk.output.provenance,
         rule=smk.rule,

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
+from layerscope.core.provenance import write_provenance
+from layerscope.core.scripting import run_job
 from layerscope.data.prepare import DataSettings, output_files, prepare
-from layerscope.provenance import write_provenance
-from layerscope.scripting import run_job
 
 
 def main(smk):

@@ -1,13 +1,13 @@
 """3D figures (accumulated and net change) and 2D companions of one run's weight changes."""
 
-from layerscope.scripting import run_job
+from layerscope.core.scripting import run_job
 
 
 def main(smk):
-    from layerscope.errors import LayerscopeError
-    from layerscope.render3d import render_run
-    from layerscope.weight_plots import plot_block_lines, plot_period_heatmap
-    from layerscope.weight_store import WeightChangeStore
+    from layerscope.core.errors import LayerscopeError
+    from layerscope.weights.plots import plot_block_lines, plot_period_heatmap
+    from layerscope.weights.render3d import render_run
+    from layerscope.weights.store import WeightChangeStore
 
     store = WeightChangeStore(smk.input.store)
     if store.run_id != smk.wildcards.run:

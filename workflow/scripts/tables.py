@@ -1,22 +1,37 @@
-"""Collect every run into the study's tables and result figures (see layerscope.tables)."""
+"""Collect every run into the study's tables and result figures (see layerscope.results.tables)."""
 
 import json
 from pathlib import Path
 
-from layerscope.provenance import write_provenance
-from layerscope.scripting import run_job
+from layerscope.core.provenance import write_provenance
+from layerscope.core.scripting import run_job
 
 
 def main(smk):
-    from layerscope.result_figures import plot_freeze_heatmap, plot_validation_curves
-    from layerscope.tables import freeze_grid, load_histories, load_probe, load_runs, primary_runs, write_all_tables
+    from layerscope.results.figures import plot_freeze_heatmap, plot_validation_curves
+    from layerscope.results.tables import (
+        freeze_grid,
+        load_histories,
+        load_probe,
+        load_runs,
+        primary_runs,
+        write_all_tables,
+    )
 
     runs_dir = Path(smk.input.metrics[0]).parents[1]
     classes = json.loads(Path(smk.input.classes).read_text())
     height, width = smk.params.image_size
     probe = load_probe(Path(smk.input.probe).parent)
-    written = write_all_tables(runs_dir, smk.params.runs, Path(smk.output.summary).parent, (height, width, 3),
-                               len(classes), classes, smk.params.transfer_depth, probe)
+    written = write_all_tables(
+        runs_dir,
+        smk.params.runs,
+        Path(smk.output.summary).parent,
+        (height, width, 3),
+        len(classes),
+        classes,
+        smk.params.transfer_depth,
+        probe,
+    )
     runs = primary_runs(load_runs(runs_dir, smk.params.runs))
     plot_validation_curves(load_histories(runs_dir, list(runs)), smk.output.curves)
     plot_freeze_heatmap(freeze_grid(runs), smk.output.heatmap)

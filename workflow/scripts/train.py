@@ -1,17 +1,17 @@
-"""Train one run of the grid (see layerscope.experiment.train_run)."""
+"""Train one run of the grid (see layerscope.train.run.train_run)."""
 
 from pathlib import Path
 
-from layerscope.devices import claim_gpu
-from layerscope.scripting import run_job
+from layerscope.core.devices import claim_gpu
+from layerscope.core.scripting import run_job
 
 
 def main(smk):
     claim_gpu()  # before TensorFlow starts: concurrent jobs get distinct GPUs
-    from layerscope.experiment import RunFiles, train_run
-    from layerscope.provenance import stamp, write_provenance
-    from layerscope.runs import parse_run_id
-    from layerscope.training import set_threads
+    from layerscope.core.provenance import stamp, write_provenance
+    from layerscope.train.fit import set_threads
+    from layerscope.train.run import RunFiles, train_run
+    from layerscope.train.runs import parse_run_id
 
     set_threads(smk.threads)
     spec = parse_run_id(smk.wildcards.run, smk.params.training)
@@ -20,8 +20,16 @@ def main(smk):
     features = Path(smk.input.features) if isinstance(smk.input.features, str) else None
     data_dir = Path(smk.input.manifest).parent
     provenance = stamp(smk.config["experiment"], smk.config, smk.params.seed)
-    train_run(spec, smk.config, data_dir, files, start_from=start_from, provenance=provenance,
-              features=features)
+    train_run(
+        spec,
+        smk.config,
+        data_dir,
+        files,
+        start_from=start_from,
+        provenance=provenance,
+        features=features,
+        step_checkpoints=smk.params.step_checkpoints,
+    )
     write_provenance(
         smk.output.provenance,
         rule=smk.rule,

@@ -6,7 +6,7 @@ import os
 
 import pandas as pd
 
-from layerscope.atomic import atomic_path
+from layerscope.core.atomic import atomic_path
 
 SPLIT_ORDER = ["train", "val", "test"]
 

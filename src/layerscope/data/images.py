@@ -7,7 +7,7 @@ import os
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
 
 
 class BadImageError(LayerscopeError):

@@ -18,20 +18,32 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from layerscope.atomic import atomic_path, write_text
+from layerscope.core.atomic import atomic_path, write_text
+from layerscope.core.errors import LayerscopeError
+from layerscope.core.provenance import sha256_file
 from layerscope.data.counts import class_counts, plot_class_counts
 from layerscope.data.images import BadImageError, load_image
-from layerscope.data.sources import SPLITS, Source, load_source
-from layerscope.data.splits import assign_splits, check_no_leakage, interleaved_order
-from layerscope.errors import LayerscopeError
-from layerscope.provenance import sha256_file
+from layerscope.data.sources import Source, load_source
+from layerscope.data.splits import SPLITS, assign_splits, check_no_leakage, interleaved_order
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class DataSettings:
-    """The ``data`` section of the config, plus the experiment seed."""
+    """The ``data`` section of the config, plus the experiment seed.
+
+    Attributes:
+        source: the dataset source name (see :func:`layerscope.data.sources.load_source`).
+        path: the dataset's folder, for sources read from disk.
+        classes: the class names to keep, in index order (None: every label found).
+        image_size: (H, W) every image is decoded to.
+        test_fraction: share of each class held out for testing.
+        val_fraction: share of each class held out for validation.
+        max_per_class: cap on images per class (None: all), subsampled with ``seed``.
+        on_bad_image: "error" stops on an unreadable image, "skip" drops and counts it.
+        seed: the experiment seed, for subsampling and splitting.
+    """
 
     source: str = "elpv"
     path: str | None = None
@@ -44,15 +56,30 @@ class DataSettings:
     seed: int = 42
 
     @classmethod
-    def from_config(cls, data: dict, seed: int) -> "DataSettings":
-        """Settings from a validated config's ``data`` mapping."""
+    def from_config(cls, data: dict, seed: int) -> DataSettings:
+        """Settings from a validated config's ``data`` mapping.
+
+        Args:
+            data: the config's ``data`` section; unknown keys are ignored.
+            seed: the experiment seed.
+
+        Returns:
+            The settings, ``image_size`` as a tuple.
+        """
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         fields["image_size"] = tuple(fields.get("image_size", cls.image_size))
         return cls(**fields, seed=seed)
 
 
 def output_files(out_dir: str | os.PathLike) -> list[Path]:
-    """Every file the data stage writes, in a fixed order."""
+    """Every file the data stage writes, in a fixed order.
+
+    Args:
+        out_dir: the data stage's output folder.
+
+    Returns:
+        The paths, so the rule and the stage agree on one list.
+    """
     out = Path(out_dir)
     arrays = [out / f"{split}_{kind}.npy" for split in SPLITS for kind in ("images", "labels")]
     names = ["manifest.csv", "classes.json", "class_counts.csv", "class_counts.png"]
@@ -94,9 +121,12 @@ def decode_all(table: pd.DataFrame, size: tuple[int, int], on_bad_image: str) ->
 
 
 def check_classes(table: pd.DataFrame, classes: tuple[str, ...], settings: DataSettings) -> None:
-    """Stop before training on a dataset that lost a class: at least two classes, and every
-    class of the order (``data.classes`` or the labels found) keeps at least one image after
-    unreadable ones are skipped (else a classifier of k classes trains on fewer, silently)."""
+    """Stop before training on a dataset that lost a class.
+
+    At least two classes, and every class of the order (``data.classes`` or the labels
+    found) keeps at least one image after unreadable ones are skipped (else a classifier of
+    k classes trains on fewer, silently).
+    """
     where = f"data.source: {settings.source}, data.path: {settings.path}, data.on_bad_image: {settings.on_bad_image}"
     if len(classes) < 2:
         raise LayerscopeError(
@@ -114,7 +144,20 @@ def check_classes(table: pd.DataFrame, classes: tuple[str, ...], settings: DataS
 
 
 def prepare(settings: DataSettings, out_dir: str | os.PathLike) -> pd.DataFrame:
-    """Run the data stage into ``out_dir``; returns the manifest."""
+    """Run the data stage into ``out_dir``: every file of :func:`output_files`, written atomically.
+
+    Args:
+        settings: the data settings, usually :meth:`DataSettings.from_config`.
+        out_dir: the folder to write into (created if missing).
+
+    Returns:
+        The manifest: one row per kept image with path, label, group, split and sha256.
+
+    Raises:
+        LayerscopeError: an unknown source, a missing or (unless skipped) unreadable image,
+            fewer than two classes, a class with no images or too few to split, or a leak
+            between splits.
+    """
     source: Source = load_source(settings.source, settings.path, settings.classes)
     table = source.table
     log.info("source %s: %d images in %d classes", settings.source, len(table), len(source.classes))
@@ -152,11 +195,26 @@ def _write(manifest: pd.DataFrame, images: np.ndarray, classes: tuple[str, ...],
 
 
 def load_split(data_dir: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """The decoded images and integer labels of one split."""
+    """The decoded images and integer labels of one split.
+
+    Args:
+        data_dir: the data stage's output folder.
+        split: a split name from :data:`layerscope.data.splits.SPLITS`.
+
+    Returns:
+        ``(images, labels)``: uint8 (N, H, W, C) images and int64 (N,) class indices.
+    """
     data = Path(data_dir)
     return np.load(data / f"{split}_images.npy"), np.load(data / f"{split}_labels.npy")
 
 
 def load_classes(data_dir: str | os.PathLike) -> list[str]:
-    """The class names, index order."""
+    """The class names, index order.
+
+    Args:
+        data_dir: the data stage's output folder.
+
+    Returns:
+        The class names; a label ``i`` is ``classes[i]``.
+    """
     return json.loads((Path(data_dir) / "classes.json").read_text())

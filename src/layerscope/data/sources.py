@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
+from layerscope.data.splits import SPLITS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
-SPLITS = ("train", "val", "test")
 
 ELPV_CLASSES = ("0.00", "0.33", "0.67", "1.00")
 """elpv labels: the defect probability an expert gave a cell, rounded to two decimals."""
@@ -60,8 +60,11 @@ def listing_digest(kind: str, path: str | None = None) -> str:
     elif kind == "folder":
         root = Path(path)
         files = sorted(
-            f for d in (root.iterdir() if root.is_dir() else []) if d.is_dir() and not d.name.startswith(".")
-            for f in d.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+            f
+            for d in (root.iterdir() if root.is_dir() else [])
+            if d.is_dir() and not d.name.startswith(".")
+            for f in d.rglob("*")
+            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
         )
     else:
         root = Path(path).parent

@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
+
+SPLITS = ("train", "val", "test")
 
 
 def _round(x: float) -> int:
@@ -37,9 +39,7 @@ def interleaved_order(items: pd.DataFrame, rng: np.random.Generator) -> list[int
     return [index for _, _, index in sorted(keyed)]
 
 
-def assign_splits(
-    table: pd.DataFrame, test_fraction: float, val_fraction: float, seed: int
-) -> pd.Series:
+def assign_splits(table: pd.DataFrame, test_fraction: float, val_fraction: float, seed: int) -> pd.Series:
     """A split name per row of ``table`` (columns label, group, sha256)."""
     _check_duplicate_labels(table)
     first = table.drop_duplicates("sha256")

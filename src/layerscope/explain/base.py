@@ -14,16 +14,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
 
 LOGITS = "logits"
 PREPROCESS = "preprocess"
 
 
 class Explainer(abc.ABC):
-    """An explanation method bound to one model; ``explain`` maps a batch of images."""
+    """An explanation method bound to one model; ``explain`` maps a batch of images.
+
+    Args:
+        model: the Keras model to explain; it is never modified.
+        batch_size: images per forward/backward pass, to bound memory.
+
+    Raises:
+        LayerscopeError: ``model`` is not a ``keras.Model`` or ``batch_size`` < 1.
+    """
 
     def __init__(self, model: keras.Model, batch_size: int = 32):
+        """Check and keep the model and batch size shared by every method."""
         if not isinstance(model, keras.Model):
             raise LayerscopeError(f"expected a keras.Model to explain, got {type(model).__name__}")
         if int(batch_size) < 1:
@@ -33,7 +42,15 @@ class Explainer(abc.ABC):
 
     @abc.abstractmethod
     def explain(self, inputs: np.ndarray, targets=None) -> np.ndarray:
-        """One map per input image; ``targets`` says what to explain (None: the prediction)."""
+        """One map per input image.
+
+        Args:
+            inputs: images shaped (N, H, W) or (N, H, W, C), in the model's raw pixel range.
+            targets: what to explain, per method (a class or a channel); None: the prediction.
+
+        Returns:
+            One explanation per image, first axis N.
+        """
 
     def _batches(self, n: int) -> Iterator[slice]:
         for start in range(0, n, self.batch_size):
@@ -45,14 +62,22 @@ def prepare_inputs(model: keras.Model, inputs) -> np.ndarray:
 
     Accepts (N, H, W) and (N, H, W, 1) grey images; grey is repeated to the model's
     channel count, since the dataset loaders may hand either to any model.
+
+    Args:
+        model: the model whose input shape the images must fit.
+        inputs: array-like images, (N, H, W) or (N, H, W, C).
+
+    Returns:
+        float32 (N, H, W, C) images with the model's channel count.
+
+    Raises:
+        LayerscopeError: the array is not 3-D or 4-D, or its image shape does not fit the model.
     """
     x = np.asarray(inputs, dtype=np.float32)
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:
-        raise LayerscopeError(
-            f"expected images shaped (N, H, W[, C]), got an array of shape {np.shape(inputs)}"
-        )
+        raise LayerscopeError(f"expected images shaped (N, H, W[, C]), got an array of shape {np.shape(inputs)}")
     expected = model.inputs[0].shape
     channels = expected[-1]
     if x.shape[-1] == 1 and channels not in (None, 1):
@@ -76,7 +101,19 @@ INDICES = tf.TensorSpec((None,), tf.int32)
 
 
 def resolve_targets(targets, n: int, num_classes: int | None = None) -> np.ndarray | None:
-    """Class indices (N,) from None, an int, indices (N,) or one-hot rows (N, C)."""
+    """Class indices (N,) from None, an int, indices (N,) or one-hot rows (N, C).
+
+    Args:
+        targets: None, one class index for every image, N class indices or N one-hot rows.
+        n: the number of images.
+        num_classes: the model's class count, to range-check the indices (None: unchecked).
+
+    Returns:
+        int32 (N,) class indices, or None when ``targets`` is None (explain the prediction).
+
+    Raises:
+        LayerscopeError: wrong shape, non-integer indices, or classes out of range.
+    """
     if targets is None:
         return None
     t = np.asarray(targets)
@@ -90,9 +127,7 @@ def resolve_targets(targets, n: int, num_classes: int | None = None) -> np.ndarr
         )
     limit = num_classes if num_classes is not None else np.iinfo(np.int32).max
     if t.size and (t.min() < 0 or t.max() >= limit):
-        raise LayerscopeError(
-            f"target classes {t.min()}..{t.max()} are out of range for {num_classes} classes"
-        )
+        raise LayerscopeError(f"target classes {t.min()}..{t.max()} are out of range for {num_classes} classes")
     return t.astype(np.int32)
 
 
@@ -123,15 +158,60 @@ def find_layer(model: keras.Model, name: str) -> keras.layers.Layer:
         raise LayerscopeError(f"model '{model.name}' has no layer named '{name}'{hint}") from None
 
 
-def logits_layer(model: keras.Model) -> keras.layers.Layer:
-    """The pre-softmax layer: gradients of probabilities saturate, logits do not."""
+def _is_softmax(layer: keras.layers.Layer) -> bool:
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    activation = (
+        layer.get_config().get("activation")
+        if isinstance(layer, (keras.layers.Activation, keras.layers.Dense))
+        else None
+    )
+    return activation == "softmax"
+
+
+def class_scores(model: keras.Model) -> tuple[keras.KerasTensor, keras.layers.Dense | None]:
+    """The model's pre-softmax class scores, and the Dense layer that computes them.
+
+    Gradients of probabilities saturate for confident predictions; scores do not. Any
+    Keras classifier works: a layer named ``logits`` is taken as is; else a final softmax
+    ``Activation``/``Softmax`` layer is skipped to its input; else a final
+    ``Dense(..., activation="softmax")`` is read through a linear twin with its weights;
+    else the output itself is taken as scores when the last layer is linear.
+
+    Args:
+        model: a functional or sequential Keras classifier with one (N, classes) output.
+
+    Returns:
+        ``(scores, dense)``: the score tensor to build side models from, and the Dense
+        layer whose kernel maps features to scores (None when the scores come from
+        another kind of layer).
+    """
     try:
-        return model.get_layer(LOGITS)
+        layer = model.get_layer(LOGITS)
+        return layer.output, layer
     except ValueError:
+        pass
+    last = model.layers[-1]
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2 or last.output is not model.outputs[0]:
         raise LayerscopeError(
-            f"model '{model.name}' has no layer named '{LOGITS}'; explanation methods need "
-            "the pre-softmax Dense layer named so (Dense(num_classes, name='logits'))"
-        ) from None
+            f"model '{model.name}' is not a classifier with one (N, classes) output ending in its last layer; "
+            f"name its pre-softmax Dense layer '{LOGITS}' so explanation methods can find the class scores"
+        )
+    if isinstance(last, keras.layers.Dense) and _is_softmax(last):
+        twin = keras.layers.Dense(last.units, use_bias=last.use_bias, name=f"{last.name}_scores")
+        scores = twin(last.input)
+        twin.set_weights(last.get_weights())
+        return scores, last
+    if _is_softmax(last):
+        scores = last.input
+        producer = next((layer for layer in model.layers if layer.output is scores), None)
+        return scores, producer if isinstance(producer, keras.layers.Dense) else None
+    if isinstance(last, keras.layers.Dense) and last.get_config().get("activation") == "linear":
+        return last.output, last
+    raise LayerscopeError(
+        f"model '{model.name}' ends in layer '{last.name}' ({type(last).__name__}), neither softmax nor linear; "
+        f"name its pre-softmax Dense layer '{LOGITS}' so explanation methods can find the class scores"
+    )
 
 
 def spatial_output(layer: keras.layers.Layer, model: keras.Model):
@@ -146,7 +226,15 @@ def spatial_output(layer: keras.layers.Layer, model: keras.Model):
 
 
 def resize_maps(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling of (N, h, w) maps to (N, *size), to overlay on the input."""
+    """Bilinear upsampling of (N, h, w) maps to (N, *size), to overlay on the input.
+
+    Args:
+        maps: (N, h, w) maps at a layer's resolution.
+        size: the target (H, W), usually the input image's.
+
+    Returns:
+        float32 (N, H, W) maps.
+    """
     resized = tf.image.resize(np.asarray(maps, dtype=np.float32)[..., None], size, "bilinear")
     return resized.numpy()[..., 0]
 
@@ -155,6 +243,12 @@ def normalise_maps(maps: np.ndarray) -> np.ndarray:
     """Per-image min-max scaling to [0, 1] for display; a flat map becomes zeros.
 
     Also turns gradient-ascent images (any value range) back into viewable ones.
+
+    Args:
+        maps: (N, ...) maps or images, one per image along the first axis.
+
+    Returns:
+        float32 array of the same shape, each image scaled to [0, 1] on its own.
     """
     m = np.asarray(maps, dtype=np.float32)
     axes = tuple(range(1, m.ndim))

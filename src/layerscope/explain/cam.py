@@ -1,9 +1,10 @@
 """CAM: the class-weighted sum of the feature maps that feed a GAP head.
 
 With logits = W^T GAP(A) + b, the class score splits exactly over positions:
-sum_k W[k, c] A_k is that split (Zhou et al. 2016). It only exists for a
-conv -> GAP -> Dense head, which is why the study trains a separate GAP model for it;
-``layerscope.models.vgg16(head="gap")`` puts GAP on ``block5_conv3`` as Zhou et al.
+sum_k W[k, c] A_k is that split (CAM: Zhou et al. 2016, "Learning Deep Features for
+Discriminative Localization", arXiv:1512.04150). It only exists for a conv -> GAP ->
+Dense head, which is why the study trains a separate GAP model for it;
+``layerscope.train.models.vgg16(head="gap")`` puts GAP on ``block5_conv3`` as Zhou et al.
 do, so the maps have that layer's resolution (H/16), not block5_pool's (H/32).
 """
 
@@ -12,11 +13,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
 from layerscope.explain.base import (
     LOGITS,
     Explainer,
-    logits_layer,
+    class_scores,
     prepare_inputs,
     resize_maps,
     resolve_targets,
@@ -26,23 +27,44 @@ GAP = "gap"
 
 
 class CAM(Explainer):
-    """Class activation maps of a GAP-head model.
+    """Class activation maps of a GAP-head model (Zhou et al. 2016, arXiv:1512.04150).
 
     ``explain`` returns (N, h, w) maps at the resolution of the maps feeding "gap",
     or at the input's when ``upsample`` is set.
+
+    Args:
+        model: a conv -> ``GlobalAveragePooling2D(name="gap")`` -> Dense classifier.
+        batch_size: images per forward pass.
+        upsample: return maps at the input's (H, W) instead of the feature maps' (h, w).
+
+    Raises:
+        LayerscopeError: the model has no "gap" layer, or something other than dropout sits
+            between it and the Dense score layer (the CAM would not be exact).
     """
 
     def __init__(self, model: keras.Model, batch_size: int = 32, upsample: bool = False):
+        """Check the GAP head and keep its score kernel, which weights the feature maps."""
         super().__init__(model, batch_size)
         gap = _gap_layer(model)
-        logits = logits_layer(model)
-        _check_linear_head(model, gap, logits)
+        scores, dense = class_scores(model)
+        _check_linear_head(model, gap, dense)
         self.upsample = upsample
-        self._features = keras.Model(model.inputs[0], [gap.input, logits.output])
-        self._kernel = keras.ops.convert_to_numpy(logits.kernel).astype(np.float32)
+        self._features = keras.Model(model.inputs[0], [gap.input, scores])
+        self._kernel = keras.ops.convert_to_numpy(dense.kernel).astype(np.float32)
 
     def explain(self, inputs, targets=None) -> np.ndarray:
-        """CAM maps for ``targets`` (class indices or one-hot; None: the prediction)."""
+        """CAM maps for ``targets``.
+
+        Args:
+            inputs: images (N, H, W[, C]) in the model's raw pixel range.
+            targets: class indices or one-hot rows (see :func:`resolve_targets`); None: the predicted class.
+
+        Returns:
+            float32 (N, h, w) signed maps, or (N, H, W) when ``upsample`` is set.
+
+        Raises:
+            LayerscopeError: images that do not fit the model, or targets out of range.
+        """
         x = prepare_inputs(self.model, inputs)
         t = resolve_targets(targets, len(x), self._kernel.shape[1])
         maps = []
@@ -67,19 +89,20 @@ def _gap_layer(model: keras.Model) -> keras.layers.Layer:
         ) from None
     if not isinstance(gap, keras.layers.GlobalAveragePooling2D):
         raise LayerscopeError(
-            f"CAM needs layer '{GAP}' of model '{model.name}' to be GlobalAveragePooling2D, "
-            f"it is {type(gap).__name__}"
+            f"CAM needs layer '{GAP}' of model '{model.name}' to be GlobalAveragePooling2D, it is {type(gap).__name__}"
         )
     return gap
 
 
 def _check_linear_head(model: keras.Model, gap, logits) -> None:
-    """Only dropout (identity at inference) may sit between "gap" and "logits"."""
+    """Only dropout (identity at inference) may sit between "gap" and the score layer."""
+    if logits is None:
+        raise LayerscopeError(f"CAM needs a Dense score layer after '{GAP}'; model '{model.name}' has none")
     names = [layer.name for layer in model.layers]
     between = model.layers[names.index(gap.name) + 1 : names.index(logits.name)]
     others = [layer.name for layer in between if not isinstance(layer, keras.layers.Dropout)]
     if others or names.index(logits.name) < names.index(gap.name):
         raise LayerscopeError(
-            f"CAM needs '{LOGITS}' to act on '{GAP}' directly; model '{model.name}' has "
+            f"CAM needs '{logits.name}' to act on '{GAP}' directly; model '{model.name}' has "
             f"{others or 'logits before gap'} in between, so its CAM would not be exact"
         )

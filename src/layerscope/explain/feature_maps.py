@@ -1,5 +1,9 @@
 """Feature maps by gradient ascent (study B, Kwak 2021): what one conv channel responds to.
 
+Activation maximisation after Erhan et al. 2009 ("Visualizing Higher-Layer Features of
+a Deep Network") and Olah et al. 2017 ("Feature Visualization", Distill,
+distill.pub/2017/feature-visualization), as study B uses it.
+
 The objective is the channel's output *before* its activation, averaged over space:
 after a ReLU, a channel that is negative on the start image has zero gradient and
 the image would never move. The layer itself is left untouched; its convolution is
@@ -25,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
 from layerscope.explain.base import (
     INDICES,
     Explainer,
@@ -37,9 +41,19 @@ from layerscope.explain.base import (
 
 
 class PreActivation:
-    """A conv layer's pre-activation output as a function of the model's pixel input."""
+    """A conv layer's pre-activation output as a function of the model's pixel input.
+
+    Args:
+        model: the Keras model holding the layer; it is not modified.
+        layer_name: a channels-last ``Conv2D`` layer of ``model``.
+        batch_size: images per pass, for callers that batch through it.
+
+    Raises:
+        LayerscopeError: no such layer, not a Conv2D, or channels-first.
+    """
 
     def __init__(self, model: keras.Model, layer_name: str, batch_size: int = 32):
+        """Find the layer and build the sub-model that feeds it, if it is not the first."""
         layer = find_layer(model, layer_name)
         if not isinstance(layer, keras.layers.Conv2D):
             raise LayerscopeError(
@@ -56,7 +70,7 @@ class PreActivation:
         self._to_layer = None if layer.input is start else keras.Model(start, layer.input)
 
     def prepare(self, inputs) -> np.ndarray:
-        """Images as the model takes them: float32 (N, H, W, C) pixels."""
+        """Images as the model takes them: float32 (N, H, W, C) pixels (see :func:`prepare_inputs`)."""
         return prepare_inputs(self.model, inputs)
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
@@ -74,9 +88,19 @@ class PreActivation:
 class GradientAscent(Explainer):
     """x <- x + alpha * g / rms(g), g = d mean_ij h_c(x) / dx, from a real image.
 
-    ``explain`` returns x*, float32 (N, H, W, C) pixels, not clipped (clip to 0..255
-    to show it); ``targets`` are channel indices, one or one per image (None: each
-    image's most responsive channel). ``objective`` gives the mean pre-activation.
+    Gradient ascent on a channel's mean pre-activation (Erhan et al. 2009; Olah et al.
+    2017, distill.pub/2017/feature-visualization), as study B (Kwak 2021) uses it.
+    ``explain`` returns x*; ``objective`` gives the mean pre-activation.
+
+    Args:
+        model: the Keras model holding the layer; it is not modified.
+        layer_name: the Conv2D layer whose channel is ascended.
+        steps: ascent steps per image (0 returns the prepared images).
+        alpha: RMS change per pixel per step, in grey levels.
+        batch_size: images per gradient pass.
+
+    Raises:
+        LayerscopeError: ``steps`` < 0, ``alpha`` <= 0, or a layer :class:`PreActivation` refuses.
     """
 
     def __init__(
@@ -87,6 +111,7 @@ class GradientAscent(Explainer):
         alpha: float = 1.0,
         batch_size: int = 32,
     ):
+        """Check the step settings and trace one ascent step for this layer."""
         super().__init__(model, batch_size)
         if int(steps) < 0:
             raise LayerscopeError(f"gradient ascent steps must be >= 0, got {steps}")
@@ -101,7 +126,19 @@ class GradientAscent(Explainer):
         )
 
     def explain(self, inputs, targets=None) -> np.ndarray:
-        """x* for each image, ascended on its channel."""
+        """x* for each image, ascended on its channel.
+
+        Args:
+            inputs: start images (N, H, W[, C]) in 0..255 pixels.
+            targets: channel indices, one for all images or one per image; None: each
+                image's most responsive channel.
+
+        Returns:
+            float32 (N, H, W, C) pixels, not clipped (clip to 0..255 to show them).
+
+        Raises:
+            LayerscopeError: images that do not fit the model, or channels out of range.
+        """
         x = self.unit.prepare(inputs)
         channels = self.channels(x, targets)
         out = []
@@ -113,7 +150,15 @@ class GradientAscent(Explainer):
         return np.concatenate(out) if out else x
 
     def objective(self, inputs, targets) -> np.ndarray:
-        """The channel's spatial-mean pre-activation per image, float64 (N,)."""
+        """The channel's spatial-mean pre-activation per image, to check that the ascent climbs.
+
+        Args:
+            inputs: images (N, H, W[, C]) in 0..255 pixels, e.g. before and after :meth:`explain`.
+            targets: channel indices as in :meth:`explain`.
+
+        Returns:
+            float64 (N,) objective values.
+        """
         x = self.unit.prepare(inputs)
         channels = self.channels(x, targets)
         values = [
@@ -123,7 +168,18 @@ class GradientAscent(Explainer):
         return np.concatenate(values).astype(np.float64)
 
     def channels(self, x: np.ndarray, targets) -> np.ndarray:
-        """Channel per image: ``targets`` checked, or the image's most responsive channel."""
+        """Channel per image: ``targets`` checked, or the image's most responsive channel.
+
+        Args:
+            x: prepared images (N, H, W, C).
+            targets: None, one channel index, or N channel indices.
+
+        Returns:
+            int32 (N,) channel indices.
+
+        Raises:
+            LayerscopeError: non-integer channels or channels outside the layer's filters.
+        """
         count = self.unit.layer.filters
         if targets is None:
             return np.concatenate(
@@ -140,8 +196,10 @@ class GradientAscent(Explainer):
 
 
 def _ascent_step(unit: PreActivation, alpha: float, x: tf.Tensor, channels: tf.Tensor):
-    """One step x + alpha * g / rms(g) per image (a partial per explainer, so TF does
-    not count new explainers as retraces of one function)."""
+    """One step x + alpha * g / rms(g) per image.
+
+    A partial per explainer, so TF does not count new explainers as retraces of one function.
+    """
     with tf.GradientTape() as tape:
         tape.watch(x)
         response = tf.gather(unit.channel_means(x), channels, axis=1, batch_dims=1)

@@ -1,5 +1,8 @@
 """Grad-CAM: where a conv layer's features push the class score up.
 
+Implements Grad-CAM (Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep
+Networks via Gradient-based Localization", arXiv:1610.02391).
+
 The score is the pre-softmax logit: softmax gradients vanish for confident
 predictions and mix in the other classes. The study reads Grad-CAM at the last
 conv layer of VGG blocks 3, 4 and 5 to choose how many blocks to freeze.
@@ -16,11 +19,11 @@ import tensorflow as tf
 from layerscope.explain.base import (
     INDICES,
     Explainer,
+    class_scores,
     conv_layer_names,
     find_layer,
     input_spec,
     last_conv_layer,
-    logits_layer,
     prepare_inputs,
     resize_maps,
     resolve_targets,
@@ -38,39 +41,52 @@ def default_gradcam_layers(model: keras.Model) -> list[str]:
 
 
 class GradCAM(Explainer):
-    """Grad-CAM maps of one layer, one gradient pass per batch.
+    """Grad-CAM maps of one layer (Selvaraju et al. 2017, arXiv:1610.02391), one gradient pass per batch.
 
     ``explain`` returns (N, h, w) maps at the layer's resolution, or at the input's
     when ``upsample`` is set; :func:`normalise_maps` scales them for display.
+
+    Args:
+        model: a Keras classifier (see :func:`class_scores` for which heads are understood).
+        layer_name: the conv layer whose feature maps are weighted, e.g. ``block5_conv3``.
+        batch_size: images per gradient pass.
+        upsample: return maps at the input's (H, W) instead of the layer's (h, w).
+
+    Raises:
+        LayerscopeError: the model has no such layer, the layer's output is not spatial,
+            or the model's class scores cannot be found.
     """
 
-    def __init__(
-        self, model: keras.Model, layer_name: str, batch_size: int = 32, upsample: bool = False
-    ):
+    def __init__(self, model: keras.Model, layer_name: str, batch_size: int = 32, upsample: bool = False):
+        """Build the side model (layer maps, class scores) and trace its gradient pass once."""
         super().__init__(model, batch_size)
         layer = find_layer(model, layer_name)
-        logits = logits_layer(model)
+        scores, _ = class_scores(model)
         self.layer_name = layer_name
         self.upsample = upsample
-        self.num_classes = logits.output.shape[-1]
-        side = keras.Model(model.inputs[0], [spatial_output(layer, model), logits.output])
+        self.num_classes = scores.shape[-1]
+        side = keras.Model(model.inputs[0], [spatial_output(layer, model), scores])
         # A partial, not a lambda: TF keys its retracing warning on the code object, so
         # each new explainer's single trace would count as a retrace of one function.
-        self._maps = tf.function(
-            functools.partial(_gradcam, side), input_signature=[input_spec(model), INDICES]
-        )
+        self._maps = tf.function(functools.partial(_gradcam, side), input_signature=[input_spec(model), INDICES])
 
     def explain(self, inputs, targets=None) -> np.ndarray:
-        """Grad-CAM maps for ``targets`` (class indices or one-hot; None: the prediction)."""
+        """Grad-CAM maps for ``targets``.
+
+        Args:
+            inputs: images (N, H, W[, C]) in the model's raw pixel range.
+            targets: class indices or one-hot rows (see :func:`resolve_targets`); None: the predicted class.
+
+        Returns:
+            float32 (N, h, w) non-negative maps, or (N, H, W) when ``upsample`` is set.
+
+        Raises:
+            LayerscopeError: images that do not fit the model, or targets out of range.
+        """
         x = prepare_inputs(self.model, inputs)
         t = resolve_targets(targets, len(x), self.num_classes)
         t = np.full(len(x), -1, np.int32) if t is None else t
-        maps = np.concatenate(
-            [
-                self._maps(tf.constant(x[s]), tf.constant(t[s])).numpy()
-                for s in self._batches(len(x))
-            ]
-        )
+        maps = np.concatenate([self._maps(tf.constant(x[s]), tf.constant(t[s])).numpy() for s in self._batches(len(x))])
         return resize_maps(maps, x.shape[1:3]) if self.upsample else maps
 
 

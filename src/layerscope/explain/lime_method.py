@@ -1,4 +1,7 @@
-"""LIME (Ribeiro et al. 2016) on SLIC superpixels, through the ``lime`` package.
+"""LIME on SLIC superpixels, through the ``lime`` package.
+
+Implements LIME (Ribeiro, Singh and Guestrin 2016, "'Why Should I Trust You?':
+Explaining the Predictions of Any Classifier", arXiv:1602.04938).
 
 Superpixels come from SLIC with a target count (``n_segments``), so their number
 follows the image size: lime's default quickshift (kernel_size 4, max_dist 200) gives
@@ -24,7 +27,7 @@ from lime.lime_image import LimeImageExplainer
 from skimage.segmentation import slic
 from tqdm.auto import tqdm
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
 from layerscope.explain.base import Explainer, input_spec, prepare_inputs, resolve_targets
 
 MIN_SEGMENTS = 10
@@ -32,12 +35,23 @@ MIN_SEGMENTS = 10
 
 
 class LIME(Explainer):
-    """Signed superpixel evidence per class, painted back onto the pixels.
+    """Signed superpixel evidence per class, painted back onto the pixels (LIME, arXiv:1602.04938).
 
-    ``hide_color`` is what a switched-off superpixel becomes (0: black, as in lime's
-    own image tutorial; None: its mean colour, which leaves flat regions unchanged).
-    ``n_segments`` is SLIC's target superpixel count and ``compactness`` its balance of
-    colour against position (higher: more grid-like); see :func:`superpixels`.
+    Args:
+        model: a Keras classifier whose output is class probabilities.
+        batch_size: perturbed images per forward pass.
+        num_samples: perturbed images per explained image.
+        top_labels: how many classes, most probable first, :meth:`evidence` explains.
+        seed: fixes lime's perturbation sampling, so one seed gives one explanation.
+        hide_color: what a switched-off superpixel becomes (0: black, as in lime's own
+            image tutorial; None: its mean colour, which leaves flat regions unchanged).
+        n_segments: SLIC's target superpixel count; see :func:`superpixels`.
+        compactness: SLIC's balance of colour against position (higher: more grid-like).
+        progress: show a progress bar over the images.
+
+    Raises:
+        LayerscopeError: ``n_segments`` < :data:`MIN_SEGMENTS`, ``compactness`` <= 0,
+            ``top_labels`` outside 1..classes, or ``num_samples`` < 2.
     """
 
     def __init__(
@@ -52,6 +66,7 @@ class LIME(Explainer):
         compactness: float = 10.0,
         progress: bool = True,
     ):
+        """Check the sampling settings and trace the batched classifier once."""
         super().__init__(model, batch_size)
         num_classes = model.outputs[0].shape[-1]
         if int(n_segments) < MIN_SEGMENTS or not float(compactness) > 0:
@@ -71,12 +86,21 @@ class LIME(Explainer):
         self.segmentation = {"n_segments": int(n_segments), "compactness": float(compactness)}
         self.progress = progress
         self._channels = model.inputs[0].shape[-1]
-        self._forward = tf.function(
-            functools.partial(_probabilities, model), input_signature=[input_spec(model)]
-        )
+        self._forward = tf.function(functools.partial(_probabilities, model), input_signature=[input_spec(model)])
 
     def explain(self, inputs, targets=None) -> np.ndarray:
-        """Signed weight maps (N, H, W) for ``targets`` (None: the predicted class)."""
+        """Signed superpixel weight maps for ``targets``.
+
+        Args:
+            inputs: images (N, H, W[, C]) in 0..255 pixels.
+            targets: class indices or one-hot rows (see :func:`resolve_targets`); None: the predicted class.
+
+        Returns:
+            float32 (N, H, W): each pixel carries its superpixel's LIME weight for the class.
+
+        Raises:
+            LayerscopeError: images that do not fit the model, targets out of range, or too few superpixels.
+        """
         images = self._rgb(inputs)
         t = resolve_targets(targets, len(images), self.model.outputs[0].shape[-1])
         maps = []
@@ -92,9 +116,16 @@ class LIME(Explainer):
     def evidence(self, inputs) -> dict[str, np.ndarray]:
         """Evidence for the predicted class and the runner-ups (``top_labels`` of them).
 
-        Keys: "labels" (N, L) classes, most probable first; "weights" (N, L, H, W)
-        signed superpixel weights per pixel; "positive" and "negative" (N, L, H, W)
-        the parts above and below zero (negative stays signed); "segments" (N, H, W).
+        Args:
+            inputs: images (N, H, W[, C]) in 0..255 pixels.
+
+        Returns:
+            A dict: "labels" (N, L) classes, most probable first; "weights" (N, L, H, W)
+            signed superpixel weights per pixel; "positive" and "negative" (N, L, H, W)
+            the parts above and below zero (negative stays signed); "segments" (N, H, W).
+
+        Raises:
+            LayerscopeError: images that do not fit the model, or too few superpixels.
         """
         images = self._rgb(inputs)
         labels, weights, segments = [], [], []
@@ -145,6 +176,17 @@ def superpixels(image: np.ndarray, n_segments: int = 50, compactness: float = 10
 
     SLIC is deterministic (no seed); it aims at ``n_segments`` and usually lands
     within a factor of two, fewer when connectivity merges tiny pieces.
+
+    Args:
+        image: one uint8 RGB image (H, W, 3).
+        n_segments: SLIC's target superpixel count.
+        compactness: SLIC's balance of colour against position.
+
+    Returns:
+        int (H, W) superpixel labels starting at 0.
+
+    Raises:
+        LayerscopeError: fewer than :data:`MIN_SEGMENTS` superpixels.
     """
     segments = slic(image, n_segments=n_segments, compactness=compactness, start_label=0, channel_axis=-1)
     count = len(np.unique(segments))

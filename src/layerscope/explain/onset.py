@@ -20,13 +20,18 @@ from itertools import combinations
 
 import numpy as np
 
-from layerscope.errors import LayerscopeError
+from layerscope.core.errors import LayerscopeError
 
 
 @dataclass(frozen=True)
 class Onset:
-    """A layer's onset: ``index`` into the checkpoints (None: never settles), its
-    training ``step``, and the correlation of every checkpoint with the final one."""
+    """A layer's onset, as :func:`feature_onset` reports it.
+
+    Attributes:
+        index: index into the checkpoints from which the map stays settled (None: never settles).
+        step: that checkpoint's training step (None with ``index``).
+        correlation: the correlation of every checkpoint's map with the final one.
+    """
 
     index: int | None
     step: int | None
@@ -50,13 +55,22 @@ def feature_onset(
     threshold: float = 0.9,
     steps: Sequence[int] | None = None,
 ) -> dict[str, Onset]:
-    """Per layer, the first checkpoint from which correlation with the final map stays
-    >= ``threshold``.
+    """Per layer, the first checkpoint from which correlation with the final map stays >= ``threshold``.
 
-    ``maps_by_checkpoint[layer]`` holds one map per checkpoint, in training order
-    (any shape per checkpoint, e.g. several images' maps stacked); ``steps`` are the
-    checkpoints' training steps (default: their indices). A constant final map has no
-    defined correlation, so such a layer never settles (index None).
+    The onset measure of study B (Kwak 2021): early layers settle early, the last stage late.
+    A constant final map has no defined correlation, so such a layer never settles (index None).
+
+    Args:
+        maps_by_checkpoint: per layer, one map per checkpoint in training order (any shape
+            per checkpoint, e.g. several images' maps stacked).
+        threshold: the Pearson correlation a map must keep with the final one.
+        steps: the checkpoints' training steps (default: their indices).
+
+    Returns:
+        Per layer, its :class:`Onset`.
+
+    Raises:
+        LayerscopeError: a layer with no maps, or a ``steps`` of another length.
     """
     result = {}
     for layer, maps in maps_by_checkpoint.items():
@@ -64,9 +78,7 @@ def feature_onset(
             raise LayerscopeError(f"layer '{layer}' has no checkpoint maps")
         labels = list(range(len(maps))) if steps is None else list(steps)
         if len(labels) != len(maps):
-            raise LayerscopeError(
-                f"layer '{layer}' has {len(maps)} checkpoint maps but {len(labels)} steps"
-            )
+            raise LayerscopeError(f"layer '{layer}' has {len(maps)} checkpoint maps but {len(labels)} steps")
         curve = np.array([pearson(m, maps[-1]) for m in maps])
         index = settle_index(curve, threshold)
         result[layer] = Onset(index, None if index is None else labels[index], curve)
@@ -74,8 +86,10 @@ def feature_onset(
 
 
 def settle_index(curve, threshold: float) -> int | None:
-    """The first index from which ``curve`` stays >= ``threshold`` to its end (NaN breaks
-    it); None when its last value is below."""
+    """The first index from which ``curve`` stays >= ``threshold`` to its end.
+
+    NaN breaks the run; None when the last value is below the threshold.
+    """
     index = None
     for i in range(len(curve) - 1, -1, -1):  # walk back while it stays settled
         if not curve[i] >= threshold:
@@ -93,8 +107,10 @@ def correlation_curves(maps, reference) -> np.ndarray:
     maps = np.asarray(maps, dtype=np.float64)
     reference = np.asarray(reference, dtype=np.float64)
     if maps.ndim < 2 or maps.shape[1:] != reference.shape:
-        raise LayerscopeError(f"maps of shape {maps.shape} do not match reference maps of shape {reference.shape}: "
-                              "expected (readings, *reference shape)")
+        raise LayerscopeError(
+            f"maps of shape {maps.shape} do not match reference maps of shape {reference.shape}: "
+            "expected (readings, *reference shape)"
+        )
     x = maps.reshape(maps.shape[0], maps.shape[1], -1)
     y = reference.reshape(reference.shape[0], -1)
     x = x - x.mean(axis=2, keepdims=True)
@@ -107,8 +123,16 @@ def correlation_curves(maps, reference) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LayerOnset:
-    """Onset of a layer over its units: median and quartiles of the units' onset steps,
-    ``settled`` units of ``units`` (a unit whose maps are constant has none)."""
+    """Onset of a layer over its units, as :func:`layer_onset` reports it.
+
+    Attributes:
+        median: median onset step over the units that settle.
+        q25: lower quartile of those steps.
+        q75: upper quartile of those steps.
+        units: how many units were measured.
+        settled: how many of them settle (a unit whose maps are constant never does).
+        unit_steps: every unit's onset step, NaN where it never settles.
+    """
 
     median: float
     q25: float
@@ -135,8 +159,10 @@ def unit_onsets(curves, steps: Sequence[int], threshold: float = 0.9) -> np.ndar
 
 
 def layer_onset(curves, steps: Sequence[int], threshold: float = 0.9) -> LayerOnset:
-    """Median onset over a layer's units with its interquartile range (units that never
-    settle are left out and counted)."""
+    """Median onset over a layer's units with its interquartile range.
+
+    Units that never settle are left out of the quantiles and counted in ``settled``.
+    """
     onsets = unit_onsets(curves, steps, threshold)
     settled = onsets[np.isfinite(onsets)]
     if settled.size:
@@ -149,16 +175,22 @@ def layer_onset(curves, steps: Sequence[int], threshold: float = 0.9) -> LayerOn
 def mean_pairwise_correlation(maps_by_layer: Mapping[str, Sequence]) -> dict[str, float]:
     """Per layer, the mean Pearson correlation over all pairs of images' maps.
 
-    ``maps_by_layer[layer]`` holds one map per image (several images of one class);
-    high values mean the layer sees the object the same way in every image. Pairs
-    involving a constant map are left out; NaN if no pair is left.
+    The invariance measure of study B (Kwak 2021): high values mean the layer sees the
+    object the same way in every image. Pairs involving a constant map are left out.
+
+    Args:
+        maps_by_layer: per layer, one map per image (several images of one class).
+
+    Returns:
+        Per layer, the mean correlation; NaN if no pair is left.
+
+    Raises:
+        LayerscopeError: a layer with maps of fewer than 2 images.
     """
     result = {}
     for layer, maps in maps_by_layer.items():
         if len(maps) < 2:
-            raise LayerscopeError(
-                f"layer '{layer}' needs maps of at least 2 images to correlate, got {len(maps)}"
-            )
+            raise LayerscopeError(f"layer '{layer}' needs maps of at least 2 images to correlate, got {len(maps)}")
         values = [pearson(a, b) for a, b in combinations(maps, 2)]
         finite = [v for v in values if np.isfinite(v)]
         result[layer] = float(np.mean(finite)) if finite else float("nan")

@@ -1,0 +1,1 @@
+"""What every stage shares: atomic writes, errors, provenance, job set-up, devices."""

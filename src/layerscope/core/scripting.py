@@ -1,0 +1,77 @@
+"""The frame every workflow script runs in.
+
+Output, progress bars and native-library messages (TensorFlow's C++ logging writes
+to file descriptor 2 directly) go to the rule's ``log:`` file; a LayerscopeError is
+reported as one clear line (on the terminal and in the log) instead of a traceback,
+and the job fails so Snakemake removes its outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from layerscope.core.errors import LayerscopeError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any script imports TensorFlow
+log = logging.getLogger("layerscope")
+
+
+@contextlib.contextmanager
+def _descriptors_to(path: str) -> Iterator[int]:
+    """Point stdout and stderr (the descriptors, not just the Python objects) at ``path``.
+
+    Yields a duplicate of the original stderr for messages meant for the terminal.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    with open(path, "a", buffering=1) as stream:
+        os.dup2(stream.fileno(), 1)
+        os.dup2(stream.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+                yield saved[2]
+        finally:
+            stream.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def run_job(snakemake: Any, job: Callable[[Any], None]) -> None:
+    """Run ``job(snakemake)`` with logging to ``snakemake.log[0]``; exit 1 on user errors.
+
+    Args:
+        snakemake: the ``snakemake`` object Snakemake gives a script.
+        job: the script's work, called with ``snakemake``.
+
+    Raises:
+        SystemExit: a LayerscopeError, reported as one line on the terminal and in the log.
+    """
+    log_path = snakemake.log[0] if len(snakemake.log) else None
+    with contextlib.ExitStack() as stack:
+        if log_path:
+            terminal = stack.enter_context(_descriptors_to(log_path))
+        else:
+            terminal = os.dup(2)
+            stack.callback(os.close, terminal)
+        logging.basicConfig(
+            stream=sys.stderr,
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            force=True,
+        )
+        try:
+            job(snakemake)
+        except LayerscopeError as err:
+            log.error("%s", err)
+            os.write(terminal, f"layerscope: rule {snakemake.rule} failed: {err}\n".encode())
+            sys.exit(1)
+        except Exception:
+            log.exception("rule %s failed with an unexpected error", snakemake.rule)
+            raise

@@ -1,0 +1,109 @@
+"""The explain rule: which test images to explain, and the maps of one run.
+
+Images are picked per class from the run's test predictions, correct and wrong
+ones alternating, so every class and both outcomes appear. Maps are raw arrays
+(saved as .npz); figures are drawn by :mod:`layerscope.explain.figures`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from layerscope.core.atomic import atomic_path
+from layerscope.core.errors import LayerscopeError
+from layerscope.explain import CAM, LIME, GradCAM, default_gradcam_layers
+from layerscope.explain.figures import plot_explanations
+
+
+def select_images(predictions: pd.DataFrame, classes: list[str], per_class: int, seed: int) -> np.ndarray:
+    """Test-set row indices: up to ``per_class`` per true class, correct and wrong alternating."""
+    rng = np.random.default_rng(seed)
+    chosen: list[int] = []
+    for name in classes:
+        rows = predictions.index[predictions["true"] == name].to_numpy()
+        right = rows[(predictions.loc[rows, "predicted"] == name).to_numpy()]
+        wrong = rows[(predictions.loc[rows, "predicted"] != name).to_numpy()]
+        right, wrong = rng.permutation(right), rng.permutation(wrong)
+        interleaved = [r for pair in zip(right, wrong) for r in pair]
+        rest = list(right[len(wrong) :]) + list(wrong[len(right) :])
+        chosen.extend(int(r) for r in (interleaved + rest)[:per_class])
+    if not chosen:
+        raise LayerscopeError(f"no test predictions of the classes {list(classes)} to explain")
+    return np.array(sorted(chosen), dtype=np.int64)
+
+
+def explain_run(model, images: np.ndarray, settings: dict, seed: int, cam_model=None) -> dict[str, np.ndarray]:
+    """Grad-CAM per block, CAM (from the GAP model when given) and LIME evidence for ``images``.
+
+    Keys: ``predicted``, ``gradcam/<layer>`` (N, H, W upsampled), ``cam`` (N, H, W),
+    ``lime_labels`` (N, L), ``lime_positive`` / ``lime_negative`` (N, L, H, W), ``lime_segments``.
+    """
+    x = images.astype(np.float32)
+    batch = settings["batch_size"]
+    probabilities = model.predict(x, batch_size=batch, verbose=0)
+    predicted = probabilities.argmax(axis=1)
+    maps: dict[str, np.ndarray] = {"predicted": predicted, "probabilities": probabilities}
+    for layer in default_gradcam_layers(model):
+        maps[f"gradcam/{layer}"] = GradCAM(model, layer, batch_size=batch, upsample=True).explain(x, predicted)
+    if cam_model is not None:
+        cam_predicted = cam_model.predict(x, batch_size=batch, verbose=0).argmax(axis=1)
+        maps["cam"] = CAM(cam_model, batch_size=batch, upsample=True).explain(x, cam_predicted)
+        maps["cam_predicted"] = cam_predicted
+    lime = settings["lime"]
+    evidence = LIME(
+        model,
+        batch_size=lime["batch_size"],
+        num_samples=lime["num_samples"],
+        top_labels=lime["top_labels"],
+        seed=seed,
+        n_segments=lime["n_segments"],
+        compactness=lime["compactness"],
+    ).evidence(x)
+    maps.update({f"lime_{key}": value for key, value in evidence.items() if key != "weights"})
+    return maps
+
+
+def write_explanations(
+    model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    predictions: pd.DataFrame,
+    classes: list[str],
+    settings: dict,
+    seed: int,
+    run_id: str,
+    maps_path: str | os.PathLike,
+    figure_path: str | os.PathLike,
+    cam_model=None,
+) -> np.ndarray:
+    """Explain the chosen test images of one run: maps to ``maps_path`` (.npz), the figure to ``figure_path``.
+
+    Args:
+        model: the run's trained Keras model.
+        images: the test images (N, H, W[, C]) in 0..255 pixels, in ``predictions`` row order.
+        labels: their integer class labels (N,).
+        predictions: the run's test predictions (``true``, ``predicted``, ``path`` columns).
+        classes: class names, indexed by label.
+        settings: the ``explain`` config (``images_per_class``, ``batch_size``, ``lime``).
+        seed: fixes the image choice and LIME's sampling.
+        run_id: the run's id, for the figure title.
+        maps_path: where to write the maps (.npz).
+        figure_path: where to write the figure.
+        cam_model: the matching GAP-head model for CAM; None skips CAM.
+
+    Returns:
+        The chosen test-set row indices, sorted.
+
+    Raises:
+        LayerscopeError: no prediction of the classes to explain, or an explainer refuses the model.
+    """
+    chosen = select_images(predictions, classes, settings["images_per_class"], seed)
+    maps = explain_run(model, images[chosen], settings, seed, cam_model=cam_model)
+    maps.update(indices=chosen, true=labels[chosen], paths=predictions.loc[chosen, "path"].to_numpy(str))
+    with atomic_path(maps_path) as tmp:
+        np.savez_compressed(tmp, **maps)
+    plot_explanations(images[chosen], maps, labels[chosen], classes, run_id, figure_path)
+    return chosen

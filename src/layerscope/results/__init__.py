@@ -1,0 +1,1 @@
+"""The study's result tables, their statistics and comparisons, and result figures."""

@@ -1,0 +1,188 @@
+"""Figures of the study's results: validation curves of all runs (Fig. 20) and Table 9 as a heatmap.
+
+Drawn on a bare matplotlib ``Figure`` (Agg canvas), so no display or pyplot state is
+needed. Unfinished runs stay visible: listed in the legend, or hatched in the heatmap.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+
+from layerscope.core.atomic import atomic_path
+from layerscope.core.errors import LayerscopeError
+from layerscope.results.render import MISSING
+from layerscope.train.runs import parse_name
+
+_OPTIMIZER_STYLES = {
+    "sgd": ("-", "o"),
+    "momentum": ("--", "s"),
+    "nag": ("-.", "^"),
+    "adam": (":", "D"),
+    "rmsprop": ((0, (5, 1, 1, 1)), "v"),
+}
+
+
+def _save(fig: Figure, out_png: str | os.PathLike) -> Path:
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=120)
+    return Path(out_png)
+
+
+def _group(run_id: str) -> tuple[str, int | None]:
+    """Runs that differ only by optimizer share a colour; the optimizer sets line and marker."""
+    family, k, _ = parse_name(run_id)
+    return family, k
+
+
+def plot_validation_curves(histories: Mapping[str, pd.DataFrame | None], out_png: str | os.PathLike) -> Path:
+    """Validation accuracy per epoch of every run in one figure; unfinished runs are named in the legend.
+
+    Args:
+        histories: per run id, its history (:func:`layerscope.results.tables.load_histories`), None if unfinished.
+        out_png: where to write the PNG.
+
+    Returns:
+        ``out_png`` as a Path.
+
+    Raises:
+        LayerscopeError: no runs given.
+    """
+    if not histories:
+        raise LayerscopeError(f"{out_png}: no runs given to plot")
+    fig = Figure(figsize=(10, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    groups = list(dict.fromkeys(_group(run_id) for run_id in histories))
+    handles = []
+    for run_id, history in histories.items():
+        if history is None:
+            handles.append(Line2D([], [], color="0.7", ls=":", label=f"{run_id} ({MISSING})"))
+            continue
+        linestyle, marker = _OPTIMIZER_STYLES.get(parse_name(run_id)[2], ("-", "o"))
+        (line,) = ax.plot(
+            history["epoch"],
+            history["val_accuracy"],
+            ls=linestyle,
+            marker=marker,
+            ms=4,
+            color=f"C{groups.index(_group(run_id)) % 10}",
+            label=run_id,
+        )
+        handles.append(line)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title("Validation accuracy of all runs")
+    ax.grid(alpha=0.3)
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1),
+        fontsize="small",
+        ncol=1 + len(handles) // 22,
+        frameon=False,
+    )
+    return _save(fig, out_png)
+
+
+def _frozen(k: int) -> str:
+    return {0: "none", 1: "block 1"}.get(k, f"blocks 1-{k}")
+
+
+def plot_freeze_heatmap(grid_df: pd.DataFrame, out_png: str | os.PathLike) -> Path:
+    """Table 9 (frozen blocks x optimizer) as an annotated heatmap; missing cells grey, hatched, labelled.
+
+    Args:
+        grid_df: the grid of :func:`layerscope.results.tables.freeze_grid`.
+        out_png: where to write the PNG.
+
+    Returns:
+        ``out_png`` as a Path.
+
+    Raises:
+        LayerscopeError: an empty grid.
+    """
+    if grid_df.empty:
+        raise LayerscopeError(f"{out_png}: the freeze grid has no cells to plot")
+    values = grid_df.to_numpy(dtype=float)
+    fig = Figure(figsize=(1.6 + 1.3 * values.shape[1], 1.2 + 0.7 * values.shape[0]), layout="constrained")
+    ax = fig.add_subplot()
+    cmap = colormaps["viridis"].with_extremes(bad="0.85")
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
+    for (row, col), value in np.ndenumerate(values):
+        if np.isnan(value):
+            ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, hatch="//", ec="0.55", lw=0))
+            ax.text(col, row, MISSING, ha="center", va="center", color="0.25", fontsize="small")
+        else:
+            ax.text(
+                col,
+                row,
+                f"{value:.3f}",
+                ha="center",
+                va="center",
+                color="black" if image.norm(value) > 0.5 else "white",
+            )
+    ax.set_xticks(range(values.shape[1]), [str(c) for c in grid_df.columns])
+    ax.set_yticks(range(values.shape[0]), [_frozen(k) for k in grid_df.index])
+    ax.set_xlabel("optimizer")
+    ax.set_ylabel("frozen")
+    ax.set_title("Test accuracy by freeze depth and optimizer")
+    fig.colorbar(image, ax=ax, label="test accuracy")
+    return _save(fig, out_png)
+
+
+def plot_freeze_recommendation(table: pd.DataFrame, sentence: str, out_png: str | os.PathLike) -> Path:
+    """Draw the signals per block (left) beside the sweep's test accuracy per depth (right).
+
+    A reader sees at once whether the depth the explanations favour is the one that tests best.
+
+    Args:
+        table: :func:`layerscope.results.recommendation.recommend`'s table.
+        sentence: the finding in words, drawn as the title.
+        out_png: where to write the figure.
+
+    Returns:
+        The written path.
+    """
+    fig = Figure(figsize=(10, 4.4))
+    left, right = fig.subplots(1, 2)
+    k = table["frozen_blocks"]
+    left.bar(k, table["faithfulness"], yerr=table["faithfulness_sd"].fillna(0), color="tab:blue", alpha=0.7)
+    left.set_xlabel("block k (Grad-CAM at its last conv layer)")
+    left.set_ylabel("Grad-CAM faithfulness (insertion - deletion AUC)", color="tab:blue")
+    if table["finetune_change_pct"].notna().any():
+        twin = left.twinx()
+        twin.plot(k, table["finetune_change_pct"], "o-", color="tab:red")
+        twin.set_ylabel("net change in fine-tuning, % of weight L1", color="tab:red")
+    measured = table.dropna(subset=["test_accuracy"])
+    right.errorbar(
+        measured["frozen_blocks"],
+        measured["test_accuracy"],
+        yerr=[
+            measured["test_accuracy"] - measured["test_accuracy_ci_low"],
+            measured["test_accuracy_ci_high"] - measured["test_accuracy"],
+        ],
+        fmt="s",
+        capsize=4,
+        color="black",
+    )
+    best = table.loc[table["mean_rank"].idxmin(), "frozen_blocks"] if table["mean_rank"].notna().any() else None
+    for ax in (left, right):
+        ax.set_xticks(list(k))
+        if best is not None:
+            ax.axvline(best, color="0.5", ls=":", label=f"recommended: freeze 1-{best}")
+    right.set_xlabel("frozen blocks k (sweep, optimizer chosen on validation)")
+    right.set_ylabel("test accuracy (95% bootstrap interval)")
+    right.set_xlim(0.5, 5.5)
+    right.legend(loc="lower right", fontsize=8)
+    fig.suptitle("\n".join(textwrap.wrap(sentence, 130)), fontsize=8)
+    fig.tight_layout()
+    return _save(fig, out_png)

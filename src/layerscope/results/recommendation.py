@@ -1,0 +1,284 @@
+"""Does explanation quality choose the freeze depth? Study A's central claim, made testable.
+
+Study A read Grad-CAM maps of blocks 3-5 by eye, found block 3's maps on the defects and
+deeper ones "overfit", and froze blocks 1-3. Two measured signals stand in for that
+reading, one per VGG-16 block k:
+
+- (a) **faithfulness** of Grad-CAM at block k's last conv layer: insertion AUC minus
+  deletion AUC (Petsiuk et al. 2018) on the explained VGG-16 runs (transfer and
+  fine-tuned), averaged. Freezing blocks 1..k keeps block k's features as they are, so
+  the block whose maps are most faithful is the depth (a) recommends.
+- (b) **movement** of block k during fine-tuning: its net weight change |W_T - W_0|
+  relative to its weight L1 norm (study C's store). Blocks that barely move when allowed
+  to are safe to freeze (Yosinski et al. 2014: early features are general); (b)
+  recommends freezing the leading blocks that moved less than the median block.
+
+Each signal ranks the depths (a: by faithfulness; b: by distance from its recommended
+depth); the mean rank is the recommendation. It is then set beside what the sweep
+measured: test accuracy per depth (the optimizer picked by validation at each depth),
+Spearman's rank correlation between predicted and measured orderings, and McNemar's test
+of the recommended depth's run against the best one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from layerscope.core.atomic import write_text
+from layerscope.core.errors import LayerscopeError
+from layerscope.results.comparisons import ALPHA, paired_test
+from layerscope.results.figures import plot_freeze_recommendation
+from layerscope.results.render import write_table
+from layerscope.results.tables import best_by_val
+from layerscope.train.runs import parse_name
+from layerscope.weights.plots import block_summary
+from layerscope.weights.store import WeightChangeStore
+
+BLOCKS = (1, 2, 3, 4, 5)
+COLUMNS = [
+    "frozen_blocks",
+    "gradcam_layer",
+    "faithfulness",
+    "faithfulness_sd",
+    "finetune_change_pct",
+    "rank_faithfulness",
+    "rank_weight_change",
+    "mean_rank",
+    "run",
+    "test_accuracy",
+    "test_accuracy_ci_low",
+    "test_accuracy_ci_high",
+]
+
+
+def block_faithfulness(quality: pd.DataFrame) -> pd.DataFrame:
+    """Per block: mean and sd over runs of Grad-CAM's insertion minus deletion AUC.
+
+    Args:
+        quality: stacked ``quality.csv`` rows (run, method, layer, metric, value, ...) of
+            the explained VGG-16 runs.
+
+    Returns:
+        Columns ``block``, ``layer``, ``faithfulness``, ``faithfulness_sd`` (sd over runs;
+        NaN with one run), ``runs``; one row per block with a Grad-CAM layer.
+    """
+    rows = quality[(quality["method"] == "gradcam") & quality["metric"].isin(["deletion_auc", "insertion_auc"])]
+    if rows.empty:
+        raise LayerscopeError("no Grad-CAM deletion/insertion rows in the quality tables: nothing to rank blocks by")
+    wide = rows.pivot_table(index=["run", "layer"], columns="metric", values="value").reset_index()
+    wide["score"] = wide["insertion_auc"] - wide["deletion_auc"]
+    wide["block"] = wide["layer"].map(_block_number)
+    wide = wide.dropna(subset=["block"])
+    table = (
+        wide.groupby("block")
+        .agg(
+            layer=("layer", "first"),
+            faithfulness=("score", "mean"),
+            faithfulness_sd=("score", "std"),
+            runs=("run", "nunique"),
+        )
+        .reset_index()
+    )
+    table["block"] = table["block"].astype(int)
+    return table
+
+
+def _block_number(layer: str) -> float:
+    match = re.fullmatch(r"block(\d)_conv\d", layer)
+    return float(match.group(1)) if match else math.nan
+
+
+def block_movement(blocks: pd.DataFrame) -> dict[int, float]:
+    """Relative net change per VGG-16 block at the last reading of a weight-change store.
+
+    Args:
+        blocks: :func:`layerscope.weights.plots.block_summary` of the fine-tuning run's store.
+
+    Returns:
+        Block number -> net change / weight L1 (blocks 1-5 only; the head is left out).
+    """
+    last = blocks[blocks["reading"] == blocks["reading"].max()]
+    moved = {}
+    for row in last.itertuples():
+        match = re.fullmatch(r"block(\d)", str(row.block))
+        if match:
+            moved[int(match.group(1))] = float(row.net_rel)
+    return moved
+
+
+def depth_by_movement(moved: Mapping[int, float]) -> int:
+    """Freeze the leading blocks that moved less than the median block (at least one)."""
+    threshold = float(np.median(list(moved.values())))
+    depth = 0
+    for block in sorted(moved):
+        if moved[block] > threshold:
+            break
+        depth = block
+    return max(depth, 1)
+
+
+def _ranks(scores: Mapping[int, float], higher_is_better: bool = True) -> dict[int, float]:
+    series = pd.Series(scores, dtype=float)
+    return series.rank(ascending=not higher_is_better, method="average").to_dict()
+
+
+def sweep_by_depth(runs: Mapping[str, dict | None]) -> dict[int, tuple[str, dict]]:
+    """Per freeze depth of the sweep: the run picked by validation among its optimizers."""
+    by_depth: dict[int, dict[str, dict | None]] = {}
+    for run_id, run in runs.items():
+        family, k, _ = parse_name(run_id)
+        if family == "freeze" and k in BLOCKS:
+            by_depth.setdefault(k, {})[run_id] = run
+    chosen = {}
+    for k, candidates in by_depth.items():
+        best = best_by_val(candidates)
+        if best is not None:
+            chosen[k] = (best, candidates[best])
+    return chosen
+
+
+def recommend(
+    quality: pd.DataFrame, moved: Mapping[int, float] | None, runs: Mapping[str, dict | None]
+) -> tuple[pd.DataFrame, dict]:
+    """The recommendation table and its verdict.
+
+    Args:
+        quality: stacked ``quality.csv`` rows of the explained VGG-16 runs.
+        moved: relative net change per block during fine-tuning (:func:`block_movement`),
+            or None without a fine-tuning run (signal b is then left out).
+        runs: the sweep's runs (run id -> loaded metrics with test predictions, None if
+            unfinished), as :func:`layerscope.results.tables.load_runs` gives them.
+
+    Returns:
+        ``(table, verdict)``: one row per block 1-5 (columns :data:`COLUMNS`), and a dict
+        with the recommended depth, the best measured depth, Spearman's rho and n, the
+        McNemar p-value between the two, and ``sentence``, the finding in words.
+    """
+    faith = block_faithfulness(quality).set_index("block")
+    rank_a = _ranks(faith["faithfulness"].to_dict())
+    rank_b: dict[int, float] = {}
+    if moved:
+        by_movement = depth_by_movement(moved)
+        rank_b = _ranks({k: -abs(k - by_movement) for k in BLOCKS if k in faith.index})
+    sweep = sweep_by_depth(runs)
+    rows = []
+    for k in BLOCKS:
+        ranks = [r[k] for r in (rank_a, rank_b) if k in r]
+        run_id, run = sweep.get(k, (None, None))
+        test = (run or {}).get("test") or {}
+        ci = test.get("accuracy_ci") or (math.nan, math.nan)
+        rows.append(
+            {
+                "frozen_blocks": k,
+                "gradcam_layer": faith["layer"].get(k),
+                "faithfulness": faith["faithfulness"].get(k, math.nan),
+                "faithfulness_sd": faith["faithfulness_sd"].get(k, math.nan),
+                "finetune_change_pct": 100 * (moved or {}).get(k, math.nan),
+                "rank_faithfulness": rank_a.get(k, math.nan),
+                "rank_weight_change": rank_b.get(k, math.nan),
+                "mean_rank": float(np.mean(ranks)) if ranks else math.nan,
+                "run": run_id,
+                "test_accuracy": float(test.get("accuracy", math.nan)),
+                "test_accuracy_ci_low": float(ci[0]),
+                "test_accuracy_ci_high": float(ci[1]),
+            }
+        )
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return table, _verdict(table, sweep, bool(moved))
+
+
+def _verdict(table: pd.DataFrame, sweep: Mapping[int, tuple[str, dict]], with_movement: bool) -> dict:
+    ranked = table.dropna(subset=["mean_rank"]).sort_values(["mean_rank", "rank_faithfulness"])
+    recommended = int(ranked["frozen_blocks"].iloc[0])
+    measured = table.dropna(subset=["test_accuracy"])
+    signals = "Grad-CAM faithfulness per block" + (" and weight change during fine-tuning" if with_movement else "")
+    if measured.empty:
+        sentence = (
+            f"The signals ({signals}) recommend freezing blocks 1-{recommended}; no freeze run finished to check it."
+        )
+        return {
+            "recommended": recommended,
+            "best": None,
+            "rho": math.nan,
+            "n": 0,
+            "p_value": math.nan,
+            "sentence": sentence,
+        }
+    best = int(measured.loc[measured["test_accuracy"].idxmax(), "frozen_blocks"])
+    scored = measured.dropna(subset=["mean_rank"])
+    rho = float(spearmanr(-scored["mean_rank"], scored["test_accuracy"]).statistic) if len(scored) > 1 else math.nan
+    p_value = math.nan
+    if recommended == best:
+        outcome = "which is the depth the sweep found best"
+    elif recommended not in sweep:
+        outcome = f"a depth the sweep did not train (its best is {best} blocks)"
+    else:
+        test = paired_test(sweep[recommended][1], sweep[best][1])
+        p_value = test.p_value if test is not None else math.nan
+        tied = not p_value < ALPHA
+        outcome = (
+            f"statistically tied with the sweep's best depth, {best} blocks (McNemar p = {p_value:.2g})"
+            if tied
+            else f"worse than the sweep's best depth, {best} blocks (McNemar p = {p_value:.2g})"
+        )
+    accuracy = table.set_index("frozen_blocks")["test_accuracy"]
+    sentence = (
+        f"The signals ({signals}) recommend freezing blocks 1-{recommended}, {outcome}; "
+        f"test accuracy {accuracy[best]:.3f} at the best depth"
+        + (
+            f" and {accuracy[recommended]:.3f} at the recommended one"
+            if recommended != best and recommended in sweep
+            else ""
+        )
+        + f"; Spearman's rho between the predicted and measured orderings is {rho:.2f} over {len(scored)} swept depths."
+    )
+    return {
+        "recommended": recommended,
+        "best": best,
+        "rho": rho,
+        "n": len(scored),
+        "p_value": p_value,
+        "sentence": sentence,
+    }
+
+
+def write_recommendation(
+    quality_files: Sequence[str | os.PathLike],
+    finetune_store: str | os.PathLike | None,
+    runs: Mapping[str, dict | None],
+    out_stem: str | os.PathLike,
+    figure: str | os.PathLike,
+) -> dict:
+    """Read the signals; write the table, its JSON verdict and the figure.
+
+    The table goes to ``<stem>.csv``, ``.md`` (with the finding as caption) and ``.tex``;
+    the verdict to ``<stem>.json``.
+
+    Args:
+        quality_files: ``quality.csv`` of the explained VGG-16 runs.
+        finetune_store: the fine-tuning run's ``weight_changes.h5``, or None.
+        runs: the sweep's runs as :func:`layerscope.results.tables.load_runs` gives them.
+        out_stem: path of the tables without suffix.
+        figure: path of the PNG.
+
+    Returns:
+        The verdict of :func:`recommend`.
+    """
+    quality = pd.concat([pd.read_csv(path) for path in quality_files], ignore_index=True)
+    moved = block_movement(block_summary(WeightChangeStore(finetune_store))) if finetune_store else None
+    table, verdict = recommend(quality, moved, runs)
+    caption = f"Freeze-depth recommendation from explanations and weight change. {verdict['sentence']}"
+    write_table(table.set_index("frozen_blocks"), out_stem, caption=caption)
+    finite = {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in verdict.items()}
+    write_text(Path(out_stem).with_suffix(".json"), json.dumps(finite, indent=1) + "\n")
+    plot_freeze_recommendation(table, verdict["sentence"], figure)
+    return verdict

@@ -1,0 +1,207 @@
+"""Uncertainty of test-set figures: bootstrap intervals, McNemar's test, seed spread.
+
+A test split of a few hundred images gives accuracies with a standard error of two to
+three points, so two runs whose accuracies differ by less than that are not shown to
+differ. These helpers put that uncertainty beside every number the tables report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import binomtest
+
+from layerscope.core.errors import LayerscopeError
+
+BOOTSTRAP_RESAMPLES = 2000
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a two-sided percentile bootstrap interval."""
+
+    estimate: float
+    low: float
+    high: float
+
+    def as_dict(self, prefix: str) -> dict[str, float]:
+        """Table columns ``prefix``, ``prefix_ci_low`` and ``prefix_ci_high``."""
+        return {prefix: self.estimate, f"{prefix}_ci_low": self.low, f"{prefix}_ci_high": self.high}
+
+
+def _check_labels(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1 or len(y_true) == 0:
+        raise LayerscopeError(
+            f"true and predicted labels must be equal-length non-empty vectors, got shapes "
+            f"{y_true.shape} and {y_pred.shape}"
+        )
+    return y_true, y_pred
+
+
+def accuracy_and_weighted_f1(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy and support-weighted F1 of one or many confusion matrices (..., K, K), rows = truth.
+
+    Same definitions as scikit-learn's ``accuracy_score`` and ``f1_score(average="weighted",
+    zero_division=0)``; vectorised so thousands of bootstrap resamples cost one array op.
+
+    Args:
+        confusion: counts (..., K, K), rows the true class, columns the predicted one.
+
+    Returns:
+        ``(accuracy, weighted_f1)``, each of shape (...).
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    total = confusion.sum(axis=(-2, -1))
+    correct = np.diagonal(confusion, axis1=-2, axis2=-1)
+    support, predicted = confusion.sum(axis=-1), confusion.sum(axis=-2)
+    denominator = support + predicted  # F1 = 2 TP / (2 TP + FP + FN) = 2 TP / (support + predicted)
+    f1 = np.divide(2 * correct, denominator, out=np.zeros_like(correct), where=denominator > 0)
+    weighted = (f1 * support).sum(axis=-1) / total
+    return correct.sum(axis=-1) / total, weighted
+
+
+def bootstrap_intervals(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    num_classes: int,
+    seed: int,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+) -> dict[str, Interval]:
+    """Percentile bootstrap intervals of test accuracy and weighted F1, resampling test images.
+
+    Each resample draws n images with replacement (seeded by ``seed``); the interval is
+    the (1-confidence)/2 and (1+confidence)/2 quantiles of the resampled figures.
+
+    Args:
+        y_true: true class indices of the test images.
+        y_pred: predicted class indices, same length.
+        num_classes: the number of classes (indices must be below it).
+        seed: seeds the resampling.
+        resamples: how many bootstrap resamples.
+        confidence: the interval's coverage, in (0, 1).
+
+    Returns:
+        ``{"accuracy": Interval, "f1_weighted": Interval}``.
+
+    Raises:
+        LayerscopeError: label vectors that are empty or of different lengths, or a
+            confidence outside (0, 1).
+    """
+    y_true, y_pred = _check_labels(y_true, y_pred)
+    if not 0 < confidence < 1:
+        raise LayerscopeError(f"confidence must be in (0, 1), got {confidence}")
+    n = len(y_true)
+    cells = y_true * num_classes + y_pred
+    # A bootstrap resample is a multinomial count of how often each image is drawn.
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
+    per_cell = np.zeros((n, num_classes * num_classes))
+    per_cell[np.arange(n), cells] = 1.0
+    confusions = (counts @ per_cell).reshape(resamples, num_classes, num_classes)
+    boot_accuracy, boot_f1 = accuracy_and_weighted_f1(confusions)
+    full = np.bincount(cells, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    accuracy, f1 = accuracy_and_weighted_f1(full)
+    tails = [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100]
+    result = {}
+    for name, point, samples in (("accuracy", accuracy, boot_accuracy), ("f1_weighted", f1, boot_f1)):
+        low, high = np.percentile(samples, tails)
+        result[name] = Interval(float(point), float(low), float(high))
+    return result
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """Exact McNemar test of two classifiers on the same test images."""
+
+    only_a_correct: int
+    only_b_correct: int
+    p_value: float
+
+    @property
+    def discordant(self) -> int:
+        """Images exactly one of the two classifiers gets right: the test's sample size."""
+        return self.only_a_correct + self.only_b_correct
+
+
+def mcnemar(y_true: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int]) -> McNemar:
+    """McNemar's exact test (two-sided binomial test on the discordant pairs).
+
+    Paired: it counts the images one model gets right and the other wrong, which is
+    what "model A beats model B on this test set" rests on. With no discordant pair
+    the models agree everywhere and p = 1.
+
+    Args:
+        y_true: true class indices of the test images.
+        pred_a: model A's predicted class indices, same order.
+        pred_b: model B's predicted class indices, same order.
+
+    Returns:
+        The discordant counts and the two-sided p-value.
+
+    Raises:
+        LayerscopeError: label vectors that are empty or of different lengths.
+    """
+    y_true, pred_a = _check_labels(y_true, pred_a)
+    _, pred_b = _check_labels(y_true, pred_b)
+    right_a, right_b = pred_a == y_true, pred_b == y_true
+    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
+    if only_a + only_b == 0:
+        return McNemar(0, 0, 1.0)
+    p_value = binomtest(only_a, only_a + only_b, 0.5, alternative="two-sided").pvalue
+    return McNemar(only_a, only_b, float(min(1.0, p_value)))
+
+
+def mean_and_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1) across seeds; sd is NaN for a single seed.
+
+    Args:
+        values: one figure per seed; NaN (an unfinished seed) is left out.
+
+    Returns:
+        ``(mean, sd)``; both NaN when no value is left.
+    """
+    array = np.asarray([v for v in values if v == v], dtype=np.float64)  # drop NaN (unfinished)
+    if len(array) == 0:
+        return float("nan"), float("nan")
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else float("nan")
+
+
+def paired_difference_interval(
+    y_true: Sequence[int],
+    pred_a: Sequence[int],
+    pred_b: Sequence[int],
+    seed: int,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+) -> Interval:
+    """Accuracy of A minus accuracy of B with a paired percentile bootstrap interval.
+
+    Both models are scored on the same resampled images, so the interval reflects the
+    pairing (much narrower than two independent intervals when the models agree often).
+
+    Args:
+        y_true: true class indices of the test images.
+        pred_a: model A's predicted class indices, same order.
+        pred_b: model B's predicted class indices, same order.
+        seed: seeds the resampling.
+        resamples: how many bootstrap resamples.
+        confidence: the interval's coverage, in (0, 1).
+
+    Returns:
+        The accuracy difference A - B with its interval.
+
+    Raises:
+        LayerscopeError: label vectors that are empty or of different lengths.
+    """
+    y_true, pred_a = _check_labels(y_true, pred_a)
+    _, pred_b = _check_labels(y_true, pred_b)
+    n = len(y_true)
+    delta = (pred_a == y_true).astype(np.float64) - (pred_b == y_true).astype(np.float64)
+    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
+    samples = counts @ delta / n
+    low, high = np.percentile(samples, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
+    return Interval(float(delta.mean()), float(low), float(high))

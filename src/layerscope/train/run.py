@@ -1,0 +1,387 @@
+"""One training run end to end: build, train, evaluate, write the run's files.
+
+Frozen VGG blocks whose output never changes (no augmentation) are computed once
+per image and only the layers after them are fitted; the tail shares its layers
+with the full model, so the saved model is the full network either way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from layerscope.core.atomic import atomic_path, write_text
+from layerscope.core.errors import LayerscopeError
+from layerscope.core.provenance import sha256_file
+from layerscope.data.prepare import load_classes, load_split
+from layerscope.train.evaluation import (
+    add_intervals,
+    classification_metrics,
+    majority_baseline,
+    predictions_table,
+)
+from layerscope.train.features import load_frozen_features
+from layerscope.train.fit import (
+    FitSettings,
+    StepCheckpoints,
+    clear_state,
+    discard_stale_state,
+    enable_determinism,
+    fingerprint_of,
+    fit,
+    link_or_copy,
+    loaded_code_digest,
+    publish,
+)
+from layerscope.train.models import lenet5, load_model, set_frozen_blocks, split_at_block, vgg16
+from layerscope.train.optimizers import make_optimizer
+from layerscope.train.plots import plot_history
+from layerscope.train.runs import RunSpec, cached_blocks, run_epochs, run_seed, run_settings
+from layerscope.weights.recorder import WeightChangeRecorder, recorded_layer_names
+from layerscope.weights.store import WeightStoreWriter, resume_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """Where one run writes, under ``results/<experiment>/runs/<run-id>/``.
+
+    Attributes:
+        root: the run's folder; every path below is inside it.
+    """
+
+    root: Path
+
+    @property
+    def model(self) -> Path:
+        """The trained full model (best-validation weights)."""
+        return self.root / "model.keras"
+
+    @property
+    def history(self) -> Path:
+        """Per-epoch loss, accuracy, learning rate and time."""
+        return self.root / "history.csv"
+
+    @property
+    def metrics(self) -> Path:
+        """Test, validation and training metrics with the majority baseline."""
+        return self.root / "metrics.json"
+
+    @property
+    def predictions(self) -> Path:
+        """Per test image: path, true and predicted class, probabilities."""
+        return self.root / "predictions.csv"
+
+    @property
+    def curves(self) -> Path:
+        """The training-curve figure."""
+        return self.root / "training_curves.png"
+
+    @property
+    def weight_changes(self) -> Path:
+        """The published weight-change store (study C)."""
+        return self.root / "weight_changes.h5"
+
+    @property
+    def checkpoints(self) -> Path:
+        """The published step checkpoints for the feature-onset study (study B)."""
+        return self.root / "checkpoints"
+
+    @property
+    def state(self) -> Path:
+        """Resume state of an unfinished attempt (not a Snakemake output, so it survives a failure)."""
+        return self.root / "resume"
+
+    @property
+    def pending_weight_changes(self) -> Path:
+        """The weight-change store while the run is unfinished, published to :attr:`weight_changes`.
+
+        It is kept with the resume state, so a kill after the store is finished but before
+        the outputs are written (Snakemake then deletes the outputs) loses nothing.
+        """
+        return self.state / "weight_changes.h5"
+
+    @property
+    def pending_checkpoints(self) -> Path:
+        """Step checkpoints of the current attempt; moved to :attr:`checkpoints` on success."""
+        return self.state / "checkpoints"
+
+
+def build_model(
+    spec: RunSpec,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    training: dict,
+    start_from: Path | None = None,
+) -> keras.Model:
+    """The untrained (or pretrained) model of a run; fine-tuning loads ``start_from``."""
+    if spec.family == "lenet5":
+        return lenet5(input_shape, num_classes, activation=spec.activation)
+    if spec.family == "finetune":
+        if start_from is None:
+            raise LayerscopeError("fine-tuning needs the trained model of runs.finetune_from")
+        model = load_model(start_from)
+        set_frozen_blocks(model, 0)
+        return model
+    return vgg16(
+        input_shape,
+        num_classes,
+        weights=training["weights"] if spec.pretrained else "none",
+        freeze_blocks=spec.freeze_blocks,
+        head=spec.head,
+        dense_units=training["dense_units"],
+        dropout=training["dropout"],
+    )
+
+
+def fit_settings(spec: RunSpec, training: dict, seed: int) -> tuple[FitSettings, float]:
+    """Epochs, batch size, early stopping and learning rate of a run from the config."""
+    if spec.family == "finetune":
+        epochs, lr = training["finetune"]["epochs"], training["finetune"]["learning_rate"]
+    else:
+        epochs, lr = run_epochs(spec, training["epochs"]), training["learning_rate"][spec.optimizer]
+    settings = FitSettings(
+        epochs=epochs,
+        batch_size=training["batch_size"],
+        seed=seed,
+        patience=training["early_stopping_patience"],
+        class_weight=training["class_weight"],
+        checkpoint_ratio=training["checkpoint_ratio"],
+    )
+    return settings, lr
+
+
+def parameter_counts(model: keras.Model) -> dict[str, int]:
+    """Trainable parameters, parameters of frozen layers, and the total.
+
+    Batch-norm moving statistics are neither trainable nor frozen: they count in the total only.
+    """
+    trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
+    frozen = int(sum(np.prod(v.shape) for layer in model.layers if not layer.trainable for v in layer.weights))
+    return {"trainable": trainable, "frozen": frozen, "total": int(model.count_params())}
+
+
+def train_run(
+    spec: RunSpec,
+    config: dict,
+    data_dir: Path,
+    files: RunFiles,
+    start_from: Path | None = None,
+    provenance: dict | None = None,
+    features: Path | None = None,
+    step_checkpoints: bool = True,
+) -> dict:
+    """Train one run and write its model, history, metrics, predictions, curves and weight changes.
+
+    Weight changes are recorded on the full model, frozen layers included. A killed
+    attempt resumes from ``files.state`` when nothing that shapes the run has changed.
+
+    Args:
+        spec: the run, from the run grid (:func:`layerscope.train.runs.parse_run_id`).
+        config: the validated experiment config.
+        data_dir: the data stage's output folder.
+        files: where the run writes.
+        start_from: the trained model fine-tuning starts from (only for finetune runs).
+        provenance: provenance to stamp into the weight-change store.
+        features: the shared cache of this run's frozen blocks (:mod:`layerscope.train.features`);
+            without it a freeze run with ``cache_frozen_features`` computes them itself.
+        step_checkpoints: save the weights at log-spaced steps for the feature-onset study
+            (about 0.9 GB per VGG-16 run at 64 px); off, ``checkpoints/`` stays empty.
+
+    Returns:
+        The run's metrics, as written to ``files.metrics``.
+
+    Raises:
+        LayerscopeError: a finetune run without ``start_from``, or resume state that cannot be finished.
+    """
+    training, seed = config["training"], run_seed(spec.run_id, config)
+    enable_determinism(seed)
+    if training["mixed_precision"]:
+        keras.mixed_precision.set_global_policy(training["mixed_precision"])
+    classes = load_classes(data_dir)
+    splits = {name: load_split(data_dir, name) for name in ("train", "val", "test")}
+    model = build_model(spec, splits["train"][0].shape[1:], len(classes), training, start_from)
+    settings, learning_rate = fit_settings(spec, training, seed)
+
+    cut = cached_blocks(spec, training)
+    fitted, inputs = model, {name: x for name, (x, _) in splits.items()}
+    if cut:
+        extractor, fitted = split_at_block(model, cut)
+        started = time.perf_counter()
+        if features is not None:
+            inputs = load_frozen_features(features, cut, training["weights"], training["mixed_precision"])
+            log.info("read block-%d features from %s", cut, features)
+        else:
+            inputs = {
+                name: extractor.predict(x.astype(np.float32), batch_size=64, verbose=0) for name, x in inputs.items()
+            }
+            log.info(
+                "cached block-%d features of %d images in %.1f s",
+                cut,
+                sum(len(x) for x in inputs.values()),
+                time.perf_counter() - started,
+            )
+    fitted.compile(
+        optimizer=make_optimizer(spec.optimizer, learning_rate, training["momentum"]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    recording = config["weight_changes"]
+    fingerprint = run_fingerprint(spec, config, data_dir, start_from, step_checkpoints)
+    discard_stale_state(files.state, fingerprint)  # before anything is written there
+    for leftover in files.root.glob(".*.tmp*"):  # half-written temporaries of a killed attempt
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
+    callbacks = [StepCheckpoints(model, files.pending_checkpoints, settings.checkpoint_ratio)] * step_checkpoints
+    callbacks += [
+        WeightChangeRecorder(
+            files.pending_weight_changes,
+            period=recording["period"],
+            snapshot_readings=recording["snapshots"],
+            model=model,
+            run_id=spec.run_id,
+            provenance=provenance,
+        ),
+    ]
+    files.pending_checkpoints.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    history, stop_reason = fit(
+        fitted,
+        (inputs["train"], splits["train"][1]),
+        (inputs["val"], splits["val"][1]),
+        settings,
+        len(classes),
+        files.state,
+        callbacks=callbacks,
+        fingerprint=fingerprint,
+        resume_files=[resume_path(files.pending_weight_changes)],
+    )
+    seconds = time.perf_counter() - started
+    _finish_interrupted_store(files.pending_weight_changes, model, len(history))
+
+    probabilities = {
+        name: np.asarray(fitted.predict(x.astype(np.float32), batch_size=64, verbose=0), dtype=np.float64)
+        for name, x in inputs.items()
+    }
+    metrics = {
+        "run_id": spec.run_id,
+        "spec": spec.__dict__,
+        "learning_rate": learning_rate,
+        "epochs_run": int(len(history)),
+        "stopped_early": stop_reason == "early_stopping",
+        "diverged": stop_reason == "diverged",
+        "train_seconds": round(seconds, 2),
+        "cached_frozen_blocks": cut,
+        "parameters": parameter_counts(model),
+        **{name: classification_metrics(splits[name][1], p, classes) for name, p in probabilities.items()},
+        "majority_baseline": majority_baseline(splits["train"][1], splits["test"][1], len(classes)),
+    }
+    metrics["test"] = add_intervals(metrics["test"], splits["test"][1], probabilities["test"], config["seed"])
+    metrics["beats_majority"] = {
+        key: metrics["test"][key] > metrics["majority_baseline"][key] for key in ("accuracy", "f1_weighted")
+    }
+    _write_outputs(files, model, history, metrics, splits["test"][1], probabilities["test"], data_dir, classes)
+    clear_state(files.state)
+    log.info(
+        "%s: test accuracy %.3f, weighted F1 %.3f (majority baseline %.3f)",
+        spec.run_id,
+        metrics["test"]["accuracy"],
+        metrics["test"]["f1_weighted"],
+        metrics["majority_baseline"]["accuracy"],
+    )
+    return metrics
+
+
+def _write_outputs(
+    files: RunFiles,
+    model,
+    history: pd.DataFrame,
+    metrics: dict,
+    y_test: np.ndarray,
+    test_probs: np.ndarray,
+    data_dir: Path,
+    classes: list[str],
+) -> None:
+    manifest = pd.read_csv(data_dir / "manifest.csv")
+    test_paths = manifest.loc[manifest["split"] == "test", "path"].tolist()
+    with atomic_path(files.predictions) as tmp:
+        predictions_table(test_paths, y_test, test_probs, classes).to_csv(tmp, index=False)
+    with atomic_path(files.history) as tmp:
+        history.to_csv(tmp, index=False)
+    plot_history(history, files.curves, title=metrics["run_id"])
+    with atomic_path(files.model) as tmp:
+        model.save(tmp)
+    write_text(files.metrics, json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+    # Copies (hard links), not moves: until clear_state the resume state still holds
+    # everything, so a kill here reruns to the same outputs.
+    publish(files.pending_weight_changes, files.weight_changes)
+    files.pending_checkpoints.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(files.checkpoints, ignore_errors=True)
+    tmp = files.root / ".checkpoints.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(files.pending_checkpoints, tmp, copy_function=link_or_copy)
+    tmp.rename(files.checkpoints)
+
+
+def run_fingerprint(
+    spec: RunSpec, config: dict, data_dir: Path, start_from: Path | None, step_checkpoints: bool = True
+) -> str:
+    """Digest of everything that shapes a run; resume state of another fingerprint is discarded.
+
+    That is its spec, the training settings that apply to it (and the content of a weights
+    file named there), its seed, the weight-change recording, the prepared data, the start
+    model of fine-tuning and the library code.
+    """
+    data = sorted(
+        p
+        for p in Path(data_dir).iterdir()
+        if p.suffix in (".csv", ".json", ".npy") and p.name not in ("class_counts.csv", "provenance.json")
+    )
+    settings = run_settings(spec.run_id, config)
+    weights = settings.get("weights")
+    return fingerprint_of(
+        spec=spec.__dict__,
+        training=settings,
+        seed=run_seed(spec.run_id, config),
+        data_seed=config["seed"],
+        weights_file=sha256_file(weights) if weights and Path(weights).is_file() else None,
+        recording={key: config["weight_changes"][key] for key in ("period", "snapshots")},
+        data={p.name: sha256_file(p) for p in data},
+        start_from=sha256_file(start_from) if start_from else None,
+        step_checkpoints=step_checkpoints,
+        code=loaded_code_digest(),
+    )
+
+
+def _finish_interrupted_store(store: Path, model: keras.Model, epochs_done: int) -> None:
+    """Finish a store whose run was killed after its last epoch was committed but before the store was.
+
+    ``fit`` then has nothing left to run; this does what the recorder's ``on_train_end``
+    would have done, from the accumulators saved at that epoch end.
+    """
+    if store.is_file() or epochs_done == 0:
+        return
+    resumed = WeightStoreWriter.resume(store, recorded_layer_names(model), epochs_done)
+    if resumed is None:
+        raise LayerscopeError(
+            f"the resume state of {store.parent.parent.name} has no weight-change store to finish "
+            f"({store}.partial); delete {store.parent} and rerun"
+        )
+    writer, _, accumulators = resumed
+    last = writer.n_readings - 1
+    if writer.has_snapshot(last):  # written after the commit, so a kill may have cut it short
+        del writer._file[f"snapshots/r{last:06d}"]
+    writer.write_snapshot(last, accumulators)
+    writer.finish()
+    log.info("finished the weight-change store of an interrupted run at reading %d (%s)", last, store)

@@ -1,0 +1,88 @@
+rule render_weight_changes:
+    input:
+        store=f"{RESULTS}/runs/{{run}}/weight_changes.h5",
+    output:
+        figure3d=report(
+            f"{RESULTS}/runs/{{run}}/figures/weight_changes_3d.png",
+            caption="../report/weight_changes_3d.rst",
+            category="Weight changes",
+            subcategory="{run}",
+        ),
+        figure3d_net=report(
+            f"{RESULTS}/runs/{{run}}/figures/weight_changes_3d_net.png",
+            caption="../report/weight_changes_3d_net.rst",
+            category="Weight changes",
+            subcategory="{run}",
+        ),
+        heatmap=report(
+            f"{RESULTS}/runs/{{run}}/figures/weight_changes_heatmap.png",
+            caption="../report/weight_changes_heatmap.rst",
+            category="Weight changes",
+            subcategory="{run}",
+        ),
+        blocks=report(
+            f"{RESULTS}/runs/{{run}}/figures/weight_changes_blocks.png",
+            caption="../report/weight_changes_blocks.rst",
+            category="Weight changes",
+            subcategory="{run}",
+        ),
+    log:
+        f"{LOGS}/render_weight_changes/{{run}}.log",
+    benchmark:
+        f"{BENCHMARKS}/render_weight_changes/{{run}}.tsv"
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        log_scale=config["weight_changes"]["log_scale"],
+        code=code_digest("render_weight_changes.py"),
+    script:
+        "../scripts/render_weight_changes.py"
+
+
+rule animate_weight_changes:
+    input:
+        store=f"{RESULTS}/runs/{{run}}/weight_changes.h5",
+    output:
+        report(
+            f"{RESULTS}/runs/{{run}}/figures/weight_changes.gif",
+            caption="../report/weight_changes_3d.rst",
+            category="Weight changes",
+            subcategory="{run}",
+        ),
+    log:
+        f"{LOGS}/animate_weight_changes/{{run}}.log",
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        log_scale=config["weight_changes"]["log_scale"],
+        code=code_digest("animate_weight_changes.py"),
+    script:
+        "../scripts/animate_weight_changes.py"
+
+
+rule compare_freeze_depths:
+    input:
+        stores=expand(
+            f"{RESULTS}/runs/{{run}}/weight_changes.h5",
+            run=comparison_runs(),
+        ),
+    output:
+        accumulated=report(
+            f"{RESULTS}/figures/weight_changes_freeze_comparison.png",
+            caption="../report/weight_changes_comparison.rst",
+            category="Weight changes",
+        ),
+        net=report(
+            f"{RESULTS}/figures/weight_changes_freeze_comparison_net.png",
+            caption="../report/weight_changes_comparison_net.rst",
+            category="Weight changes",
+        ),
+    log:
+        f"{LOGS}/compare_freeze_depths.log",
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        log_scale=config["weight_changes"]["log_scale"],
+        code=code_digest("compare_freeze_depths.py"),
+    script:
+        "../scripts/compare_freeze_depths.py"

@@ -1,0 +1,29 @@
+"""Would the explanations (and weight changes) have chosen the freeze depth? (issue 13)"""
+
+from pathlib import Path
+
+from layerscope.core.scripting import run_job
+
+
+def main(smk):
+    from layerscope.core.provenance import write_provenance
+    from layerscope.results.recommendation import write_recommendation
+    from layerscope.results.tables import load_runs
+
+    runs = load_runs(Path(smk.input.metrics[0]).parents[1], smk.params.runs) if smk.input.metrics else {}
+    store = smk.input.finetune_store[0] if smk.input.finetune_store else None
+    stem = Path(smk.output.csv).with_suffix("")
+    verdict = write_recommendation(smk.input.quality, store, runs, stem, smk.output.figure)
+    write_provenance(
+        smk.output.provenance,
+        rule=smk.rule,
+        experiment=smk.config["experiment"],
+        config=smk.config,
+        seed=smk.config["seed"],
+        inputs=list(smk.input),
+        outputs=[smk.output.csv, smk.output.md, smk.output.tex, smk.output.verdict, smk.output.figure],
+        extra={"recommended": verdict["recommended"], "best": verdict["best"]},
+    )
+
+
+run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)
