@@ -22,6 +22,7 @@ from matplotlib.ticker import ScalarFormatter
 from layerscope.core.atomic import atomic_path
 from layerscope.core.errors import LayerscopeError
 from layerscope.explain import GradientAscent, representative_channels, stage_layers
+from layerscope.explain.feature_map_study import spread_over_classes
 from layerscope.explain.onset import correlation_curves, layer_onset
 
 STUDY_ONSET = {"first": 20, "middle": 100, "last": 200}
@@ -57,18 +58,6 @@ def checkpoint_readings(directory: str | os.PathLike) -> tuple[list[int], list[P
     return steps, [found[s] for s in steps]
 
 
-def pick_images(labels: np.ndarray, count: int) -> np.ndarray:
-    """Up to ``count`` image indices, one class after another, first images first."""
-    labels = np.asarray(labels)
-    queues = [list(np.flatnonzero(labels == c)) for c in dict.fromkeys(labels.tolist())]
-    chosen: list[int] = []
-    while len(chosen) < min(count, len(labels)):
-        for queue in queues:
-            if queue and len(chosen) < count:
-                chosen.append(int(queue.pop(0)))
-    return np.array(chosen, dtype=np.int64)
-
-
 def ascent_changes(model, layer: str, images: np.ndarray, channels: np.ndarray, steps: int, alpha: float) -> np.ndarray:
     """x* - x for every (channel, image) pair, (K * N, H, W, C), channels outer."""
     x = np.concatenate([images] * len(channels))
@@ -102,7 +91,7 @@ def measure_onset(
         LayerscopeError: no final checkpoint, two of them, or no earlier reading.
     """
     steps, paths = checkpoint_readings(checkpoint_dir)
-    shown = images[pick_images(labels, onset["images"])]
+    shown = images[spread_over_classes(labels, onset["images"])]
     model.load_weights(paths[-1])
     stages = feature_maps.get("layers") or stage_layers(model)
     channels = {layer: representative_channels(model, layer, shown, k=onset["channels"]) for layer in stages.values()}

@@ -204,9 +204,10 @@ def train_run(
         LayerscopeError: a finetune run without ``start_from``, or resume state that cannot be finished.
     """
     training, seed = config["training"], run_seed(spec.run_id, config)
+    precision = training["mixed_precision"]
     enable_determinism(seed)
-    if training["mixed_precision"]:
-        keras.mixed_precision.set_global_policy(training["mixed_precision"])
+    if precision:
+        keras.mixed_precision.set_global_policy(precision)
     classes = load_classes(data_dir)
     splits = {name: load_split(data_dir, name) for name in ("train", "val", "test")}
     model = build_model(spec, splits["train"][0].shape[1:], len(classes), training, start_from)
@@ -218,7 +219,7 @@ def train_run(
         extractor, fitted = split_at_block(model, cut)
         started = time.perf_counter()
         if features is not None:
-            inputs = load_frozen_features(features, cut, training["weights"], training["mixed_precision"])
+            inputs = load_frozen_features(features, cut, training["weights"], precision)
             log.info("read block-%d features from %s", cut, features)
         else:
             inputs = {
@@ -282,6 +283,7 @@ def train_run(
         "stopped_early": stop_reason == "early_stopping",
         "diverged": stop_reason == "diverged",
         "train_seconds": round(seconds, 2),
+        "precision": precision or "float32",
         "cached_frozen_blocks": cut,
         "parameters": parameter_counts(model),
         **{name: classification_metrics(splits[name][1], p, classes) for name, p in probabilities.items()},
