@@ -69,6 +69,8 @@ rule freeze_recommendation:
         provenance=f"{RESULTS}/tables/freeze_recommendation.provenance.json",
     log:
         f"{LOGS}/freeze_recommendation.log",
+    benchmark:
+        f"{BENCHMARKS}/freeze_recommendation.tsv"
     conda:
         "../envs/layerscope.yaml"
     params:

@@ -9,6 +9,7 @@ from layerscope.core.scripting import run_job
 def main(smk):
     claim_gpu()  # before TensorFlow starts
     from layerscope.core.provenance import write_provenance
+    from layerscope.data.splits import SPLITS
     from layerscope.train.features import extract_frozen_features
     from layerscope.train.fit import set_threads
 
@@ -22,7 +23,7 @@ def main(smk):
         experiment=smk.config["experiment"],
         config=smk.config,
         seed=smk.config["seed"],
-        inputs=[*smk.input, *(data_dir / f"{split}_images.npy" for split in ("train", "val", "test"))],
+        inputs=[*smk.input, *(data_dir / f"{split}_images.npy" for split in SPLITS)],
         outputs=[out],
         extra=meta,
     )

@@ -7,6 +7,7 @@ from layerscope.core.scripting import run_job
 
 def main(smk):
     from layerscope.core.provenance import write_provenance
+    from layerscope.data.splits import SPLITS
     from layerscope.train.probe import run_probe
 
     data_dir = Path(smk.input.manifest).parent
@@ -25,7 +26,7 @@ def main(smk):
         experiment=smk.config["experiment"],
         config=smk.config,
         seed=smk.params.seed,
-        inputs=[*smk.input, *(data_dir / f"{split}_labels.npy" for split in ("train", "val", "test"))],
+        inputs=[*smk.input, *(data_dir / f"{split}_labels.npy" for split in SPLITS)],
         outputs=[smk.output.metrics, smk.output.predictions],
     )
 

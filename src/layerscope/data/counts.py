@@ -7,15 +7,14 @@ import os
 import pandas as pd
 
 from layerscope.core.atomic import atomic_path
-
-SPLIT_ORDER = ["train", "val", "test"]
+from layerscope.data.splits import SPLITS
 
 
 def class_counts(manifest: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
     """Images per class (rows, in class order) and split (columns), with a total column."""
     counts = (
         pd.crosstab(manifest["label"], manifest["split"])
-        .reindex(index=list(classes), columns=SPLIT_ORDER, fill_value=0)
+        .reindex(index=list(classes), columns=list(SPLITS), fill_value=0)
         .astype(int)
     )
     counts["total"] = counts.sum(axis=1)
@@ -31,7 +30,7 @@ def plot_class_counts(counts: pd.DataFrame, path: str | os.PathLike, title: str)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(counts) + 2), 3.5), layout="constrained")
-    counts[SPLIT_ORDER].plot.bar(ax=ax, width=0.8, rot=0)
+    counts[list(SPLITS)].plot.bar(ax=ax, width=0.8, rot=0)
     ax.set_xlabel("class")
     ax.set_ylabel("images")
     ax.set_title(title)

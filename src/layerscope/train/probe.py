@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 from layerscope.core.atomic import atomic_path, write_text
 from layerscope.data.prepare import load_classes, load_split
+from layerscope.data.splits import SPLITS
 from layerscope.train.evaluation import (
     add_intervals,
     classification_metrics,
@@ -110,7 +111,7 @@ def run_probe(
         LayerscopeError: the feature cache is unreadable or was computed with other settings.
     """
     classes = load_classes(data_dir)
-    labels = {name: load_split(data_dir, name)[1] for name in ("train", "val", "test")}
+    labels = {name: load_split(data_dir, name)[1] for name in SPLITS}
     started = time.perf_counter()
     features = {name: pooled_features(x) for name, x in load_frozen_features(features_file, 5, weights, policy).items()}
     fit_started = time.perf_counter()

@@ -22,6 +22,7 @@ from layerscope.core.atomic import atomic_path, write_text
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.provenance import sha256_file
 from layerscope.data.prepare import load_classes, load_split
+from layerscope.data.splits import SPLITS
 from layerscope.train.evaluation import (
     add_intervals,
     classification_metrics,
@@ -209,7 +210,7 @@ def train_run(
     if precision:
         keras.mixed_precision.set_global_policy(precision)
     classes = load_classes(data_dir)
-    splits = {name: load_split(data_dir, name) for name in ("train", "val", "test")}
+    splits = {name: load_split(data_dir, name) for name in SPLITS}
     model = build_model(spec, splits["train"][0].shape[1:], len(classes), training, start_from)
     settings, learning_rate = fit_settings(spec, training, seed)
 
