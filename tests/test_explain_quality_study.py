@@ -213,9 +213,17 @@ def test_read_explained_checks_lime_labels_and_indices_and_spreads_classes():
     picked = read_explained(maps, images, count=3)
     assert picked.true.tolist() == [0, 1, 2] and picked.images.shape == (3, SIZE, SIZE, 3)
     np.testing.assert_array_equal(picked.lime, (maps["lime_positive"] + maps["lime_negative"])[[0, 1, 2], 0])
-    swapped = {**maps, "lime_labels": maps["lime_labels"][:, ::-1]}
-    with pytest.raises(LayerscopeError, match="LIME's top label"):
-        read_explained(swapped, images)
+    # a near-tie LIME ranked the other way: the predicted class's map is taken, not LIME's top one
+    swapped = {
+        **maps,
+        "lime_labels": maps["lime_labels"][:, ::-1],
+        "lime_positive": maps["lime_positive"][:, ::-1],
+        "lime_negative": maps["lime_negative"][:, ::-1],
+    }
+    np.testing.assert_array_equal(read_explained(swapped, images).lime, read_explained(maps, images).lime)
+    missing = {**maps, "lime_labels": np.full_like(maps["lime_labels"], -1)}
+    with pytest.raises(LayerscopeError, match="do not include the predicted class"):
+        read_explained(missing, images)
     with pytest.raises(LayerscopeError, match="test split"):
         read_explained(maps, images[:5])
 

@@ -240,8 +240,8 @@ class Explained:
 def read_explained(maps: Mapping[str, np.ndarray], test_images: np.ndarray, count: int | None = None) -> Explained:
     """The explain rule's images and maps, ``count`` of them (classes spread; None: all).
 
-    LIME's map is that of its top label (positive plus negative evidence), checked to be
-    the explained class.
+    LIME's map is that of the predicted class (positive plus negative evidence): its top
+    label, or the next one where LIME's own forward pass ranks a near-tie the other way.
 
     Args:
         maps: the explain rule's ``maps.npz`` (or a dict of its arrays).
@@ -252,8 +252,8 @@ def read_explained(maps: Mapping[str, np.ndarray], test_images: np.ndarray, coun
         An :class:`Explained`.
 
     Raises:
-        LayerscopeError: the maps hold indices outside the test split, or LIME explained
-            another class than the predicted one.
+        LayerscopeError: the maps hold indices outside the test split, or LIME's labels
+            miss the predicted class.
     """
     indices = np.asarray(maps["indices"], dtype=np.int64)
     if len(indices) == 0 or indices.min() < 0 or indices.max() >= len(test_images):
@@ -262,14 +262,17 @@ def read_explained(maps: Mapping[str, np.ndarray], test_images: np.ndarray, coun
             "rerun the explain rule"
         )
     targets = np.asarray(maps["predicted"], dtype=np.int32)
-    labels = np.asarray(maps["lime_labels"])[:, 0]
-    wrong = np.flatnonzero(labels != targets)
+    labels = np.asarray(maps["lime_labels"])
+    matches = labels == targets[:, None]
+    wrong = np.flatnonzero(~matches.any(axis=1))
     if len(wrong):
         raise LayerscopeError(
-            f"maps.npz: LIME's top label {labels[wrong].tolist()} is not the predicted class "
+            f"maps.npz: LIME's labels {labels[wrong].tolist()} do not include the predicted class "
             f"{targets[wrong].tolist()} for images {indices[wrong].tolist()}; rerun the explain rule"
         )
-    lime = np.asarray(maps["lime_positive"])[:, 0] + np.asarray(maps["lime_negative"])[:, 0]
+    column = matches.argmax(axis=1)  # the predicted class's map: LIME's top label unless probabilities tie
+    rows = np.arange(len(indices))
+    lime = np.asarray(maps["lime_positive"])[rows, column] + np.asarray(maps["lime_negative"])[rows, column]
     has_cam = "cam" in maps
     explained = Explained(
         images=np.asarray(test_images)[indices],
