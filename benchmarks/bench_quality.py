@@ -60,7 +60,7 @@ def main() -> None:
         "cam_predicted": cam_predicted,
     }
     with tempfile.TemporaryDirectory() as out:
-        files = QualityFiles(*(Path(out) / name for name in ("q.csv", "c.csv", "r.csv", "q.md", "q.png")))
+        files = QualityFiles(*(Path(out) / name for name in ("q.csv", "c.csv", "r.csv", "q.md", "q.tex", "q.png")))
         start = time.perf_counter()
         result = write_quality(
             model, images, maps, DEFAULT_QUALITY, DEFAULT_LIME, 0, "bench", files, cam_model, "vgg16-gap-freeze4"

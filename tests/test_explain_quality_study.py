@@ -87,7 +87,14 @@ def files_in(folder) -> QualityFiles:
     return QualityFiles(
         *(
             folder / name
-            for name in ("quality.csv", "quality_curves.csv", "randomisation.csv", "quality.md", "quality.png")
+            for name in (
+                "quality.csv",
+                "quality_curves.csv",
+                "randomisation.csv",
+                "quality.md",
+                "quality.tex",
+                "quality.png",
+            )
         )
     )
 
@@ -157,6 +164,8 @@ def test_markdown_has_the_main_table_and_a_reading_per_check(written):
     assert all(line.count("|") == 8 for line in rows)
     assert rows[0].startswith("| gradcam | block1_conv2 |") and rows[-1].startswith("| random_cam |  |")
     assert "CAM and random_cam on the GAP model toy-gap" in text
+    latex = files.latex.read_text()
+    assert latex.count(r"\\") == 1 + len(GRADCAM_LAYERS) + 4 and r"gradcam & block1\_conv2 &" in latex
     for start in ("Deletion and insertion:", "Grad-CAM by layer:", "Cascading randomisation:", "Random logit:"):
         assert f"- {start}" in text
 

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.render import to_markdown, write_table
 from layerscope.results import tables
 from layerscope.results.figures import plot_freeze_heatmap, plot_validation_curves
-from layerscope.results.render import to_markdown, write_table
 from layerscope.train.optimizers import OPTIMIZERS
 
 CLASSES = ["crack", "inclusion", "scratch", "pit"]

@@ -108,6 +108,7 @@ rule explanation_quality:
             category="Explanations",
             subcategory="{run}",
         ),
+        latex=f"{RESULTS}/explain/{{run}}/quality.tex",
         figure=report(
             f"{RESULTS}/explain/{{run}}/quality.png",
             caption="../report/quality.rst",

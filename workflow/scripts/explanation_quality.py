@@ -20,6 +20,7 @@ def main(smk):
         curves=smk.output.curves,
         randomisation=smk.output.randomisation,
         summary=smk.output.summary,
+        latex=smk.output.latex,
         figure=smk.output.figure,
     )
     cam_model = load_model(smk.input.cam_model[0]) if smk.input.cam_model else None

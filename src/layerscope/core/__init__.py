@@ -1,1 +1,1 @@
-"""What every stage shares: atomic writes, errors, provenance, job set-up, devices."""
+"""What every stage shares: atomic writes, errors, provenance, table files, job set-up, devices."""

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from layerscope.core.atomic import atomic_path, write_text
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.render import to_latex
 from layerscope.explain import conv_layer_names
 from layerscope.explain.base import (
     INDICES,
@@ -57,6 +58,7 @@ from layerscope.explain.quality_report import (
     RANDOM,
     RANDOM_CAM,
     QualityResult,
+    main_table,
     method_label,
     plot_quality,
     quality_markdown,
@@ -467,6 +469,7 @@ class QualityFiles:
         curves: csv of mean and sd deletion / insertion curves per method, layer and fraction.
         randomisation: csv of the randomisation Spearman per method, layer and depth.
         summary: Markdown of the main table and the readings.
+        latex: the main table as a booktabs LaTeX table.
         figure: curves and randomisation figure.
     """
 
@@ -474,6 +477,7 @@ class QualityFiles:
     curves: str | os.PathLike
     randomisation: str | os.PathLike
     summary: str | os.PathLike
+    latex: str | os.PathLike
     figure: str | os.PathLike
 
 
@@ -520,6 +524,8 @@ def write_quality(
     with atomic_path(files.randomisation) as tmp:
         result.randomisation.to_csv(tmp, index=False)
     write_text(files.summary, quality_markdown(result, run_id, cfg, cam_run))
+    caption = f"Explanation quality of {run_id}: mean over {result.images} test images"
+    write_text(files.latex, to_latex(main_table(result).set_index(["method", "layer"]), caption=caption))
     title = (
         f"{run_id}: explanation quality on {result.images} test images ({cfg['steps']} steps, "
         f"baseline {cfg['baseline']}; LIME checks on {result.lime_images} image(s)"

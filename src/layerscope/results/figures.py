@@ -20,7 +20,7 @@ from matplotlib.patches import Rectangle
 
 from layerscope.core.atomic import atomic_path
 from layerscope.core.errors import LayerscopeError
-from layerscope.results.render import MISSING
+from layerscope.core.render import MISSING
 from layerscope.train.runs import parse_name
 
 _OPTIMIZER_STYLES = {

@@ -35,9 +35,9 @@ from scipy.stats import spearmanr
 
 from layerscope.core.atomic import write_text
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.render import write_table
 from layerscope.results.comparisons import ALPHA, paired_test
 from layerscope.results.figures import plot_freeze_recommendation
-from layerscope.results.render import write_table
 from layerscope.results.tables import best_by_val
 from layerscope.train.runs import parse_name
 from layerscope.weights.plots import block_summary

@@ -19,6 +19,7 @@ import pandas as pd
 
 from layerscope.core.atomic import write_text
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.render import MISSING, best_mask, to_markdown, write_table
 from layerscope.data.splits import SPLITS
 from layerscope.results.comparisons import (
     ALPHA,
@@ -31,7 +32,6 @@ from layerscope.results.comparisons import (
     sign_test,
     verdict,
 )
-from layerscope.results.render import MISSING, best_mask, to_markdown, write_table
 from layerscope.results.statistics import mean_and_sd
 from layerscope.train.optimizers import OPTIMIZERS
 from layerscope.train.runs import parse_name, split_replicate
