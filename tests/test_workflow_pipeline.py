@@ -230,6 +230,26 @@ def test_explanation_quality(smoke, run_id, layers):
     assert not_blank(folder / "quality.png")
 
 
+def test_freeze_recommendation_reads_the_quality_tables_and_the_sweep(smoke):
+    table = pd.read_csv(smoke / "tables/freeze_recommendation.csv", na_values="missing")
+    assert table["frozen_blocks"].tolist() == [1, 2, 3, 4, 5]
+    quality = pd.read_csv(smoke / "explain/vgg16-freeze3-momentum/quality.csv")  # the one explained VGG-16 run
+    gradcam = quality[quality["method"] == "gradcam"].pivot_table(index="layer", columns="metric", values="value")
+    faithfulness = gradcam["insertion_auc"] - gradcam["deletion_auc"]
+    assert table["faithfulness"].tolist() == pytest.approx(faithfulness.sort_index().tolist())
+    assert table["finetune_change_pct"].notna().all()  # the smoke grid fine-tunes
+    swept = table.dropna(subset=["test_accuracy"])
+    assert swept["run"].tolist() == ["vgg16-freeze3-momentum", "vgg16-freeze5-momentum"]
+    for row in swept.itertuples():
+        metrics = json.loads((smoke / "runs" / row.run / "metrics.json").read_text())
+        assert row.test_accuracy == pytest.approx(metrics["test"]["accuracy"], abs=5e-4)
+    verdict = json.loads((smoke / "tables/freeze_recommendation.json").read_text())
+    ranked = table.sort_values(["mean_rank", "rank_faithfulness"])  # ties go to the more faithful block
+    assert verdict["recommended"] == ranked["frozen_blocks"].iloc[0]
+    assert verdict["n"] == 2 and verdict["sentence"] in (smoke / "tables/freeze_recommendation.md").read_text()
+    assert not_blank(smoke / "figures/freeze_recommendation.png")
+
+
 def test_tables_match_the_runs(smoke):
     grid = pd.read_csv(smoke / "tables/table9_freeze_grid.csv", index_col=0)
     for k in (3, 5):
