@@ -68,7 +68,7 @@ class GradCAM(Explainer):
         side = keras.Model(model.inputs[0], [spatial_output(layer, model), scores])
         # A partial, not a lambda: TF keys its retracing warning on the code object, so
         # each new explainer's single trace would count as a retrace of one function.
-        self._maps = tf.function(functools.partial(_gradcam, side), input_signature=[input_spec(model), INDICES])
+        self._maps = tf.function(functools.partial(gradcam_maps, side), input_signature=[input_spec(model), INDICES])
 
     def explain(self, inputs, targets=None) -> np.ndarray:
         """Grad-CAM maps for ``targets``.
@@ -86,19 +86,35 @@ class GradCAM(Explainer):
         x = prepare_inputs(self.model, inputs)
         t = resolve_targets(targets, len(x), self.num_classes)
         t = np.full(len(x), -1, np.int32) if t is None else t
-        maps = np.concatenate([self._maps(tf.constant(x[s]), tf.constant(t[s])).numpy() for s in self._batches(len(x))])
+        maps = np.concatenate(
+            [self._maps(tf.constant(x[s]), tf.constant(t[s]))[0].numpy() for s in self._batches(len(x))]
+        )
         return resize_maps(maps, x.shape[1:3]) if self.upsample else maps
 
 
-def _gradcam(side: keras.Model, x: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
-    """ReLU(sum_k w_k A_k), w_k the spatial mean of d score / d A_k; target -1 = predicted."""
+def gradcam_maps(side: keras.Model, x: tf.Tensor, targets: tf.Tensor) -> list[tf.Tensor]:
+    """Grad-CAM at every feature output of ``side`` (outputs: feature maps..., class scores).
+
+    ReLU(sum_k w_k A_k), w_k the spatial mean of d score / d A_k; target -1 = predicted.
+    One gradient pass serves all layers, so several cost about what the shallowest does.
+
+    Args:
+        side: a model from the explained model's input to ``[*feature_maps, scores]``.
+        x: a batch of prepared images.
+        targets: class indices (N,), -1 for the predicted class.
+
+    Returns:
+        One (N, h, w) map per feature output, in ``side``'s order.
+    """
     with tf.GradientTape() as tape:
-        features, logits = side(x, training=False)
+        *features, logits = side(x, training=False)
         logits = tf.cast(logits, tf.float32)
         chosen = tf.where(targets < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), targets)
         score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
     # Images do not interact in inference mode, so one tape gives every image's gradient.
     # Differentiate wrt the layer's own output (a float32 copy of a bfloat16 map has none).
-    grads = tf.cast(tape.gradient(score, features), tf.float32)
-    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-    return tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1))
+    maps = []
+    for grads, feature in zip(tape.gradient(score, features), features):
+        weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2), keepdims=True)
+        maps.append(tf.nn.relu(tf.reduce_sum(weights * tf.cast(feature, tf.float32), axis=-1)))
+    return maps

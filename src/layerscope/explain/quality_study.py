@@ -42,6 +42,7 @@ from layerscope.explain.base import (
     spatial_output,
 )
 from layerscope.explain.feature_map_study import spread_over_classes
+from layerscope.explain.gradcam import gradcam_maps
 from layerscope.explain.quality import (
     RANDOMISATION_COLUMNS,
     cam_fn,
@@ -132,7 +133,7 @@ class GradCAMLayers:
             features = [spatial_output(find_layer(model, name), model) for name in self.layers]
             side = keras.Model(model.inputs[0], [*features, scores])
             self._maps = tf.function(
-                functools.partial(_gradcam_layers, side), input_signature=[input_spec(model), INDICES]
+                functools.partial(gradcam_maps, side), input_signature=[input_spec(model), INDICES]
             )
             self._model = model
         x = prepare_inputs(model, images)
@@ -146,20 +147,6 @@ class GradCAMLayers:
             name: resize_maps(np.concatenate([batch[k].numpy() for batch in batches]), x.shape[1:3])
             for k, name in enumerate(self.layers)
         }
-
-
-def _gradcam_layers(side: keras.Model, x: tf.Tensor, targets: tf.Tensor) -> list[tf.Tensor]:
-    """Grad-CAM (as in :mod:`layerscope.explain.gradcam`) at every feature output of ``side``."""
-    with tf.GradientTape() as tape:
-        *features, logits = side(x, training=False)
-        logits = tf.cast(logits, tf.float32)
-        chosen = tf.where(targets < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), targets)
-        score = tf.reduce_sum(tf.gather(logits, chosen, axis=1, batch_dims=1))
-    maps = []
-    for grads, feature in zip(tape.gradient(score, features), features):
-        weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2), keepdims=True)
-        maps.append(tf.nn.relu(tf.reduce_sum(weights * tf.cast(feature, tf.float32), axis=-1)))
-    return maps
 
 
 def cascade(

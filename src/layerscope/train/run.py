@@ -245,7 +245,9 @@ def train_run(
             shutil.rmtree(leftover)
         else:
             leftover.unlink()
-    callbacks = [StepCheckpoints(model, files.pending_checkpoints, settings.checkpoint_ratio)] * step_checkpoints
+    callbacks = (
+        [StepCheckpoints(model, files.pending_checkpoints, settings.checkpoint_ratio)] if step_checkpoints else []
+    )
     callbacks += [
         WeightChangeRecorder(
             files.pending_weight_changes,
