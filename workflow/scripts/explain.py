@@ -2,13 +2,12 @@
 
 from pathlib import Path
 
-from layerscope.core.scripting import run_job
+from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
     import pandas as pd
 
-    from layerscope.core.provenance import write_provenance
     from layerscope.data.prepare import load_classes, load_split
     from layerscope.explain.stage import write_explanations
     from layerscope.train.fit import enable_determinism
@@ -34,14 +33,11 @@ def main(smk):
         smk.output.figure,
         cam_model=cam_model,
     )
-    write_provenance(
-        smk.output.provenance,
-        rule=smk.rule,
-        experiment=smk.config["experiment"],
-        config=smk.config,
-        seed=seed,
+    write_job_provenance(
+        smk,
         inputs=[smk.input.model, smk.input.predictions, *smk.input.cam_model],
         outputs=[smk.output.maps, smk.output.figure],
+        seed=seed,
         extra={"run": smk.wildcards.run, "images": chosen.tolist()},
     )
 

@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
-from layerscope.core.scripting import run_job
+from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
-    from layerscope.core.provenance import write_provenance
     from layerscope.results.recommendation import write_recommendation
     from layerscope.results.tables import load_runs
 
@@ -14,13 +13,9 @@ def main(smk):
     store = smk.input.finetune_store[0] if smk.input.finetune_store else None
     stem = Path(smk.output.csv).with_suffix("")
     verdict = write_recommendation(smk.input.quality, store, runs, stem, smk.output.figure)
-    write_provenance(
-        smk.output.provenance,
-        rule=smk.rule,
-        experiment=smk.config["experiment"],
-        config=smk.config,
-        seed=smk.config["seed"],
-        inputs=list(smk.input),
+    write_job_provenance(
+        smk,
+        inputs=smk.input,
         outputs=[smk.output.csv, smk.output.md, smk.output.tex, smk.output.verdict, smk.output.figure],
         extra={"recommended": verdict["recommended"], "best": verdict["best"]},
     )

@@ -3,12 +3,11 @@
 from pathlib import Path
 
 from layerscope.core.devices import claim_gpu
-from layerscope.core.scripting import run_job
+from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
     claim_gpu()  # before TensorFlow starts
-    from layerscope.core.provenance import write_provenance
     from layerscope.data.splits import SPLITS
     from layerscope.train.features import extract_frozen_features
     from layerscope.train.fit import set_threads
@@ -17,12 +16,8 @@ def main(smk):
     data_dir = Path(smk.input.manifest).parent
     out = Path(smk.output.features)
     meta = extract_frozen_features(data_dir, int(smk.wildcards.k), smk.params.weights, out, smk.params.precision)
-    write_provenance(
-        smk.output.provenance,
-        rule=smk.rule,
-        experiment=smk.config["experiment"],
-        config=smk.config,
-        seed=smk.config["seed"],
+    write_job_provenance(
+        smk,
         inputs=[*smk.input, *(data_dir / f"{split}_images.npy" for split in SPLITS)],
         outputs=[out],
         extra=meta,

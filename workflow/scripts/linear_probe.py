@@ -2,11 +2,10 @@
 
 from pathlib import Path
 
-from layerscope.core.scripting import run_job
+from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
-    from layerscope.core.provenance import write_provenance
     from layerscope.data.splits import SPLITS
     from layerscope.train.probe import run_probe
 
@@ -20,14 +19,11 @@ def main(smk):
         smk.params.seed,
         smk.params.precision,
     )
-    write_provenance(
-        smk.output.provenance,
-        rule=smk.rule,
-        experiment=smk.config["experiment"],
-        config=smk.config,
-        seed=smk.params.seed,
+    write_job_provenance(
+        smk,
         inputs=[*smk.input, *(data_dir / f"{split}_labels.npy" for split in SPLITS)],
         outputs=[smk.output.metrics, smk.output.predictions],
+        seed=smk.params.seed,
     )
 
 

@@ -2,8 +2,7 @@
 
 from pathlib import Path
 
-from layerscope.core.provenance import write_provenance
-from layerscope.core.scripting import run_job
+from layerscope.core.scripting import run_job, write_job_provenance
 from layerscope.data.prepare import DataSettings, output_files, prepare
 
 
@@ -11,14 +10,11 @@ def main(smk):
     settings = DataSettings.from_config(smk.params.data, smk.params.seed)
     out_dir = Path(smk.output.manifest).parent
     manifest = prepare(settings, out_dir)
-    write_provenance(
-        smk.output.provenance,
-        rule=smk.rule,
-        experiment=smk.params.experiment,
-        config=smk.config,
-        seed=smk.params.seed,
+    write_job_provenance(
+        smk,
         inputs=[p for p in smk.input if Path(p).is_file()],
         outputs=output_files(out_dir),
+        seed=smk.params.seed,
         extra={"source": settings.source, "images": len(manifest)},
     )
 

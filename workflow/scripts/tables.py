@@ -3,8 +3,7 @@
 import json
 from pathlib import Path
 
-from layerscope.core.provenance import write_provenance
-from layerscope.core.scripting import run_job
+from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
@@ -35,15 +34,7 @@ def main(smk):
     runs = primary_runs(load_runs(runs_dir, smk.params.runs))
     plot_validation_curves(load_histories(runs_dir, list(runs)), smk.output.curves)
     plot_freeze_heatmap(freeze_grid(runs), smk.output.heatmap)
-    write_provenance(
-        smk.output.provenance,
-        rule=smk.rule,
-        experiment=smk.config["experiment"],
-        config=smk.config,
-        seed=smk.config["seed"],
-        inputs=list(smk.input),
-        outputs=[*written, smk.output.curves, smk.output.heatmap],
-    )
+    write_job_provenance(smk, inputs=smk.input, outputs=[*written, smk.output.curves, smk.output.heatmap])
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)

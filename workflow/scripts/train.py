@@ -3,12 +3,12 @@
 from pathlib import Path
 
 from layerscope.core.devices import claim_gpu
-from layerscope.core.scripting import run_job
+from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
     claim_gpu()  # before TensorFlow starts: concurrent jobs get distinct GPUs
-    from layerscope.core.provenance import stamp, write_provenance
+    from layerscope.core.provenance import stamp
     from layerscope.train.fit import set_threads
     from layerscope.train.run import RunFiles, train_run
     from layerscope.train.runs import parse_run_id
@@ -30,14 +30,11 @@ def main(smk):
         features=features,
         step_checkpoints=smk.params.step_checkpoints,
     )
-    write_provenance(
-        smk.output.provenance,
-        rule=smk.rule,
-        experiment=smk.config["experiment"],
-        config=smk.config,
-        seed=smk.params.seed,
+    write_job_provenance(
+        smk,
         inputs=[*smk.input, data_dir / "train_images.npy", data_dir / "test_images.npy"],
         outputs=[o for o in smk.output if o != smk.output.provenance],
+        seed=smk.params.seed,
         extra={"run": spec.run_id},
     )
 

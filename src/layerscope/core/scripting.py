@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.provenance import write_provenance
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any script imports TensorFlow
 log = logging.getLogger("layerscope")
@@ -75,3 +76,28 @@ def run_job(snakemake: Any, job: Callable[[Any], None]) -> None:
         except Exception:
             log.exception("rule %s failed with an unexpected error", snakemake.rule)
             raise
+
+
+def write_job_provenance(smk: Any, inputs, outputs, seed: int | None = None, extra: dict | None = None) -> dict:
+    """Write the job's ``provenance`` output: the record every rule stamps its outputs with.
+
+    Args:
+        smk: the ``snakemake`` object of the running script (rule, config, outputs).
+        inputs: the files the job read.
+        outputs: the files it wrote (besides the record).
+        seed: the seed the job ran with (default: the config's ``seed``).
+        extra: job-specific fields (run id, chosen images, ...).
+
+    Returns:
+        The record written.
+    """
+    return write_provenance(
+        smk.output.provenance,
+        rule=smk.rule,
+        experiment=smk.config["experiment"],
+        config=smk.config,
+        seed=smk.config["seed"] if seed is None else seed,
+        inputs=list(inputs),
+        outputs=list(outputs),
+        extra=extra,
+    )
