@@ -227,6 +227,24 @@ def test_block_summary_is_relative_to_block_norm(stores):
     assert sums.loc[(0, "block1"), "accumulated_rel"] == 0
 
 
+def test_block_summary_keeps_a_diverged_layer_not_finite(tmp_path):
+    """A NaN in one layer makes its block NaN (drawn as diverged), not the sum of its other layers."""
+    writer = WeightStoreWriter.create(tmp_path / "nan.h5", VGG_SMALL, run_id="nan", period=5)
+    units = [np.full(info.n_units, 0.1) for info in VGG_SMALL]
+    accumulated = np.array([1.0, np.nan, 2.0, 2.0, 1.0, 1.0])
+    writer.append(
+        step=5,
+        epoch=1,
+        epoch_end=True,
+        units=units,
+        summaries={"accumulated": accumulated, "period_change": accumulated, "weight_l1": np.full(6, 10.0)},
+    )
+    writer.finish()
+    sums = block_summary(WeightChangeStore(tmp_path / "nan.h5")).set_index("block")
+    assert np.isnan(sums.loc["block1", "accumulated_rel"]) and np.isnan(sums.loc["block1", "period_change_rel"])
+    assert sums.loc["block2", "accumulated_rel"] == pytest.approx(4.0 / 20.0)
+
+
 def test_draws_in_a_child_process_once_tensorflow_is_loaded(stores, tmp_path, caplog):
     """TensorFlow's LLVM symbols crash Mesa's renderer in the same process (kept last here:
     afterwards every render in this process goes through a child)."""

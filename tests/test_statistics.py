@@ -100,3 +100,8 @@ def test_paired_difference_by_hand():
     assert interval.estimate == pytest.approx(0.1)
     assert interval.low == pytest.approx(0.1 - 1.96 * 0.0212, abs=0.01)
     assert interval.high == pytest.approx(0.1 + 1.96 * 0.0212, abs=0.01)
+
+
+def test_bootstrap_names_class_indices_outside_the_class_count():
+    with pytest.raises(LayerscopeError, match=r"0\.\.2, got \[3\]"):
+        bootstrap_intervals([0, 1, 2], [0, 3, 2], 3, seed=0)

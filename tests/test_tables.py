@@ -14,6 +14,7 @@ from PIL import Image
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import to_markdown, write_table
 from layerscope.results import tables
+from layerscope.results.comparisons import paired_test
 from layerscope.results.figures import plot_freeze_heatmap, plot_validation_curves
 from layerscope.train.optimizers import OPTIMIZERS
 
@@ -289,6 +290,15 @@ def test_claims_are_tested_on_paired_predictions(tmp_path):
     claims = tables.paper_comparison(runs)
     assert claims.loc["Fine-tuning beats transfer (3 frozen blocks)", "verdict"] == "holds"
     assert claims.loc["Transfer beats random weights", "verdict"] == "not measured"
+
+
+def test_paired_test_names_a_run_that_lists_an_image_twice():
+    preds = pd.DataFrame({"path": ["a.png", "b.png"], "true": ["x", "y"], "predicted": ["x", "x"]})
+    doubled = pd.concat([preds, preds.iloc[:1]], ignore_index=True)
+    with pytest.raises(LayerscopeError, match=r"run 'vgg16-b' has more than one test prediction for \['a.png'\]"):
+        paired_test(
+            {"run_id": "vgg16-a", "test_predictions": preds}, {"run_id": "vgg16-b", "test_predictions": doubled}
+        )
 
 
 def test_freeze_neighbours_and_momentum_claim(runs):

@@ -33,12 +33,20 @@ def paired_test(run_a: dict | None, run_b: dict | None) -> McNemar | None:
         The test, or None when either run or its predictions are missing.
 
     Raises:
-        LayerscopeError: the runs were tested on different images or labels.
+        LayerscopeError: the runs were tested on different images or labels, or one
+            lists an image twice.
     """
     preds_a = (run_a or {}).get("test_predictions")
     preds_b = (run_b or {}).get("test_predictions")
     if preds_a is None or preds_b is None:
         return None
+    for run, preds in ((run_a, preds_a), (run_b, preds_b)):
+        repeated = preds["path"][preds["path"].duplicated()].tolist()
+        if repeated:
+            raise LayerscopeError(
+                f"run {run.get('run_id')!r} has more than one test prediction for {repeated[:3]}: "
+                "its predictions.csv is damaged; rerun the run"
+            )
     merged = preds_a.merge(preds_b, on="path", suffixes=("_a", "_b"), validate="one_to_one")
     if len(merged) != len(preds_a) or (merged["true_a"] != merged["true_b"]).any():
         raise LayerscopeError(
@@ -109,7 +117,8 @@ def beats(claim: str, paper: str, name_a: str, run_a: dict | None, name_b: str, 
         The claim with our accuracies, the discordant counts and the verdict.
 
     Raises:
-        LayerscopeError: the runs were tested on different images or labels.
+        LayerscopeError: the runs were tested on different images or labels, or one
+            lists an image twice.
     """
     if run_a is None or run_b is None:
         return Claim(claim, paper, "a run is missing", float("nan"), "not measured", "McNemar")

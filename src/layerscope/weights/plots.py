@@ -92,16 +92,22 @@ def plot_period_heatmap(store: WeightChangeStore | str | os.PathLike, out_png: s
 
 
 def block_summary(store: WeightChangeStore) -> pd.DataFrame:
-    """Per reading and block: period and accumulated change relative to the block's weight L1."""
-    sums = (
-        store.layer_summary()
-        .groupby(["reading", "step", "block"], sort=False)[["accumulated", "period_change", "weight_l1", "net"]]
-        .sum(min_count=1)
-        .reset_index()
-    )
+    """Per reading and block: period and accumulated change relative to the block's weight L1.
+
+    A block with a non-finite reading in any of its layers (training diverged) reads NaN,
+    not the sum of its finite layers; a block with no weights (norm 0) reads 0.
+    """
+    columns, keys = ["accumulated", "period_change", "weight_l1", "net"], ["reading", "step", "block"]
+    summary = store.layer_summary()
+    grouped = summary.groupby(keys, sort=False)
+    sums = grouped[columns].sum(min_count=1)
+    diverged = (~np.isfinite(summary[columns[:3]])).groupby([summary[k] for k in keys], sort=False).any()
+    sums[columns[:3]] = sums[columns[:3]].mask(diverged)
+    sums = sums.reset_index()
     norm = sums["weight_l1"].where(sums["weight_l1"] > 0)
-    sums["accumulated_rel"] = (sums["accumulated"] / norm).fillna(0.0)
-    sums["period_change_rel"] = (sums["period_change"] / norm).fillna(0.0)
+    empty = sums["weight_l1"] == 0
+    sums["accumulated_rel"] = (sums["accumulated"] / norm).mask(empty, 0.0)
+    sums["period_change_rel"] = (sums["period_change"] / norm).mask(empty, 0.0)
     sums["net_rel"] = (sums["net"] / norm).where(norm.notna(), 0.0)  # NaN: a store without the net
     return sums
 
