@@ -6,8 +6,17 @@ seconds, test accuracy, and the paired bootstrap interval of the accuracy differ
 with McNemar's p-value. Keep bf16 as a default only if the difference is within noise
 (the interval covers 0) and it is faster on the machine at hand.
 
+The paired interval and McNemar's test say whether two trained *models* differ; a run
+trained twice in float32 under two seeds may differ as much. With ``--seeds`` each run
+is trained under every seed in both precisions, and the mean difference is set beside
+the seed-to-seed spread of each precision, the noise it has to stand out from.
+
+``--throughput SIZE`` instead prints how many images per second a whole VGG-16 predicts
+and trains (all layers, batch 32) at SIZE px in each precision, on random images.
+
 Usage: python benchmarks/bench_precision.py --config config/config.yaml \
-           --runs vgg16-freeze5-momentum vgg16-freeze4-momentum
+           --runs vgg16-freeze5-momentum vgg16-freeze4-momentum [--seeds 42 43 44]
+       python benchmarks/bench_precision.py --throughput 128
 (run ``snakemake <results>/data/manifest.csv`` first, so the data stage exists)
 """
 
@@ -48,43 +57,103 @@ def _worker(args):
     return {"seconds": metrics["train_seconds"], "accuracy": metrics["test"]["accuracy"]}
 
 
-def main() -> None:
-    from layerscope.results.statistics import mcnemar, paired_difference_interval
+def throughput(size: int, policy, images: int = 256) -> dict:
+    """Images per second of VGG-16 inference and training at ``size`` px under ``policy``."""
+    import time
 
+    import keras
+
+    from layerscope.train.models import vgg16
+
+    if policy:
+        keras.mixed_precision.set_global_policy(policy)
+    model = vgg16((size, size, 3), 4, weights="hed-bsds500")
+    x = np.random.default_rng(0).uniform(0, 255, (images, size, size, 3)).astype(np.float32)
+    y = np.arange(images) % 4
+    model.compile(optimizer=keras.optimizers.SGD(1e-4, momentum=0.9), loss="sparse_categorical_crossentropy")
+    model.predict(x[:64], verbose=0)  # first calls trace the graphs
+    model.fit(x[:64], y[:64], batch_size=32, verbose=0)
+    started = time.perf_counter()
+    model.predict(x, batch_size=64, verbose=0)
+    predict = images / (time.perf_counter() - started)
+    started = time.perf_counter()
+    model.fit(x, y, batch_size=32, verbose=0)
+    return {
+        "policy": policy or "float32",
+        "size": size,
+        "predict_img_s": round(predict, 1),
+        "train_img_s": round(images / (time.perf_counter() - started), 1),
+    }
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="config/config.yaml")
     parser.add_argument("--runs", nargs="+", default=["vgg16-freeze5-momentum", "vgg16-freeze4-momentum"])
+    parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the config's seed)")
+    parser.add_argument("--throughput", type=int, metavar="SIZE", help="only time VGG-16 at SIZE px, both ways")
     args = parser.parse_args()
+    if args.throughput:
+        for policy in POLICIES:
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                print(json.dumps(pool.apply(throughput, (args.throughput, policy))), flush=True)
+        return
     config = yaml.safe_load(Path(args.config).read_text())
+    seeds = args.seeds or [config.get("seed", 42)]
+    config.setdefault("runs", {})["seeds"] = seeds
     with tempfile.TemporaryDirectory() as tmp:
-        for run_id in args.runs:
-            results, predictions = {}, {}
-            for policy in POLICIES:
-                out = Path(tmp) / f"{run_id}-{policy}"
-                with multiprocessing.get_context("spawn").Pool(1) as pool:
-                    results[policy] = pool.apply(_worker, ((config, run_id, policy, str(out)),))
-                predictions[policy] = pd.read_csv(out / "predictions.csv")
-            bf16, fp32 = (predictions[p] for p in POLICIES)
-            classes = {
-                name: i
-                for i, name in enumerate(sorted(set(bf16["true"]) | set(bf16["predicted"]) | set(fp32["predicted"])))
-            }
-            y = bf16["true"].map(classes).to_numpy()
-            a, b = bf16["predicted"].map(classes).to_numpy(), fp32["predicted"].map(classes).to_numpy()
-            difference = paired_difference_interval(y, a, b, seed=0)
-            print(
-                json.dumps(
-                    {
-                        "run": run_id,
-                        "bf16": results["mixed_bfloat16"],
-                        "float32": results[False],
-                        "accuracy_difference_bf16_minus_fp32": round(difference.estimate, 4),
-                        "ci95": [round(difference.low, 4), round(difference.high, 4)],
-                        "mcnemar_p": round(mcnemar(y, a, b).p_value, 4),
-                        "agreement": float(np.mean(a == b)),
-                    }
+        for base_id in args.runs:
+            accuracies = {policy: [] for policy in POLICIES}
+            for seed in seeds:
+                run_id = base_id if seed == seeds[0] else f"{base_id}-seed{seed}"
+                for policy, accuracy in compare_precisions(config, run_id, Path(tmp)).items():
+                    accuracies[policy].append(accuracy)
+            if len(seeds) > 1:
+                bf16, fp32 = (np.array(accuracies[p]) for p in POLICIES)
+                print(
+                    json.dumps(
+                        {
+                            "run": base_id,
+                            "seeds": seeds,
+                            "bf16_mean_sd": [round(bf16.mean(), 4), round(bf16.std(ddof=1), 4)],
+                            "float32_mean_sd": [round(fp32.mean(), 4), round(fp32.std(ddof=1), 4)],
+                            "mean_difference_bf16_minus_fp32": round(bf16.mean() - fp32.mean(), 4),
+                        }
+                    )
                 )
-            )
+
+
+def compare_precisions(config: dict, run_id: str, tmp: Path) -> dict:
+    """Train ``run_id`` in both precisions, print the paired comparison, return test accuracy per policy."""
+    from layerscope.results.statistics import mcnemar, paired_difference_interval
+
+    results, predictions = {}, {}
+    for policy in POLICIES:
+        out = tmp / f"{run_id}-{policy}"
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            results[policy] = pool.apply(_worker, ((config, run_id, policy, str(out)),))
+        predictions[policy] = pd.read_csv(out / "predictions.csv")
+    bf16, fp32 = (predictions[p] for p in POLICIES)
+    labels = sorted(set(bf16["true"]) | set(bf16["predicted"]) | set(fp32["predicted"]))
+    classes = {name: i for i, name in enumerate(labels)}
+    y = bf16["true"].map(classes).to_numpy()
+    a, b = bf16["predicted"].map(classes).to_numpy(), fp32["predicted"].map(classes).to_numpy()
+    difference = paired_difference_interval(y, a, b, seed=0)
+    print(
+        json.dumps(
+            {
+                "run": run_id,
+                "bf16": results["mixed_bfloat16"],
+                "float32": results[False],
+                "accuracy_difference_bf16_minus_fp32": round(difference.estimate, 4),
+                "ci95": [round(difference.low, 4), round(difference.high, 4)],
+                "mcnemar_p": round(mcnemar(y, a, b).p_value, 4),
+                "agreement": float(np.mean(a == b)),
+            }
+        ),
+        flush=True,
+    )
+    return {policy: result["accuracy"] for policy, result in results.items()}
 
 
 if __name__ == "__main__":

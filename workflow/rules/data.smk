@@ -32,7 +32,6 @@ rule prepare_data:
         data=config["data"],
         listing=data_listing_digest(),
         seed=config["seed"],
-        experiment=config["experiment"],
         code=code_digest("prepare_data.py"),
     script:
         "../scripts/prepare_data.py"
