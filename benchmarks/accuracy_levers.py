@@ -1,13 +1,13 @@
 """Where the accuracy ceiling of an experiment's data lies, and which cheap levers move it (prints tables).
 
-Two measurements, on the prepared data of an experiment (``results/<experiment>/data``,
+Three measurements, on the prepared data of an experiment (``results/<experiment>/data``,
 any image size), picking every setting on the validation split and reporting test
 accuracy with its 95% bootstrap interval:
 
 1. **Probes per block**: the linear probe (``layerscope.train.probe``: logistic regression
    on the per-channel spatial mean and max, C chosen on validation) on the output of the
-   last conv layer of each VGG-16 block, and on blocks 3-5 together. If no block's
-   features reach a target, no head trained on them will either.
+   last conv layer of each VGG-16 block, and on blocks 3-5 together: what a linear
+   read-out of each block's frozen features reaches.
 2. **Dihedral augmentation of the frozen features** (flips and 90-degree rotations of
    the solar cells, label preserving): the trainable part of a freeze-k run (k = 5: the
    head; k = 4: block 5 and the head) is trained on the cached block-k output of the

@@ -93,9 +93,10 @@ def bootstrap_intervals(
             index outside 0..num_classes-1, or a confidence outside (0, 1).
     """
     y_true, y_pred = _check_labels(y_true, y_pred)
-    outside = [int(v) for v in np.concatenate([y_true, y_pred]) if not 0 <= v < num_classes]
-    if outside:
-        raise LayerscopeError(f"class indices must be in 0..{num_classes - 1}, got {sorted(set(outside))}")
+    indices = np.concatenate([y_true, y_pred])
+    outside = np.unique(indices[(indices < 0) | (indices >= num_classes)])
+    if outside.size:
+        raise LayerscopeError(f"class indices must be in 0..{num_classes - 1}, got {outside.tolist()}")
     if not 0 < confidence < 1:
         raise LayerscopeError(f"confidence must be in (0, 1), got {confidence}")
     n = len(y_true)

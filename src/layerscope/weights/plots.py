@@ -99,8 +99,7 @@ def block_summary(store: WeightChangeStore) -> pd.DataFrame:
     """
     columns, keys = ["accumulated", "period_change", "weight_l1", "net"], ["reading", "step", "block"]
     summary = store.layer_summary()
-    grouped = summary.groupby(keys, sort=False)
-    sums = grouped[columns].sum(min_count=1)
+    sums = summary.groupby(keys, sort=False)[columns].sum(min_count=1)
     diverged = (~np.isfinite(summary[columns[:3]])).groupby([summary[k] for k in keys], sort=False).any()
     sums[columns[:3]] = sums[columns[:3]].mask(diverged)
     sums = sums.reset_index()
