@@ -77,6 +77,9 @@ def block_probes(images: dict, labels: dict, weights: str, seed: int, classes: i
 def fit_by_validation(model, draw_epoch, labels, val_x, test_x, epochs, batch_size, seed):
     """Train epoch by epoch on ``draw_epoch(rng, order)``'s inputs; keep the lowest-val-loss epoch.
 
+    Not :func:`layerscope.train.fit.fit`: that trains on one fixed array, and the
+    augmented arms draw new inputs every epoch; both arms use this loop so they compare.
+
     Returns the kept epoch's validation accuracy, its index and the test probabilities.
     """
     best = None
@@ -103,18 +106,13 @@ def compiled(model, optimizer: str, rate: float, momentum: float):
 def train_tail(depth, features, labels, training, optimizer, epochs, seed, classes, variants):
     """Train a freeze-``depth`` run's tail on cached features (a random one of ``variants`` per image and epoch)."""
     from layerscope.train.fit import enable_determinism
-    from layerscope.train.models import split_at_block, vgg16
+    from layerscope.train.models import split_at_block
+    from layerscope.train.run import build_model
+    from layerscope.train.runs import parse_run_id
 
     enable_determinism(seed)
-    model = vgg16(
-        features["shape"],
-        classes,
-        weights=training["weights"],
-        freeze_blocks=depth,
-        dense_units=training["dense_units"],
-        dropout=training["dropout"],
-    )
-    _, tail = split_at_block(model, depth)
+    spec = parse_run_id(f"vgg16-freeze{depth}-{optimizer}", training)
+    _, tail = split_at_block(build_model(spec, features["shape"], classes, training), depth)
     compiled(tail, optimizer, training["learning_rate"][optimizer], training["momentum"])
     train = features["train"]  # (variants, N, ...)
 

@@ -8,6 +8,7 @@ from layerscope.core.scripting import run_job, write_job_provenance
 
 def main(smk):
     claim_gpu()  # before TensorFlow starts
+    from layerscope.data.prepare import split_file
     from layerscope.data.splits import SPLITS
     from layerscope.train.features import extract_frozen_features
     from layerscope.train.fit import set_threads
@@ -18,7 +19,7 @@ def main(smk):
     meta = extract_frozen_features(data_dir, int(smk.wildcards.k), smk.params.weights, out, smk.params.precision)
     write_job_provenance(
         smk,
-        inputs=[*smk.input, *(data_dir / f"{split}_images.npy" for split in SPLITS)],
+        inputs=[*smk.input, *(split_file(data_dir, split, "images") for split in SPLITS)],
         outputs=[out],
         extra=meta,
     )

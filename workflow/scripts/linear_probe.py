@@ -6,6 +6,7 @@ from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
+    from layerscope.data.prepare import split_file
     from layerscope.data.splits import SPLITS
     from layerscope.train.probe import run_probe
 
@@ -21,7 +22,7 @@ def main(smk):
     )
     write_job_provenance(
         smk,
-        inputs=[*smk.input, *(data_dir / f"{split}_labels.npy" for split in SPLITS)],
+        inputs=[*smk.input, *(split_file(data_dir, split, "labels") for split in SPLITS)],
         outputs=[smk.output.metrics, smk.output.predictions],
         seed=smk.params.seed,
     )

@@ -9,6 +9,7 @@ from layerscope.core.scripting import run_job, write_job_provenance
 def main(smk):
     claim_gpu()  # before TensorFlow starts: concurrent jobs get distinct GPUs
     from layerscope.core.provenance import stamp
+    from layerscope.data.prepare import split_file
     from layerscope.train.fit import set_threads
     from layerscope.train.run import RunFiles, train_run
     from layerscope.train.runs import parse_run_id
@@ -32,7 +33,7 @@ def main(smk):
     )
     write_job_provenance(
         smk,
-        inputs=[*smk.input, data_dir / "train_images.npy", data_dir / "test_images.npy"],
+        inputs=[*smk.input, *(split_file(data_dir, split, "images") for split in ("train", "test"))],
         outputs=[o for o in smk.output if o != smk.output.provenance],
         seed=smk.params.seed,
         extra={"run": spec.run_id},

@@ -81,9 +81,14 @@ def output_files(out_dir: str | os.PathLike) -> list[Path]:
         The paths, so the rule and the stage agree on one list.
     """
     out = Path(out_dir)
-    arrays = [out / f"{split}_{kind}.npy" for split in SPLITS for kind in ("images", "labels")]
+    arrays = [split_file(out, split, kind) for split in SPLITS for kind in ("images", "labels")]
     names = ["manifest.csv", "classes.json", "class_counts.csv", "class_counts.png"]
     return [out / name for name in names] + arrays
+
+
+def split_file(data_dir: str | os.PathLike, split: str, kind: str) -> Path:
+    """The data stage's array file ``<split>_<kind>.npy`` (kind "images" or "labels")."""
+    return Path(data_dir) / f"{split}_{kind}.npy"
 
 
 def subsample(table: pd.DataFrame, max_per_class: int, seed: int) -> pd.DataFrame:
@@ -204,8 +209,7 @@ def load_split(data_dir: str | os.PathLike, split: str) -> tuple[np.ndarray, np.
     Returns:
         ``(images, labels)``: uint8 (N, H, W, C) images and int64 (N,) class indices.
     """
-    data = Path(data_dir)
-    return np.load(data / f"{split}_images.npy"), np.load(data / f"{split}_labels.npy")
+    return np.load(split_file(data_dir, split, "images")), np.load(split_file(data_dir, split, "labels"))
 
 
 def load_classes(data_dir: str | os.PathLike) -> list[str]:

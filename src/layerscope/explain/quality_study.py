@@ -505,11 +505,13 @@ def write_quality(
     """
     explained = read_explained(maps, test_images, cfg["images"])
     result = evaluate_quality(model, explained, cfg, lime_settings, seed, run_id, cam_model, batch_size)
-    for frame, path in ((result.table, files.table), (result.curves, files.curves)):
+    for frame, path in (
+        (result.table, files.table),
+        (result.curves, files.curves),
+        (result.randomisation, files.randomisation),
+    ):
         with atomic_path(path) as tmp:
             frame.to_csv(tmp, index=False)
-    with atomic_path(files.randomisation) as tmp:
-        result.randomisation.to_csv(tmp, index=False)
     write_text(files.summary, quality_markdown(result, run_id, cfg, cam_run))
     caption = f"Explanation quality of {run_id}: mean over {result.images} test images"
     write_text(files.latex, to_latex(main_table(result).set_index(["method", "layer"]), caption=caption))
