@@ -33,7 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
-from snakemake.utils import validate  # noqa: E402
+from snakemake.utils import update_config, validate  # noqa: E402
 
 BLOCK_OUTPUTS = {2: "block2_conv2", 3: "block3_conv3", 4: "block4_conv3", 5: "block5_conv3"}
 
@@ -195,10 +195,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
     config = {}
-    for path in args.config:
-        update = yaml.safe_load(Path(path).read_text())
-        for key, value in update.items():
-            config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
+    for path in args.config:  # merged as snakemake --configfile merges them
+        update_config(config, yaml.safe_load(Path(path).read_text()))
     validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
     set_threads(args.threads)
     data_dir = Path("results") / config["experiment"] / "data"
