@@ -8,7 +8,7 @@ CORES ?= all
 SNAKEMAKE_ARGS ?=
 PROFILE ?= workflow/profiles/default
 
-.PHONY: reproduce test lint setup clean-results
+.PHONY: reproduce test lint setup clean-results readme-results
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
+
+# Paste the default run's generated results block into the README (between its markers).
+readme-results: $(STAMP)
+	$(BIN)/python -m layerscope.results.readme README.md results/default/tables/readme_results.md
 
 clean-results:
 	rm -rf results .snakemake

@@ -45,7 +45,7 @@ def dihedral(images: np.ndarray, variant: int) -> np.ndarray:
 
 
 def interval_text(y_true: np.ndarray, probabilities: np.ndarray, classes: int, seed: int) -> str:
-    from layerscope.results.statistics import bootstrap_intervals
+    from layerscope.core.bootstrap import bootstrap_intervals
 
     accuracy = bootstrap_intervals(y_true, probabilities.argmax(axis=1), classes, seed)["accuracy"]
     return f"{accuracy.estimate:.3f} [{accuracy.low:.3f}, {accuracy.high:.3f}]"

@@ -21,7 +21,8 @@ import numpy as np  # noqa: E402
 from lime.lime_image import LimeImageExplainer  # noqa: E402
 from lime.wrappers.scikit_image import SegmentationAlgorithm  # noqa: E402
 
-from layerscope.explain import LIME, GradCAM  # noqa: E402
+from layerscope.explain.gradcam import GradCAM  # noqa: E402
+from layerscope.explain.lime_method import LIME  # noqa: E402
 
 
 def small_vgg(size: int, num_classes: int = 4) -> keras.Model:

@@ -42,13 +42,13 @@ POLICIES = ("mixed_bfloat16", False)
 def train_once(config: dict, run_id: str, policy, out: Path) -> dict:
     """One run under one precision policy, in a fresh process (Keras' policy is global)."""
     from layerscope.train.run import RunFiles, train_run
-    from layerscope.train.runs import parse_run_id
+    from layerscope.train.runs import job_settings, parse_run_id
 
     config = copy.deepcopy(config)
     config["training"]["mixed_precision"] = policy
     data_dir = Path("results") / config["experiment"] / "data"
     files = RunFiles(out)
-    return train_run(parse_run_id(run_id, config["training"]), config, data_dir, files)
+    return train_run(parse_run_id(run_id, config["training"]), data_dir, files, **job_settings(run_id, config))
 
 
 def _worker(args):
@@ -125,7 +125,7 @@ def main() -> None:
 
 def compare_precisions(config: dict, run_id: str, tmp: Path) -> dict:
     """Train ``run_id`` in both precisions, print the paired comparison, return test accuracy per policy."""
-    from layerscope.results.statistics import mcnemar, paired_difference_interval
+    from layerscope.core.statistics import mcnemar, paired_difference_interval
 
     results, predictions = {}, {}
     for policy in POLICIES:

@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from layerscope.explain import CAM  # noqa: E402
+from layerscope.explain.cam import CAM  # noqa: E402
 from layerscope.explain.quality_study import QualityFiles, write_quality  # noqa: E402
 from layerscope.train.models import lenet5, vgg16  # noqa: E402
 

@@ -9,15 +9,11 @@ import numpy as np
 import pytest
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.explain import (
-    CAM,
-    LIME,
-    GradCAM,
-    GradientAscent,
-    last_conv_layer,
-    representative_channels,
-)
-from layerscope.explain.base import prepare_inputs, resolve_targets
+from layerscope.explain.base import last_conv_layer, prepare_inputs, resolve_targets
+from layerscope.explain.cam import CAM
+from layerscope.explain.feature_maps import GradientAscent, representative_channels
+from layerscope.explain.gradcam import GradCAM
+from layerscope.explain.lime_method import LIME
 
 
 def vgg_gap_model() -> keras.Model:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.explain import CAM
+from layerscope.explain.cam import CAM
 
 HEAD = np.array([[1.0, 0.0, -2.0], [0.5, 1.0, 0.0], [0.0, -1.0, 3.0]], np.float32)  # (k, c)
 BIAS = np.array([0.1, -0.2, 0.3], np.float32)

@@ -9,7 +9,7 @@ import pytest
 from layerscope.core.errors import LayerscopeError
 from layerscope.data.images import load_image
 from layerscope.data.sources import elpv_source
-from layerscope.explain import GradientAscent, representative_channels, stage_layers
+from layerscope.explain.feature_maps import GradientAscent, representative_channels, stage_layers
 from layerscope.train.models import vgg16
 
 KERNEL = np.random.default_rng(3).normal(size=(3, 3, 2, 2)).astype(np.float32)

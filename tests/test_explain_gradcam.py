@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.explain import GradCAM, default_gradcam_layers, normalise_maps
+from layerscope.explain.base import normalise_maps
+from layerscope.explain.gradcam import GradCAM, default_gradcam_layers
 
 RNG = np.random.default_rng(7)
 KERNEL = np.array([[[[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]]]], np.float32)  # 2 channels -> 3 features

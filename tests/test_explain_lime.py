@@ -9,8 +9,7 @@ import pytest
 from layerscope.core.errors import LayerscopeError
 from layerscope.data.images import load_image
 from layerscope.data.sources import elpv_source
-from layerscope.explain import LIME
-from layerscope.explain.lime_method import MIN_SEGMENTS, superpixels
+from layerscope.explain.lime_method import LIME, MIN_SEGMENTS, superpixels
 
 SIGNAL = (slice(8, 16), slice(16, 24))  # the block the classifier reads
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.explain import feature_onset, mean_pairwise_correlation, pearson
+from layerscope.explain.onset import feature_onset, mean_pairwise_correlation, pearson
 
 FINAL = [1, 2, 3, 4]
 REVERSED = [4, 3, 2, 1]  # r = -1

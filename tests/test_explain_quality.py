@@ -11,7 +11,9 @@ import pytest
 from scipy import ndimage
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.explain import CAM, LIME, GradCAM
+from layerscope.explain.cam import CAM
+from layerscope.explain.gradcam import GradCAM
+from layerscope.explain.lime_method import LIME
 from layerscope.explain.quality import (
     cam_fn,
     deletion_insertion,

@@ -9,19 +9,19 @@ import pytest
 from PIL import Image
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.explain import CAM, LIME, GradCAM
-from layerscope.explain.quality import gradcam_fn, parameter_randomisation
+from layerscope.explain.cam import CAM
+from layerscope.explain.explanations import read_explained
+from layerscope.explain.gradcam import GradCAM
+from layerscope.explain.lime_method import LIME
+from layerscope.explain.quality import gradcam_fn, gradcam_layers_fn, parameter_randomisation, randomisation_tables
 from layerscope.explain.quality_report import readings
 from layerscope.explain.quality_study import (
     CURVE_COLUMNS,
     RANDOMISATION_TABLE_COLUMNS,
     TABLE_COLUMNS,
-    GradCAMLayers,
     QualityFiles,
-    cascade,
     lime_read_at,
     quality_layers,
-    read_explained,
     write_quality,
 )
 from layerscope.train.models import lenet5, vgg16
@@ -191,12 +191,14 @@ def test_quality_layers_are_each_blocks_last_conv_else_every_conv():
 def test_one_pass_gradcam_equals_gradcam_per_layer_and_follows_weights_changed_in_place():
     model, x = small_vgg(), test_images()[:4].astype(np.float32)
     t = np.array([0, 1, 2, 3])
-    explain = GradCAMLayers(GRADCAM_LAYERS, batch_size=3)  # two batches
+    explain = gradcam_layers_fn(GRADCAM_LAYERS, batch_size=3)  # two batches
     maps = explain(model, x, t)
     for layer in GRADCAM_LAYERS:
         np.testing.assert_allclose(
             maps[layer], GradCAM(model, layer, upsample=True).explain(x, t), rtol=1e-4, atol=1e-6
         )
+    with pytest.raises(LayerscopeError, match="explain_layers"):
+        GradCAM(model, GRADCAM_LAYERS).explain(x, t)
     dense = model.get_layer("logits")
     dense.kernel.assign(-dense.kernel)
     changed = explain(model, x, t)["block3_conv2"]
@@ -207,7 +209,7 @@ def test_multi_map_cascade_matches_parameter_randomisation_where_read():
     model, x, t = small_vgg(), test_images()[:3], np.array([0, 1, 2])
     expected = parameter_randomisation(model, gradcam_fn("block2_conv2"), x, t, seed=3)
     read = ["logits", "block2_conv2", "block1_conv1"]
-    tables = cascade(model, GradCAMLayers(GRADCAM_LAYERS), x, t, seed=3, read_at=read)
+    tables = randomisation_tables(model, gradcam_layers_fn(GRADCAM_LAYERS), x, t, seed=3, read_at=read)
     assert list(tables) == GRADCAM_LAYERS
     got = tables["block2_conv2"]
     assert got["layer"].tolist() == read

@@ -4,16 +4,16 @@ import pandas as pd
 import pytest
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.explain import pairwise_correlations
+from layerscope.explain.base import spread_over_classes
+from layerscope.explain.explanations import select_images
 from layerscope.explain.feature_map_study import (
     FeatureMapFiles,
     feature_map_study,
     invariance_study,
     invariance_verdict,
-    spread_over_classes,
     write_feature_maps,
 )
-from layerscope.explain.stage import select_images
+from layerscope.explain.feature_maps import pairwise_correlations
 
 
 def predictions():

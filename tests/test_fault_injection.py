@@ -1,5 +1,5 @@
 """Fault injection: a training job killed at each boundary reruns, in one rerun, to the
-result of an uninterrupted run (issue 12).
+result of an uninterrupted run.
 
 Each case kills a real process (``os._exit``: no cleanup, no flushing, like SIGKILL) at
 one point of ``train_run`` on the smoke configuration with tiny data, then does what
@@ -46,7 +46,7 @@ DRIVER = textwrap.dedent(
     plan = json.loads(Path(sys.argv[1]).read_text())
     from layerscope.train import fit, run
     from layerscope.weights import recorder, store
-    from layerscope.train.runs import parse_run_id
+    from layerscope.train.runs import job_settings, parse_run_id
 
     def die():
         os._exit(137)
@@ -76,7 +76,7 @@ DRIVER = textwrap.dedent(
             before(R, "on_epoch_end", lambda self, epoch, logs=None: epoch == 1)
         elif fault == "after-last-epoch":  # last epoch committed, store not yet finished
             after(R, "on_epoch_end", lambda self, epoch, logs=None: epoch == epochs - 1)
-        elif fault == "after-store":  # store finished (issue 12, point 5)
+        elif fault == "after-store":  # store finished
             after(store.WeightStoreWriter, "finish", lambda self: True)
         elif fault == "during-outputs":  # predictions, history and curves written; model not
             after(run, "plot_history", lambda *a, **k: True)
@@ -101,7 +101,9 @@ DRIVER = textwrap.dedent(
                 config = step["config"]
                 inject(step["fault"], config["training"]["epochs"]["lenet5"])
                 spec = parse_run_id(step["run"], config["training"])
-                run.train_run(spec, config, Path(step["data"]), run.RunFiles(Path(step["root"])))
+                run.train_run(
+                    spec, Path(step["data"]), run.RunFiles(Path(step["root"])), **job_settings(step["run"], config)
+                )
             except BaseException:
                 import traceback
                 traceback.print_exc()
@@ -242,7 +244,7 @@ FAULTS = [
 
 
 def test_a_killed_run_reruns_to_the_clean_result(tmp_path, data):
-    """Every boundary, plus issue 12 point 1: kill, change the learning rate, rerun."""
+    """Every boundary, plus a kill, change the learning rate, rerun."""
     config, old = smoke_config(), smoke_config(learning_rate={"sgd": 0.01})
     cases = [(fault, config) for fault in FAULTS] + [("mid-epoch, then lr changed", old)]
     plan = [{"config": config, "data": data, "root": tmp_path / "clean"}]

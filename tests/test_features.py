@@ -8,7 +8,7 @@ from test_training import config, data_dir  # noqa: F401 (fixture)
 from layerscope.core.errors import LayerscopeError
 from layerscope.train.features import extract_frozen_features, load_frozen_features
 from layerscope.train.run import RunFiles, train_run
-from layerscope.train.runs import parse_run_id
+from layerscope.train.runs import job_settings, parse_run_id
 
 
 def test_shared_cache_trains_the_same_model_as_a_private_one(tmp_path, data_dir):  # noqa: F811
@@ -26,7 +26,7 @@ def test_shared_cache_trains_the_same_model_as_a_private_one(tmp_path, data_dir)
     models = []
     for name, shared in (("shared", cache), ("private", None)):
         files = RunFiles(tmp_path / name)
-        train_run(spec, cfg, data_dir, files, features=shared)
+        train_run(spec, data_dir, files, **job_settings(spec.run_id, cfg), features=shared)
         models.append(keras.models.load_model(files.model))
     for a, b in zip(models[0].get_weights(), models[1].get_weights()):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)

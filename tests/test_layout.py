@@ -1,11 +1,14 @@
-"""The README's map of stages matches the tree (issue 9): every library module has a
+"""The README's map of stages matches the tree: every library module has a
 stage, every rule file its package, and every script a rule."""
 
 from __future__ import annotations
 
+import ast
 import re
 
 from conftest import REPO
+
+from layerscope.results.readme import pasted_block
 
 LIBRARY = REPO / "src" / "layerscope"
 
@@ -50,3 +53,52 @@ def test_rule_files_are_named_after_their_package_and_every_script_has_a_rule():
         assert any(
             re.search(rf"rule {rule}:", (REPO / "workflow" / "rules" / name).read_text()) for name in rule_files
         ), script
+
+
+STAGE_ORDER = ["core", "data", "weights", "train", "explain", "results"]
+
+
+def imported_stages(path) -> set[str]:
+    """The stage packages a library module imports (at any depth of the file)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {name.split(".")[1] for name in names if name.startswith("layerscope.") and name.count(".") >= 1}
+
+
+def test_no_stage_imports_a_higher_one():
+    """Imports point down (core < data < weights < train < explain < results): rerun
+    triggers follow imports, so an upward one reruns a stage for an edit above it."""
+    upward = []
+    for path in sorted(LIBRARY.rglob("*.py")):
+        stage = path.relative_to(LIBRARY).parts[0]
+        if stage not in STAGE_ORDER:
+            continue
+        for other in imported_stages(path):
+            if STAGE_ORDER.index(other) > STAGE_ORDER.index(stage):
+                upward.append(f"{path.relative_to(LIBRARY)} imports layerscope.{other}")
+    assert upward == []
+
+
+def test_the_import_check_sees_an_upward_import(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from layerscope.results.comparisons import paired_test\n")
+    assert imported_stages(module) == {"results"}
+
+
+def test_explain_package_imports_no_method():
+    """Each study module imports the methods it uses, so a method's edit reruns only its users."""
+    assert imported_stages(LIBRARY / "explain" / "__init__.py") == set()
+
+
+def test_the_readme_results_are_the_generated_block_unedited():
+    """The README's results tables are pasted by ``make readme-results`` from the file the
+    tables rule writes; a hand edit of the pasted text no longer matches its digest."""
+    source, text, unedited = pasted_block((REPO / "README.md").read_text())
+    assert source == "results/default/tables/readme_results.md"
+    assert unedited, "the README's results block was edited by hand: rerun make readme-results"
+    assert "| approach (Table 8) |" in text and "Sanity gate:" in text

@@ -8,8 +8,9 @@ import keras
 import numpy as np
 import pytest
 
+from layerscope.core.blocks import block_of
 from layerscope.core.errors import LayerscopeError
-from layerscope.train.models import block_of, lenet5, set_frozen_blocks, split_at_block, vgg16
+from layerscope.train.models import lenet5, set_frozen_blocks, split_at_block, vgg16
 
 # Conv parameters per VGG-16 block: (3*3*c_in + 1) * c_out per conv layer.
 BLOCK_PARAMS = {

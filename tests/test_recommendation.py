@@ -1,4 +1,4 @@
-"""The freeze-depth recommendation against hand-computed answers (issue 13)."""
+"""The freeze-depth recommendation against hand-computed answers."""
 
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ from PIL import Image, ImageSequence
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.weights import render3d
-from layerscope.weights.plots import block_summary, plot_block_lines, plot_period_heatmap
+from layerscope.weights.plots import plot_block_lines, plot_period_heatmap
 from layerscope.weights.store import LayerInfo, WeightChangeStore, WeightStoreWriter
+from layerscope.weights.summary import block_summary
 
 SIZE = (640, 400)
 LENET = [
@@ -144,7 +145,7 @@ def test_store_without_net_change_names_the_rerun(tmp_path):
 
 
 def test_interrupted_store_renders_and_warns(stores, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="layerscope.weights.render3d"):
+    with caplog.at_level(logging.WARNING, logger="layerscope.weights"):
         out = render3d.render_run(stores["interrupted"], tmp_path / "cut.png", size=SIZE)
     assert_picture(out, SIZE)
     assert "interrupted run" in caplog.text
@@ -250,7 +251,7 @@ def test_draws_in_a_child_process_once_tensorflow_is_loaded(stores, tmp_path, ca
     afterwards every render in this process goes through a child)."""
     import tensorflow  # noqa: F401
 
-    with caplog.at_level(logging.WARNING, logger="layerscope.weights.render3d"):
+    with caplog.at_level(logging.WARNING, logger="layerscope.weights"):
         out = render3d.render_run(WeightChangeStore(stores["interrupted"]), tmp_path / "child.png", size=SIZE)
     assert out == tmp_path / "child.png"
     assert_picture(out, SIZE)

@@ -1,5 +1,5 @@
 """What Snakemake schedules after a change (``snakemake -n``; nothing is trained): each
-rule depends on exactly the config and data it reads (issue 12).
+rule depends on exactly the config and data it reads.
 
 The workflow (copied, with the library) has its outputs faked once (empty files, then ``--touch --forceall`` records
 Snakemake's metadata as if every job had run); each test changes one thing and reads
@@ -20,10 +20,10 @@ import yaml
 from conftest import REPO, write_png
 
 
-def snakemake(workdir: Path, config: dict, *args: str) -> str:
+def snakemake(workdir: Path, config: dict, *args: str, sort_keys: bool = True) -> str:
     """Snakemake on the copy of the workflow and library in ``workdir/repo``."""
     path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=sort_keys))
     repo = workdir / "repo"
     run = subprocess.run(
         [
@@ -49,14 +49,14 @@ def snakemake(workdir: Path, config: dict, *args: str) -> str:
     return run.stdout
 
 
-def pending(workdir: Path, config: dict) -> dict[str, set[str]]:
+def pending(workdir: Path, config: dict, sort_keys: bool = True) -> dict[str, set[str]]:
     """Jobs a plain ``snakemake`` would run: rule -> the run ids (or output files) involved."""
     jobs: dict[str, set[str]] = {}
-    for line in snakemake(workdir, config, "-n", "--summary").splitlines()[1:]:
+    for line in snakemake(workdir, config, "-n", "--summary", sort_keys=sort_keys).splitlines()[1:]:
         fields = line.split("\t")
         if len(fields) == 6 and fields[5] == "update pending":
             parts = Path(fields[0]).parts
-            jobs.setdefault(fields[2], set()).add(parts[3] if parts[2] == "runs" else fields[0])
+            jobs.setdefault(fields[2], set()).add(parts[3] if parts[2] in ("runs", "explain") else fields[0])
     return jobs
 
 
@@ -185,3 +185,61 @@ def test_editing_a_module_training_imports_reruns_training_and_nothing_unrelated
         jobs = pending(root, config)
     assert "render_weight_changes" in jobs and "train" not in jobs and "explain" not in jobs
     assert pending(root, config) == {}
+
+
+def reversed_keys(value):
+    """The same settings with every mapping's keys in reverse order."""
+    if isinstance(value, dict):
+        return {key: reversed_keys(value[key]) for key in reversed(list(value))}
+    return value
+
+
+def test_the_config_written_in_another_key_order_reruns_nothing(done):
+    root, config, _ = done
+    assert pending(root, reversed_keys(config), sort_keys=False) == {}
+
+
+def test_editing_the_tables_statistics_retrains_nothing(done):
+    root, config, _ = done
+    library = root / "repo" / "src" / "layerscope"
+    with edited(library / "core" / "statistics.py"):
+        jobs = pending(root, config)
+    assert "tables" in jobs and "freeze_recommendation" in jobs
+    assert not {"train", "prepare_data", "frozen_features", "linear_probe", "explain"} & set(jobs)
+
+
+def test_editing_lime_reruns_only_the_rules_that_use_it(done):
+    root, config, _ = done
+    explained = set(config["explain"]["runs"])
+    with edited(root / "repo" / "src" / "layerscope" / "explain" / "lime_method.py"):
+        jobs = pending(root, config)
+    assert jobs["explain"] == explained and jobs["explanation_quality"] == explained
+    assert not {"feature_maps", "feature_onset", "train", "render_weight_changes"} & set(jobs)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "rule"),
+    [
+        ("quality", "steps", 7, "explanation_quality"),
+        ("onset", "threshold", 0.8, "feature_onset"),
+        ("feature_maps", "count", 2, "feature_maps"),
+    ],
+)
+def test_an_explain_setting_reruns_only_the_rule_that_reads_it(done, section, key, value, rule):
+    root, config, _ = done
+    changed = copy(config)
+    changed["explain"][section][key] = value
+    jobs = pending(root, changed)
+    assert rule in jobs
+    # what depends on the rule's outputs may follow (the recommendation reads quality.csv)
+    assert set(jobs) <= {rule, "freeze_recommendation", "all"}
+
+
+def test_explaining_another_run_explains_only_that_run(done):
+    root, config, _ = done
+    grown = copy(config)
+    grown["explain"]["runs"] = [*config["explain"]["runs"], "vgg16-freeze5-momentum"]
+    jobs = pending(root, grown)
+    for rule in ("explain", "feature_maps", "explanation_quality"):
+        assert jobs[rule] == {"vgg16-freeze5-momentum"}, rule
+    assert not {"train", "feature_onset"} & set(jobs)

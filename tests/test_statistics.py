@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
+from layerscope.core.bootstrap import accuracy_and_weighted_f1, bootstrap_intervals
 from layerscope.core.errors import LayerscopeError
-from layerscope.results.statistics import (
-    accuracy_and_weighted_f1,
-    bootstrap_intervals,
-    mcnemar,
-    mean_and_sd,
-    paired_difference_interval,
-)
+from layerscope.core.statistics import mcnemar, mean_and_sd, mean_sd_n, paired_difference_interval
 
 
 def test_confusion_metrics_match_scikit_learn():
@@ -105,3 +100,9 @@ def test_paired_difference_by_hand():
 def test_bootstrap_names_class_indices_outside_the_class_count():
     with pytest.raises(LayerscopeError, match=r"0\.\.2, got \[3\]"):
         bootstrap_intervals([0, 1, 2], [0, 3, 2], 3, seed=0)
+
+
+def test_mean_sd_n_leaves_undefined_values_out():
+    mean, sd, n = mean_sd_n([1.0, float("nan"), 3.0, 5.0])
+    assert (mean, n) == (3.0, 3) and sd == pytest.approx(2.0)
+    assert mean_sd_n([float("nan")])[2] == 0 and math.isnan(mean_sd_n([4.0])[1])

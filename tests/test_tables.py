@@ -13,7 +13,10 @@ from PIL import Image
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import to_markdown, write_table
-from layerscope.results import tables
+from layerscope.results import claims as study_claims
+from layerscope.results import differences, run_files, selection, tables, writer
+from layerscope.results import gate as sanity
+from layerscope.results import readme as readme_block
 from layerscope.results.comparisons import paired_test
 from layerscope.results.figures import plot_freeze_heatmap, plot_validation_curves
 from layerscope.train.optimizers import OPTIMIZERS
@@ -60,7 +63,7 @@ def write_run(
     ci: tuple[float, float] | None = None,
     correct: list[bool] | None = None,
 ) -> None:
-    """A finished run as experiment.py leaves it: metrics.json and a 3-epoch history.csv."""
+    """A finished run as the train rule leaves it: metrics.json and a 3-epoch history.csv."""
 
     def split(accuracy: float, f1: float) -> dict:
         return {"n": 12, "accuracy": accuracy, "f1_weighted": f1, "f1_macro": f1}
@@ -111,7 +114,7 @@ def runs_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def runs(runs_dir: Path) -> dict:
-    return tables.load_runs(runs_dir, RUN_IDS)
+    return run_files.load_runs(runs_dir, RUN_IDS)
 
 
 def markdown_rows(text: str) -> dict[str, dict[str, str]]:
@@ -194,7 +197,7 @@ def test_summary_carries_intervals_probe_and_seed_spread(tmp_path):
         "val": {"accuracy": 0.7},
         "test": {"accuracy": 0.66, "f1_weighted": 0.6},
     }
-    table8 = tables.summary(tables.load_runs(tmp_path, ids), probe=probe)
+    table8 = tables.summary(run_files.load_runs(tmp_path, ids), probe=probe)
     row = table8.loc["Transfer (3 frozen blocks)"]
     assert (row["run"], row["test_accuracy"]) == (
         "vgg16-freeze3-momentum",
@@ -206,8 +209,8 @@ def test_summary_carries_intervals_probe_and_seed_spread(tmp_path):
     assert row["test_accuracy_seed_sd"] == pytest.approx(0.02)
     assert table8.loc[tables.PROBE, "test_accuracy"] == 0.66
     # one seed has no spread: "n/a", which pandas reads back as NaN, not "missing"
-    single = tables.summary(tables.load_runs(tmp_path, ids[:1]), probe=probe)
-    assert single.loc["Transfer (3 frozen blocks)", "test_accuracy_seed_sd"] == tables.NOT_APPLICABLE == "n/a"
+    single = tables.summary(run_files.load_runs(tmp_path, ids[:1]), probe=probe)
+    assert single.loc["Transfer (3 frozen blocks)", "test_accuracy_seed_sd"] == selection.NOT_APPLICABLE == "n/a"
     assert single.loc[tables.PROBE, "test_accuracy_seed_sd"] == "n/a"
     assert "| n/a |" in to_markdown(single.loc[[tables.PROBE]])
 
@@ -256,7 +259,7 @@ def test_lenet5_layout_counts_by_hand():
 def test_sanity_gate_needs_both_accuracy_and_f1(tmp_path, baseline, passed):
     write_run(tmp_path, "vgg16-freeze3-momentum", (0.9, 0.90, 0.70), baseline=baseline)
     write_run(tmp_path, "vgg16-freeze2-sgd", (0.9, 0.60, 0.95), baseline=(0.0, 0.0))
-    gate = tables.sanity_gate(tables.load_runs(tmp_path, ["vgg16-freeze3-momentum", "vgg16-freeze2-sgd"]))
+    gate = sanity.sanity_gate(run_files.load_runs(tmp_path, ["vgg16-freeze3-momentum", "vgg16-freeze2-sgd"]))
     assert gate["run"] == "vgg16-freeze3-momentum" and gate["passed"] is passed
 
 
@@ -264,14 +267,14 @@ def test_sanity_gate_needs_both_accuracy_and_f1(tmp_path, baseline, passed):
 def test_sanity_gate_needs_the_linear_probe_beaten(tmp_path, probe_accuracy, passed):
     write_run(tmp_path, "vgg16-freeze3-momentum", (0.9, 0.90, 0.70))
     probe = {"test": {"accuracy": probe_accuracy, "f1_weighted": 0.5}}
-    gate = tables.sanity_gate(tables.load_runs(tmp_path, ["vgg16-freeze3-momentum"]), probe)
+    gate = sanity.sanity_gate(run_files.load_runs(tmp_path, ["vgg16-freeze3-momentum"]), probe)
     assert gate["beats_majority"] is True and gate["passed"] is passed
-    line = tables._gate_line(gate, CLASSES)
+    line = sanity.gate_line(gate, CLASSES)
     assert ("does not beat a logistic regression" in line) is (not passed)
 
 
 def test_sanity_gate_fails_without_a_finished_vgg_run(runs_dir):
-    gate = tables.sanity_gate(tables.load_runs(runs_dir, ["lenet5-tanh-sgd", "vgg16-freeze4-nag"]))
+    gate = sanity.sanity_gate(run_files.load_runs(runs_dir, ["lenet5-tanh-sgd", "vgg16-freeze4-nag"]))
     assert gate["run"] is None and gate["passed"] is False
 
 
@@ -281,13 +284,13 @@ def test_claims_are_tested_on_paired_predictions(tmp_path):
     transfer = [True] * 60 + [False] * 20 + [True] * 2 + [False] * 18
     write_run(tmp_path, "vgg16-finetune", (0.9, 0.9, 0.80), correct=finetune)
     write_run(tmp_path, "vgg16-freeze3-momentum", (0.9, 0.8, 0.62), correct=transfer)
-    runs = tables.load_runs(tmp_path, ["vgg16-finetune", "vgg16-freeze3-momentum"])
-    tests = tables.approach_tests(runs)
+    runs = run_files.load_runs(tmp_path, ["vgg16-finetune", "vgg16-freeze3-momentum"])
+    tests = differences.approach_tests(runs)
     row = tests.loc["Fine-tuning vs Transfer (3 frozen blocks)"]
     assert (row["only_a_correct"], row["only_b_correct"]) == (20, 2)
     assert row["p_value"] == pytest.approx(2 * sum(math.comb(22, i) for i in range(3)) / 2**22)
     assert row["verdict"] == "holds"
-    claims = tables.paper_comparison(runs)
+    claims = study_claims.paper_comparison(runs)
     assert claims.loc["Fine-tuning beats transfer (3 frozen blocks)", "verdict"] == "holds"
     assert claims.loc["Transfer beats random weights", "verdict"] == "not measured"
 
@@ -302,11 +305,11 @@ def test_paired_test_names_a_run_that_lists_an_image_twice():
 
 
 def test_freeze_neighbours_and_momentum_claim(runs):
-    tests = tables.freeze_tests(runs)
+    tests = differences.freeze_tests(runs)
     assert len(tests) == 12  # 4 neighbour pairs x 3 optimizers
     assert tests.loc["NAG: 3 vs 4 frozen blocks", "verdict"] == "not measured"  # freeze4-nag unfinished
     assert tests.loc["Momentum: 3 vs 4 frozen blocks", "difference"] == pytest.approx(0.15)
-    claims = tables.paper_comparison(runs)
+    claims = study_claims.paper_comparison(runs)
     # momentum/NAG beat SGD at depths 5, 3, 1 (x2), 4 (momentum); SGD wins at depth 2 (x2): 7 wins, 2 losses
     assert claims.loc["Momentum methods (Momentum, NAG) beat plain SGD", "ours"].startswith("wins 7, losses 2")
     assert claims.loc["Momentum methods (Momentum, NAG) beat plain SGD", "verdict"] == "same direction, not significant"
@@ -315,16 +318,32 @@ def test_freeze_neighbours_and_momentum_claim(runs):
 def test_unreadable_metrics_file_is_named(runs_dir):
     (runs_dir / "vgg16-finetune" / "metrics.json").write_text("{not json")
     with pytest.raises(LayerscopeError, match=r"vgg16-finetune/metrics\.json"):
-        tables.load_runs(runs_dir, ["vgg16-finetune"])
+        run_files.load_runs(runs_dir, ["vgg16-finetune"])
 
 
 def test_write_all_tables(runs_dir, tmp_path):
-    files = tables.write_all_tables(runs_dir, RUN_IDS, tmp_path / "tables", (32, 32, 3), 4, CLASSES)
-    assert all(path.is_file() for path in files) and len(files) == len(tables.TABLE_STEMS) * 3 + 2
+    files = writer.write_all_tables(runs_dir, RUN_IDS, tmp_path / "tables", (32, 32, 3), 4, CLASSES)
+    assert all(path.is_file() for path in files) and len(files) == len(writer.TABLE_STEMS) * 3 + 3
     text = (tmp_path / "tables" / "summary.md").read_text()
     assert f"Missing runs (1 of {len(RUN_IDS)}): vgg16-freeze4-nag." in text
     assert "PASSED: vgg16-finetune" in text and "| 3 | 0.600 | 0.700 | 0.610 |" in text
     assert json.loads((tmp_path / "tables" / "sanity_gate.json").read_text())["passed"] is True
+    block = (tmp_path / "tables" / "readme_results.md").read_text()
+    assert "| approach (Table 8) | run | val acc | test acc [95% CI] | test weighted F1 [95% CI] |" in block
+    assert "Sanity gate: PASSED: vgg16-finetune" in block and "| 3 | 0.600 | 0.700 | 0.610 |" in block
+    assert "Fine-tuning beats transfer (3 frozen blocks)" in block
+
+
+def test_the_results_block_is_spliced_between_its_markers_and_an_edit_is_seen():
+    readme = "intro\n<!-- results: x sha256=" + "0" * 64 + " -->\nold numbers\n<!-- end of results -->\nrest\n"
+    spliced = readme_block.splice(readme, "| a | 0.700 |\n", "results/default/tables/readme_results.md")
+    assert spliced.startswith("intro\n<!-- results: results/default/tables/readme_results.md sha256=")
+    assert spliced.endswith("| a | 0.700 |\n<!-- end of results -->\nrest\n")
+    source, text, unedited = readme_block.pasted_block(spliced)
+    assert (source, text, unedited) == ("results/default/tables/readme_results.md", "| a | 0.700 |\n", True)
+    assert readme_block.pasted_block(spliced.replace("0.700", "0.750"))[2] is False
+    with pytest.raises(LayerscopeError, match="exactly one"):
+        readme_block.splice("no markers\n", "x\n", "y")
 
 
 def pixel_std(path: Path) -> float:
@@ -332,6 +351,6 @@ def pixel_std(path: Path) -> float:
 
 
 def test_figures_are_drawn(runs_dir, runs, tmp_path):
-    curves = plot_validation_curves(tables.load_histories(runs_dir, RUN_IDS), tmp_path / "curves.png")
+    curves = plot_validation_curves(run_files.load_histories(runs_dir, RUN_IDS), tmp_path / "curves.png")
     heatmap = plot_freeze_heatmap(tables.freeze_grid(runs), tmp_path / "heatmap.png")
     assert pixel_std(curves) > 0 and pixel_std(heatmap) > 0

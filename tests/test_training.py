@@ -24,7 +24,7 @@ from layerscope.train.fit import (
 )
 from layerscope.train.models import load_model
 from layerscope.train.run import RunFiles, train_run
-from layerscope.train.runs import parse_run_id
+from layerscope.train.runs import job_settings, parse_run_id
 from layerscope.weights.store import WeightChangeStore
 
 
@@ -149,7 +149,8 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
 
 def test_train_run_writes_every_output(tmp_path, data_dir):
     files = RunFiles(tmp_path / "lenet")
-    metrics = train_run(parse_run_id("lenet5-relu-adam", config()["training"]), config(), data_dir, files)
+    run_id = "lenet5-relu-adam"
+    metrics = train_run(parse_run_id(run_id, config()["training"]), data_dir, files, **job_settings(run_id, config()))
     for path in (files.model, files.history, files.metrics, files.predictions, files.curves):
         assert path.is_file(), path
     names = sorted(p.name for p in files.checkpoints.iterdir())  # final_<last step>, then step_<step>
@@ -186,7 +187,7 @@ def test_frozen_feature_cache_trains_the_same_model(tmp_path, data_dir):
     results = {}
     for cache in (True, False):
         files = RunFiles(tmp_path / str(cache))
-        metrics = train_run(spec, config(cache_frozen_features=cache), data_dir, files)
+        metrics = train_run(spec, data_dir, files, **job_settings(spec.run_id, config(cache_frozen_features=cache)))
         results[cache] = (keras.models.load_model(files.model), metrics)
     assert results[True][1]["cached_frozen_blocks"] == 3 and results[False][1]["cached_frozen_blocks"] == 0
     for a, b in zip(results[True][0].get_weights(), results[False][0].get_weights()):
@@ -200,7 +201,12 @@ def test_bad_weights_file_fails_before_training(tmp_path, data_dir):
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="block1_conv1")]).save_weights(bad)
     files = RunFiles(tmp_path / "run")
     with pytest.raises(LayerscopeError, match="other.weights.h5"):
-        train_run(parse_run_id("vgg16-freeze3-sgd", config()["training"]), config(weights=str(bad)), data_dir, files)
+        train_run(
+            parse_run_id("vgg16-freeze3-sgd", config()["training"]),
+            data_dir,
+            files,
+            **job_settings("vgg16-freeze3-sgd", config(weights=str(bad))),
+        )
     assert not files.model.exists() and not files.state.exists()
 
 

@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import pytest
 
+from layerscope.core.blocks import block_label
 from layerscope.core.errors import LayerscopeError
 from layerscope.weights.recorder import WeightChangeRecorder, recorded_layer_names
-from layerscope.weights.store import WeightChangeStore, block_label, partial_path
+from layerscope.weights.store import WeightChangeStore, partial_path
 
 LAYERS = ["c1", "block1_conv1", "fc1", "logits"]
 

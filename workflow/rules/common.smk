@@ -5,19 +5,32 @@ from snakemake.exceptions import WorkflowError
 from layerscope.core.code_digest import code_digest as library_digest
 from layerscope.data.sources import listing_digest
 from layerscope.data.splits import SPLITS
-from layerscope.results.tables import TABLE_STEMS
+from layerscope.results.writer import TABLE_STEMS
 from layerscope.train.runs import (
+    RECORDING_KEYS,
     RUN_ID_PATTERN,
     cached_blocks,
     finetune_source,
+    job_settings,
     parse_name,
     parse_run_id,
     replicate_grid,
     run_grid,
-    run_seed,
-    run_settings,
     split_replicate,
 )
+
+
+def sort_keys(mapping):
+    """Put every mapping's keys in sorted order, in place and at every depth: Snakemake
+    compares params by their repr, so the same settings written in another key order
+    would otherwise rerun every job from the data stage on."""
+    for key in sorted(mapping):
+        value = mapping.pop(key)
+        mapping[key] = sort_keys(value) if isinstance(value, dict) else value
+    return mapping
+
+
+sort_keys(config)
 
 RESULTS = f"results/{config['experiment']}"
 LOGS = f"{RESULTS}/logs"
@@ -43,6 +56,22 @@ def data_source_input(wildcards):
     """The user's folder or manifest, so changing it reruns the data stage."""
     source = config["data"]
     return [] if source["source"] == "elpv" else [source["path"]]
+
+
+def data_inputs(splits=SPLITS, kinds=("images", "labels")):
+    """The data stage's files a job reads, named ``manifest``, ``classes`` and
+    ``<split>_<kind>``: declared, so deleting one reruns the data stage, and recorded in
+    the job's provenance."""
+    data = f"{RESULTS}/data"
+    return {
+        "manifest": f"{data}/manifest.csv",
+        "classes": f"{data}/classes.json",
+        **{
+            f"{split}_{kind}": f"{data}/{split}_{kind}.npy"
+            for split in splits
+            for kind in kinds
+        },
+    }
 
 
 def data_listing_digest():
@@ -113,9 +142,15 @@ def cam_model_input():
     return [f"{RESULTS}/runs/{CAM_RUN}/model.keras"] if CAM_RUN else []
 
 
+def settings_of(section, *keys):
+    """Only the named keys of a config section: a job's params are exactly what it reads,
+    so changing another key of the section reruns nothing."""
+    return {key: section[key] for key in keys}
+
+
 def recording_settings():
     """The weight-change keys that shape a training run's store (figure keys do not)."""
-    return {key: config["weight_changes"][key] for key in ("period", "snapshots")}
+    return settings_of(config["weight_changes"], *RECORDING_KEYS)
 
 
 def comparison_runs():

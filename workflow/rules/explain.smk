@@ -1,9 +1,9 @@
 rule explain:
     input:
+        **data_inputs(["test"]),
         model=f"{RESULTS}/runs/{{run}}/model.keras",
         predictions=f"{RESULTS}/runs/{{run}}/predictions.csv",
         cam_model=cam_model_input(),
-        manifest=f"{RESULTS}/data/manifest.csv",
     output:
         maps=f"{RESULTS}/explain/{{run}}/maps.npz",
         figure=report(
@@ -20,7 +20,7 @@ rule explain:
     conda:
         "../envs/layerscope.yaml"
     params:
-        explain=config["explain"],
+        explain=settings_of(config["explain"], "batch_size", "images_per_class", "lime"),
         seed=config["seed"],
         code=code_digest("explain.py"),
     script:
@@ -29,8 +29,8 @@ rule explain:
 
 rule feature_maps:
     input:
+        **data_inputs(["test"]),
         model=f"{RESULTS}/runs/{{run}}/model.keras",
-        manifest=f"{RESULTS}/data/manifest.csv",
     output:
         maps=f"{RESULTS}/explain/{{run}}/feature_maps.npz",
         figure=report(
@@ -48,6 +48,7 @@ rule feature_maps:
         invariance_table=f"{RESULTS}/explain/{{run}}/invariance.csv",
         verdict=f"{RESULTS}/explain/{{run}}/invariance.md",
         gains=f"{RESULTS}/explain/{{run}}/feature_maps.csv",
+        provenance=f"{RESULTS}/explain/{{run}}/feature_maps.provenance.json",
     log:
         f"{LOGS}/feature_maps/{{run}}.log",
     benchmark:
@@ -63,9 +64,9 @@ rule feature_maps:
 
 rule feature_onset:
     input:
+        **data_inputs(["test"]),
         model=f"{RESULTS}/runs/{{run}}/model.keras",
         checkpoints=f"{RESULTS}/runs/{{run}}/checkpoints",
-        manifest=f"{RESULTS}/data/manifest.csv",
     output:
         table=report(
             f"{RESULTS}/explain/{{run}}/onset.csv",
@@ -80,13 +81,16 @@ rule feature_onset:
             category="Explanations",
             subcategory="{run}",
         ),
+        provenance=f"{RESULTS}/explain/{{run}}/onset.provenance.json",
     log:
         f"{LOGS}/feature_onset/{{run}}.log",
+    benchmark:
+        f"{BENCHMARKS}/feature_onset/{{run}}.tsv"
     conda:
         "../envs/layerscope.yaml"
     params:
-        feature_maps=config["explain"]["feature_maps"],
-        onset=config["explain"]["onset"],
+        ascent=settings_of(config["explain"]["feature_maps"], "steps", "alpha"),
+        onset=settings_of(config["explain"]["onset"], "images", "channels", "threshold"),
         code=code_digest("feature_onset.py"),
     script:
         "../scripts/feature_onset.py"
@@ -94,10 +98,10 @@ rule feature_onset:
 
 rule explanation_quality:
     input:
+        **data_inputs(["test"], ["images"]),
         model=f"{RESULTS}/runs/{{run}}/model.keras",
         maps=f"{RESULTS}/explain/{{run}}/maps.npz",
         cam_model=cam_model_input(),
-        manifest=f"{RESULTS}/data/manifest.csv",
     output:
         table=f"{RESULTS}/explain/{{run}}/quality.csv",
         curves=f"{RESULTS}/explain/{{run}}/quality_curves.csv",
@@ -115,6 +119,7 @@ rule explanation_quality:
             category="Explanations",
             subcategory="{run}",
         ),
+        provenance=f"{RESULTS}/explain/{{run}}/quality.provenance.json",
     log:
         f"{LOGS}/explanation_quality/{{run}}.log",
     benchmark:

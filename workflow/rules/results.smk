@@ -21,6 +21,7 @@ rule tables:
             category="Tables",
         ),
         gate=f"{RESULTS}/tables/sanity_gate.json",
+        readme=f"{RESULTS}/tables/readme_results.md",
         curves=report(
             f"{RESULTS}/figures/validation_curves.png",
             caption="../report/validation_curves.rst",
@@ -34,6 +35,8 @@ rule tables:
         provenance=f"{RESULTS}/tables/provenance.json",
     log:
         f"{LOGS}/tables.log",
+    benchmark:
+        f"{BENCHMARKS}/tables.tsv"
     conda:
         "../envs/layerscope.yaml"
     params:

@@ -1,6 +1,6 @@
 rule frozen_features:
     input:
-        manifest=f"{RESULTS}/data/manifest.csv",
+        **data_inputs(kinds=["images"]),
     output:
         features=f"{RESULTS}/features/block{{k}}.npz",
         provenance=f"{RESULTS}/features/block{{k}}.provenance.json",
@@ -22,7 +22,7 @@ rule frozen_features:
 
 rule train:
     input:
-        manifest=f"{RESULTS}/data/manifest.csv",
+        **data_inputs(),
         start_from=finetune_start,
         features=frozen_features,
     output:
@@ -46,9 +46,10 @@ rule train:
     conda:
         "../envs/layerscope.yaml"
     params:
-        training=lambda wildcards: run_settings(wildcards.run, config),
+        training=lambda wildcards: job_settings(wildcards.run, config)["training"],
+        seed=lambda wildcards: job_settings(wildcards.run, config)["seed"],
+        data_seed=config["seed"],
         recording=recording_settings(),
-        seed=lambda wildcards: run_seed(wildcards.run, config),
         step_checkpoints=lambda wildcards: split_replicate(wildcards.run)[0]
         in ONSET_RUNS,
         code=code_digest("train.py"),
@@ -58,7 +59,7 @@ rule train:
 
 rule linear_probe:
     input:
-        manifest=f"{RESULTS}/data/manifest.csv",
+        **data_inputs(kinds=["labels"]),
         features=f"{RESULTS}/features/block5.npz",
     output:
         metrics=f"{RESULTS}/baselines/linear_probe/metrics.json",

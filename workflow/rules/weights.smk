@@ -26,6 +26,7 @@ rule render_weight_changes:
             category="Weight changes",
             subcategory="{run}",
         ),
+        provenance=f"{RESULTS}/runs/{{run}}/figures/provenance.json",
     log:
         f"{LOGS}/render_weight_changes/{{run}}.log",
     benchmark:
@@ -43,14 +44,17 @@ rule animate_weight_changes:
     input:
         store=f"{RESULTS}/runs/{{run}}/weight_changes.h5",
     output:
-        report(
+        animation=report(
             f"{RESULTS}/runs/{{run}}/figures/weight_changes.gif",
             caption="../report/weight_changes_3d.rst",
             category="Weight changes",
             subcategory="{run}",
         ),
+        provenance=f"{RESULTS}/runs/{{run}}/figures/animation.provenance.json",
     log:
         f"{LOGS}/animate_weight_changes/{{run}}.log",
+    benchmark:
+        f"{BENCHMARKS}/animate_weight_changes/{{run}}.tsv"
     conda:
         "../envs/layerscope.yaml"
     params:
@@ -77,8 +81,11 @@ rule compare_freeze_depths:
             caption="../report/weight_changes_comparison_net.rst",
             category="Weight changes",
         ),
+        provenance=f"{RESULTS}/figures/weight_changes_freeze_comparison.provenance.json",
     log:
         f"{LOGS}/compare_freeze_depths.log",
+    benchmark:
+        f"{BENCHMARKS}/compare_freeze_depths.tsv"
     conda:
         "../envs/layerscope.yaml"
     params:

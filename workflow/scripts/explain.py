@@ -9,7 +9,7 @@ def main(smk):
     import pandas as pd
 
     from layerscope.data.prepare import load_classes, load_split
-    from layerscope.explain.stage import write_explanations
+    from layerscope.explain.explanations import write_explanations
     from layerscope.train.fit import enable_determinism
     from layerscope.train.models import load_model
 
@@ -35,8 +35,6 @@ def main(smk):
     )
     write_job_provenance(
         smk,
-        inputs=[smk.input.model, smk.input.predictions, *smk.input.cam_model],
-        outputs=[smk.output.maps, smk.output.figure],
         seed=seed,
         extra={"run": smk.wildcards.run, "images": chosen.tolist()},
     )

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from layerscope.core.scripting import run_job
+from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
@@ -38,6 +38,7 @@ def main(smk):
             cam_run=smk.params.cam_run,
             batch_size=smk.params.batch_size,
         )
+    write_job_provenance(smk, seed=smk.params.seed, extra={"run": smk.wildcards.run})
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)

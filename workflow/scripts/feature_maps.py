@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from layerscope.core.scripting import run_job
+from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
@@ -22,6 +22,7 @@ def main(smk):
     )
     model = load_model(smk.input.model)
     write_feature_maps(model, images, labels, load_classes(data_dir), smk.params.feature_maps, smk.wildcards.run, files)
+    write_job_provenance(smk, extra={"run": smk.wildcards.run})
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)

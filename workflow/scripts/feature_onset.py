@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from layerscope.core.scripting import run_job
+from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
@@ -14,11 +14,12 @@ def main(smk):
     onset = smk.params.onset
     images, labels = load_split(Path(smk.input.manifest).parent, "test")
     model = load_model(smk.input.model)
-    curves, table = measure_onset(model, smk.input.checkpoints, images, labels, smk.params.feature_maps, onset)
+    curves, table = measure_onset(model, smk.input.checkpoints, images, labels, smk.params.ascent, onset)
     for frame, path in ((curves, smk.output.curves), (table, smk.output.table)):
         with atomic_path(path) as tmp:
             frame.to_csv(tmp, index=False)
     plot_onset(curves, table, onset["threshold"], smk.wildcards.run, smk.output.figure)
+    write_job_provenance(smk, extra={"run": smk.wildcards.run})
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -1,4 +1,4 @@
-"""Would the explanations (and weight changes) have chosen the freeze depth? (issue 13)"""
+"""Would the explanations (and weight changes) have chosen the freeze depth?"""
 
 from pathlib import Path
 
@@ -7,7 +7,7 @@ from layerscope.core.scripting import run_job, write_job_provenance
 
 def main(smk):
     from layerscope.results.recommendation import write_recommendation
-    from layerscope.results.tables import load_runs
+    from layerscope.results.run_files import load_runs
 
     runs = load_runs(Path(smk.input.metrics[0]).parents[1], smk.params.runs) if smk.input.metrics else {}
     store = smk.input.finetune_store[0] if smk.input.finetune_store else None
@@ -15,8 +15,6 @@ def main(smk):
     verdict = write_recommendation(smk.input.quality, store, runs, stem, smk.output.figure)
     write_job_provenance(
         smk,
-        inputs=smk.input,
-        outputs=[smk.output.csv, smk.output.md, smk.output.tex, smk.output.verdict, smk.output.figure],
         extra={"recommended": verdict["recommended"], "best": verdict["best"]},
     )
 

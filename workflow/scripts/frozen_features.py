@@ -8,8 +8,6 @@ from layerscope.core.scripting import run_job, write_job_provenance
 
 def main(smk):
     claim_gpu()  # before TensorFlow starts
-    from layerscope.data.prepare import split_file
-    from layerscope.data.splits import SPLITS
     from layerscope.train.features import extract_frozen_features
     from layerscope.train.fit import set_threads
 
@@ -17,12 +15,7 @@ def main(smk):
     data_dir = Path(smk.input.manifest).parent
     out = Path(smk.output.features)
     meta = extract_frozen_features(data_dir, int(smk.wildcards.k), smk.params.weights, out, smk.params.precision)
-    write_job_provenance(
-        smk,
-        inputs=[*smk.input, *(split_file(data_dir, split, "images") for split in SPLITS)],
-        outputs=[out],
-        extra=meta,
-    )
+    write_job_provenance(smk, extra=meta)
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)

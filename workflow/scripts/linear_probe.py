@@ -6,8 +6,6 @@ from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
-    from layerscope.data.prepare import split_file
-    from layerscope.data.splits import SPLITS
     from layerscope.train.probe import run_probe
 
     data_dir = Path(smk.input.manifest).parent
@@ -20,12 +18,7 @@ def main(smk):
         smk.params.seed,
         smk.params.precision,
     )
-    write_job_provenance(
-        smk,
-        inputs=[*smk.input, *(split_file(data_dir, split, "labels") for split in SPLITS)],
-        outputs=[smk.output.metrics, smk.output.predictions],
-        seed=smk.params.seed,
-    )
+    write_job_provenance(smk, seed=smk.params.seed)
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -1,6 +1,6 @@
 """3D figures (accumulated and net change) and 2D companions of one run's weight changes."""
 
-from layerscope.core.scripting import run_job
+from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
@@ -19,6 +19,7 @@ def main(smk):
     render_run(store, smk.output.figure3d_net, log_scale=smk.params.log_scale, mode="net")
     plot_period_heatmap(store, smk.output.heatmap)
     plot_block_lines(store, smk.output.blocks)
+    write_job_provenance(smk, extra={"run": smk.wildcards.run})
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)

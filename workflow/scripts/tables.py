@@ -8,14 +8,10 @@ from layerscope.core.scripting import run_job, write_job_provenance
 
 def main(smk):
     from layerscope.results.figures import plot_freeze_heatmap, plot_validation_curves
-    from layerscope.results.tables import (
-        freeze_grid,
-        load_histories,
-        load_probe,
-        load_runs,
-        primary_runs,
-        write_all_tables,
-    )
+    from layerscope.results.run_files import load_histories, load_probe, load_runs
+    from layerscope.results.selection import primary_runs
+    from layerscope.results.tables import freeze_grid
+    from layerscope.results.writer import write_all_tables
 
     runs_dir = Path(smk.input.metrics[0]).parents[1]
     classes = json.loads(Path(smk.input.classes).read_text())
@@ -34,7 +30,7 @@ def main(smk):
     runs = primary_runs(load_runs(runs_dir, smk.params.runs))
     plot_validation_curves(load_histories(runs_dir, list(runs)), smk.output.curves)
     plot_freeze_heatmap(freeze_grid(runs), smk.output.heatmap)
-    write_job_provenance(smk, inputs=smk.input, outputs=[*written, smk.output.curves, smk.output.heatmap])
+    write_job_provenance(smk, outputs=[*written, smk.output.curves, smk.output.heatmap])
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)

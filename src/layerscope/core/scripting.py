@@ -78,19 +78,26 @@ def run_job(snakemake: Any, job: Callable[[Any], None]) -> None:
             raise
 
 
-def write_job_provenance(smk: Any, inputs, outputs, seed: int | None = None, extra: dict | None = None) -> dict:
+def write_job_provenance(
+    smk: Any, inputs=None, outputs=None, seed: int | None = None, extra: dict | None = None
+) -> dict:
     """Write the job's ``provenance`` output: the record every rule stamps its outputs with.
 
     Args:
-        smk: the ``snakemake`` object of the running script (rule, config, outputs).
-        inputs: the files the job read.
-        outputs: the files it wrote (besides the record).
+        smk: the ``snakemake`` object of the running script (rule, config, inputs, outputs).
+        inputs: the files the job read (default: the rule's declared inputs, which name
+            everything its script reads).
+        outputs: the files it wrote (default: the rule's outputs besides the record).
         seed: the seed the job ran with (default: the config's ``seed``).
         extra: job-specific fields (run id, chosen images, ...).
 
     Returns:
         The record written.
     """
+    if inputs is None:
+        inputs = smk.input
+    if outputs is None:
+        outputs = [path for path in smk.output if path != smk.output.provenance]
     return write_provenance(
         smk.output.provenance,
         rule=smk.rule,

@@ -6,7 +6,7 @@ import os
 
 import pandas as pd
 
-from layerscope.core.atomic import atomic_path
+from layerscope.core.figures import save_figure
 from layerscope.data.splits import SPLITS
 
 
@@ -35,6 +35,5 @@ def plot_class_counts(counts: pd.DataFrame, path: str | os.PathLike, title: str)
     ax.set_ylabel("images")
     ax.set_title(title)
     ax.legend(title="split")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)

@@ -187,7 +187,7 @@ def _write(manifest: pd.DataFrame, images: np.ndarray, classes: tuple[str, ...],
         rows = (manifest["split"] == split).to_numpy()
         labels = manifest.loc[rows, "label"].map(index_of).to_numpy(dtype=np.int64)
         for kind, array in (("images", images[rows]), ("labels", labels)):
-            with atomic_path(out / f"{split}_{kind}.npy") as tmp:
+            with atomic_path(split_file(out, split, kind)) as tmp:
                 np.save(tmp, array)
         log.info("%s: %d images", split, int(rows.sum()))
     write_text(out / "classes.json", json.dumps(list(classes), indent=1) + "\n")
@@ -208,8 +208,20 @@ def load_split(data_dir: str | os.PathLike, split: str) -> tuple[np.ndarray, np.
 
     Returns:
         ``(images, labels)``: uint8 (N, H, W, C) images and int64 (N,) class indices.
+
+    Raises:
+        LayerscopeError: a missing or damaged array, named with the command that rewrites it.
     """
-    return np.load(split_file(data_dir, split, "images")), np.load(split_file(data_dir, split, "labels"))
+    return _load_array(split_file(data_dir, split, "images")), _load_array(split_file(data_dir, split, "labels"))
+
+
+def _load_array(path: Path) -> np.ndarray:
+    try:
+        return np.load(path)
+    except (OSError, ValueError, EOFError) as error:
+        raise LayerscopeError(
+            f"{path} is missing or damaged ({error}); rerun the data stage: snakemake --forcerun prepare_data"
+        ) from error
 
 
 def load_classes(data_dir: str | os.PathLike) -> list[str]:

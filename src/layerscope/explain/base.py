@@ -17,7 +17,6 @@ import tensorflow as tf
 from layerscope.core.errors import LayerscopeError
 
 LOGITS = "logits"
-PREPROCESS = "preprocess"
 
 
 class Explainer(abc.ABC):
@@ -255,3 +254,15 @@ def normalise_maps(maps: np.ndarray) -> np.ndarray:
     low = m.min(axis=axes, keepdims=True)
     span = m.max(axis=axes, keepdims=True) - low
     return np.divide(m - low, span, out=np.zeros_like(m), where=span > 0)
+
+
+def spread_over_classes(labels: np.ndarray, count: int) -> np.ndarray:
+    """Up to ``count`` image indices, one class after another (each class's first image first)."""
+    labels = np.asarray(labels)
+    queues = [list(np.flatnonzero(labels == c)) for c in dict.fromkeys(labels.tolist())]
+    chosen: list[int] = []
+    while len(chosen) < min(count, len(labels)):
+        for queue in queues:
+            if queue and len(chosen) < count:
+                chosen.append(int(queue.pop(0)))
+    return np.array(chosen, dtype=np.int64)

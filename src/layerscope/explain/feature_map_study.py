@@ -17,14 +17,8 @@ import pandas as pd
 
 from layerscope.core.atomic import atomic_path, write_text
 from layerscope.core.errors import LayerscopeError
-from layerscope.explain import (
-    GradientAscent,
-    conv_layer_names,
-    pairwise_correlations,
-    representative_channels,
-    stage_layers,
-)
-from layerscope.explain.base import prepare_inputs
+from layerscope.explain.base import conv_layer_names, prepare_inputs, spread_over_classes
+from layerscope.explain.feature_maps import GradientAscent, pairwise_correlations, representative_channels, stage_layers
 from layerscope.explain.figures import plot_feature_maps, plot_invariance
 
 
@@ -60,29 +54,11 @@ def ascend(model, layer: str, images: np.ndarray, channels, steps: int, alpha: f
     }
 
 
-def ascent_deltas(model, layer: str, images: np.ndarray, channels, steps: int, alpha: float) -> np.ndarray:
-    """x* - x for each channel and image, (K, N, H, W, C) in grey levels."""
-    result = ascend(model, layer, images, channels, steps, alpha)
-    return result["optimised"] - result["start"][None]
-
-
 def choose_channels(model, layer: str, images: np.ndarray, configured: list[int] | None, count: int) -> np.ndarray:
     """Config ``feature_maps.channels`` or the ``count`` most responsive channels on ``images``."""
     if configured:
         return np.asarray(configured, dtype=np.int64)
     return representative_channels(model, layer, images, k=count)
-
-
-def spread_over_classes(labels: np.ndarray, count: int) -> np.ndarray:
-    """Up to ``count`` image indices, one class after another (each class's first image first)."""
-    labels = np.asarray(labels)
-    queues = [list(np.flatnonzero(labels == c)) for c in dict.fromkeys(labels.tolist())]
-    chosen: list[int] = []
-    while len(chosen) < min(count, len(labels)):
-        for queue in queues:
-            if queue and len(chosen) < count:
-                chosen.append(int(queue.pop(0)))
-    return np.array(chosen, dtype=np.int64)
 
 
 def feature_map_study(model, images: np.ndarray, labels: np.ndarray, cfg: dict) -> tuple[dict, pd.DataFrame]:

@@ -10,13 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from layerscope.core.atomic import atomic_path
-from layerscope.explain import normalise_maps
-
-
-def _save(fig: Figure, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
+from layerscope.core.figures import save_figure
+from layerscope.explain.base import normalise_maps
 
 
 def _show(ax, picture, title: str, cmap=None, **kwargs) -> None:
@@ -65,7 +60,7 @@ def plot_explanations(
         for key in gradcam:
             _overlay(next(ax), image, maps[key][row], f"Grad-CAM\n{key.split('/', 1)[1]}")
     fig.suptitle(f"{run_id}: explanations of test images")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _pixels(x: np.ndarray) -> np.ndarray:
@@ -119,7 +114,7 @@ def plot_feature_maps(
         ),
         fontsize=9,
     )
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_invariance(
@@ -156,4 +151,4 @@ def plot_invariance(
     ax.set_title(f"{len(images)} images of class {label}", fontsize=9)
     ax.legend(fontsize=7)
     fig.suptitle(f"{run_id}: invariance across images (study B)\n" + textwrap.fill(verdict, 110), fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)

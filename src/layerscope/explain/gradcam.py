@@ -11,11 +11,13 @@ conv layer of VGG blocks 3, 4 and 5 to choose how many blocks to freeze.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from layerscope.core.errors import LayerscopeError
 from layerscope.explain.base import (
     INDICES,
     Explainer,
@@ -41,14 +43,17 @@ def default_gradcam_layers(model: keras.Model) -> list[str]:
 
 
 class GradCAM(Explainer):
-    """Grad-CAM maps of one layer (Selvaraju et al. 2017, arXiv:1610.02391), one gradient pass per batch.
+    """Grad-CAM maps (Selvaraju et al. 2017, arXiv:1610.02391) of one layer or several, one gradient pass per batch.
 
-    ``explain`` returns (N, h, w) maps at the layer's resolution, or at the input's
-    when ``upsample`` is set; :func:`normalise_maps` scales them for display.
+    ``explain`` returns (N, h, w) maps of the one layer at its resolution, or at the
+    input's when ``upsample`` is set; ``explain_layers`` returns every layer's maps from
+    the same pass (several layers cost about what the shallowest alone does).
+    :func:`normalise_maps` scales them for display.
 
     Args:
         model: a Keras classifier (see :func:`class_scores` for which heads are understood).
-        layer_name: the conv layer whose feature maps are weighted, e.g. ``block5_conv3``.
+        layer_name: the conv layer whose feature maps are weighted, e.g. ``block5_conv3``,
+            or a sequence of such layers.
         batch_size: images per gradient pass.
         upsample: return maps at the input's (H, W) instead of the layer's (h, w).
 
@@ -57,21 +62,24 @@ class GradCAM(Explainer):
             or the model's class scores cannot be found.
     """
 
-    def __init__(self, model: keras.Model, layer_name: str, batch_size: int = 32, upsample: bool = False):
+    def __init__(
+        self, model: keras.Model, layer_name: str | Sequence[str], batch_size: int = 32, upsample: bool = False
+    ):
         """Build the side model (layer maps, class scores) and trace its gradient pass once."""
         super().__init__(model, batch_size)
-        layer = find_layer(model, layer_name)
+        self.layer_names = [layer_name] if isinstance(layer_name, str) else list(layer_name)
+        self.layer_name = self.layer_names[0]
+        features = [spatial_output(find_layer(model, name), model) for name in self.layer_names]
         scores, _ = class_scores(model)
-        self.layer_name = layer_name
         self.upsample = upsample
         self.num_classes = scores.shape[-1]
-        side = keras.Model(model.inputs[0], [spatial_output(layer, model), scores])
+        side = keras.Model(model.inputs[0], [*features, scores])
         # A partial, not a lambda: TF keys its retracing warning on the code object, so
         # each new explainer's single trace would count as a retrace of one function.
         self._maps = tf.function(functools.partial(gradcam_maps, side), input_signature=[input_spec(model), INDICES])
 
     def explain(self, inputs, targets=None) -> np.ndarray:
-        """Grad-CAM maps for ``targets``.
+        """Grad-CAM maps of the (one) layer for ``targets``.
 
         Args:
             inputs: images (N, H, W[, C]) in the model's raw pixel range.
@@ -81,15 +89,34 @@ class GradCAM(Explainer):
             float32 (N, h, w) non-negative maps, or (N, H, W) when ``upsample`` is set.
 
         Raises:
+            LayerscopeError: several layers (use :meth:`explain_layers`), images that do
+                not fit the model, or targets out of range.
+        """
+        if len(self.layer_names) != 1:
+            raise LayerscopeError(f"GradCAM of {len(self.layer_names)} layers: use explain_layers for their maps")
+        return self.explain_layers(inputs, targets)[self.layer_name]
+
+    def explain_layers(self, inputs, targets=None) -> dict[str, np.ndarray]:
+        """Grad-CAM maps of every layer for ``targets``, from one gradient pass per batch.
+
+        Args:
+            inputs: images (N, H, W[, C]) in the model's raw pixel range.
+            targets: class indices or one-hot rows (see :func:`resolve_targets`); None: the predicted class.
+
+        Returns:
+            ``{layer: float32 (N, h, w) non-negative maps}``, (N, H, W) when ``upsample`` is set.
+
+        Raises:
             LayerscopeError: images that do not fit the model, or targets out of range.
         """
         x = prepare_inputs(self.model, inputs)
         t = resolve_targets(targets, len(x), self.num_classes)
         t = np.full(len(x), -1, np.int32) if t is None else t
-        maps = np.concatenate(
-            [self._maps(tf.constant(x[s]), tf.constant(t[s]))[0].numpy() for s in self._batches(len(x))]
-        )
-        return resize_maps(maps, x.shape[1:3]) if self.upsample else maps
+        batches = [self._maps(tf.constant(x[s]), tf.constant(t[s])) for s in self._batches(len(x))]
+        maps = {
+            name: np.concatenate([batch[k].numpy() for batch in batches]) for k, name in enumerate(self.layer_names)
+        }
+        return {name: resize_maps(m, x.shape[1:3]) for name, m in maps.items()} if self.upsample else maps
 
 
 def gradcam_maps(side: keras.Model, x: tf.Tensor, targets: tf.Tensor) -> list[tf.Tensor]:

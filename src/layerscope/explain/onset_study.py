@@ -19,10 +19,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
-from layerscope.core.atomic import atomic_path
 from layerscope.core.errors import LayerscopeError
-from layerscope.explain import GradientAscent, representative_channels, stage_layers
-from layerscope.explain.feature_map_study import spread_over_classes
+from layerscope.core.figures import save_figure
+from layerscope.explain.base import spread_over_classes
+from layerscope.explain.feature_maps import GradientAscent, representative_channels, stage_layers
 from layerscope.explain.onset import correlation_curves, layer_onset
 
 STUDY_ONSET = {"first": 20, "middle": 100, "last": 200}
@@ -182,9 +182,7 @@ def plot_onset(
     units = f"{int(table['channels'].iloc[0])} channels x {int(table['images'].iloc[0])} images per stage"
     ax.set_title(f"{run_id}: feature onset by stage (median and quartiles over {units})", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def _fmt(value: float) -> str:

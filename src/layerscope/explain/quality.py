@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 from scipy import ndimage, stats
+from tqdm.auto import tqdm
 
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.statistics import mean_sd_n
 from layerscope.explain.base import input_spec, prepare_inputs, resize_maps, resolve_targets
 from layerscope.explain.cam import CAM
 from layerscope.explain.gradcam import GradCAM
@@ -168,14 +170,52 @@ def parameter_randomisation(
         correlation of signed / absolute maps with the original ones), their ``_sd``
         over images, and ``n`` images with a defined (signed) correlation, see :func:`spearman`.
     """
+    return randomisation_tables(model, functools.partial(_as_mapping, explain_fn), images, targets, seed)[_MAPS]
+
+
+def randomisation_tables(
+    model: keras.Model,
+    explain_fn: Callable[[keras.Model, np.ndarray, np.ndarray], Mapping[str, np.ndarray]],
+    images,
+    targets=None,
+    seed: int = 0,
+    read_at: Collection[str] | None = None,
+    desc: str = "randomisation",
+) -> dict[str, pd.DataFrame]:
+    """:func:`parameter_randomisation` of several maps at once, read where asked.
+
+    For an ``explain_fn`` that returns several maps from one call (``{key: maps}``), e.g.
+    Grad-CAM at every block from one gradient pass (:func:`gradcam_layers_fn`): one
+    cascade, each key's table as :func:`parameter_randomisation` gives it.
+
+    Args:
+        model: The trained model.
+        explain_fn: ``explain_fn(model, images, targets) -> {key: maps (N, h, w)}``.
+        images: Raw images (N, H, W[, C]).
+        targets: The explained classes; None: the trained model's predictions.
+        seed: Seed of the redrawn weights.
+        read_at: The randomised layers after which the maps are read (None: every one);
+            the cascade still randomises every layer in between.
+        desc: The progress bar's label.
+
+    Returns:
+        ``{key: table}``, each with :data:`RANDOMISATION_COLUMNS`.
+    """
     x = prepare_inputs(model, images)
     t = _targets(model, x, targets)
-    original = _check_maps(explain_fn(model, x, t), len(x), "explain_fn's maps")
-    rows = []
-    for layer, depth, clone in randomisation_cascade(model, seed):
-        maps = _check_maps(explain_fn(clone, x, t), len(x), "explain_fn's maps")
-        rows.append((layer, depth, *map_agreement(original, maps)))
-    return pd.DataFrame(rows, columns=RANDOMISATION_COLUMNS)
+    original = {
+        key: _check_maps(maps, len(x), f"explain_fn's maps ({key})") for key, maps in explain_fn(model, x, t).items()
+    }
+    rows: dict[str, list] = {key: [] for key in original}
+    steps = sum(1 for layer in model.layers if layer.weights)
+    for layer, depth, clone in tqdm(randomisation_cascade(model, seed), desc=desc, total=steps, mininterval=2):
+        if read_at is not None and layer not in read_at:
+            continue
+        maps = explain_fn(clone, x, t)
+        for key, before in original.items():
+            after = _check_maps(maps[key], len(x), f"explain_fn's maps ({key})")
+            rows[key].append((layer, depth, *map_agreement(before, after)))
+    return {key: pd.DataFrame(value, columns=RANDOMISATION_COLUMNS) for key, value in rows.items()}
 
 
 RANDOMISATION_COLUMNS = ["layer", "depth", "spearman", "spearman_sd", "spearman_abs", "spearman_abs_sd", "n"]
@@ -223,8 +263,8 @@ def map_agreement(original, maps) -> tuple[float, float, float, float, int]:
         ``spearman``, ``spearman_sd``, ``spearman_abs``, ``spearman_abs_sd`` and ``n`` as
         in :func:`parameter_randomisation`'s rows.
     """
-    signed = _mean_sd_n([spearman(a, b) for a, b in zip(original, maps)])
-    absolute = _mean_sd_n([spearman(np.abs(a), np.abs(b)) for a, b in zip(original, maps)])
+    signed = mean_sd_n([spearman(a, b) for a, b in zip(original, maps)])
+    absolute = mean_sd_n([spearman(np.abs(a), np.abs(b)) for a, b in zip(original, maps)])
     return (*signed[:2], *absolute[:2], signed[2])
 
 
@@ -282,6 +322,25 @@ def gradcam_fn(layer_name: str, batch_size: int = 32, upsample: bool = True) -> 
     return functools.partial(_explain, GradCAM, layer_name=layer_name, batch_size=batch_size, upsample=upsample)
 
 
+def gradcam_layers_fn(
+    layers: Sequence[str], batch_size: int = 32
+) -> Callable[[keras.Model, np.ndarray, np.ndarray], dict[str, np.ndarray]]:
+    """Grad-CAM at several layers from one gradient pass, as an ``explain_fn`` returning ``{layer: maps}``.
+
+    Maps are upsampled to the input. The :class:`GradCAM` is built (and traced) once per
+    model object, so it follows a randomisation cascade's clone, which is one object whose
+    weights are redrawn in place.
+    """
+    built: dict[str, object] = {"model": None, "gradcam": None}
+
+    def explain(model: keras.Model, images, targets) -> dict[str, np.ndarray]:
+        if built["model"] is not model:
+            built.update(model=model, gradcam=GradCAM(model, list(layers), batch_size=batch_size, upsample=True))
+        return built["gradcam"].explain_layers(images, targets)
+
+    return explain
+
+
 def cam_fn(batch_size: int = 32, upsample: bool = True) -> ExplainFn:
     """CAM of a GAP-head model as an ``explain_fn``."""
     return functools.partial(_explain, CAM, batch_size=batch_size, upsample=upsample)
@@ -290,7 +349,7 @@ def cam_fn(batch_size: int = 32, upsample: bool = True) -> ExplainFn:
 def lime_fn(settings: dict, seed: int) -> ExplainFn:
     """LIME as an ``explain_fn``, from the config's ``explain.lime`` block.
 
-    Built as :func:`layerscope.explain.stage.explain_run` builds it (slow: one fit per image).
+    Built as :func:`layerscope.explain.explanations.explain_run` builds it (slow: one fit per image).
     """
     keys = ("batch_size", "num_samples", "top_labels", "n_segments", "compactness")
     return functools.partial(_explain, LIME, seed=seed, progress=False, **{key: settings[key] for key in keys})
@@ -306,7 +365,7 @@ def summarise(result, method: str, layer: str | None = None, run: str | None = N
     """
     if isinstance(result, DeletionInsertion):
         rows = [
-            (name, *_mean_sd_n(v))
+            (name, *mean_sd_n(v))
             for name, v in (("deletion_auc", result.deletion_auc), ("insertion_auc", result.insertion_auc))
         ]
     elif isinstance(result, pd.DataFrame) and {"depth", "spearman_abs"} <= set(result):
@@ -316,13 +375,20 @@ def summarise(result, method: str, layer: str | None = None, run: str | None = N
             for kind in ("spearman", "spearman_abs")
         ]
     elif isinstance(result, pd.DataFrame) and {"other", "spearman"} <= set(result):
-        rows = [("random_logit_spearman", *_mean_sd_n(result["spearman"]))]
+        rows = [("random_logit_spearman", *mean_sd_n(result["spearman"]))]
     else:
         raise LayerscopeError(f"summarise cannot read a {type(result).__name__} as a metric result")
     table = pd.DataFrame(rows, columns=["metric", "value", "sd", "n"]).astype({"value": float, "sd": float, "n": int})
     for position, (name, value) in enumerate({"run": run, "method": method, "layer": layer}.items()):
         table.insert(position, name, value)
     return table
+
+
+_MAPS = "maps"
+
+
+def _as_mapping(explain_fn: ExplainFn, model, images, targets) -> dict[str, np.ndarray]:
+    return {_MAPS: explain_fn(model, images, targets)}
 
 
 def _explain(explainer, model, images, targets, **settings) -> np.ndarray:
@@ -356,10 +422,3 @@ def _forward(model: keras.Model):
 
 def _probabilities(model: keras.Model, x: tf.Tensor) -> tf.Tensor:
     return tf.cast(model(x, training=False), tf.float32)
-
-
-def _mean_sd_n(values) -> tuple[float, float, int]:
-    """Mean, sample sd and count of the defined (non-NaN) values."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[~np.isnan(v)]
-    return (float(v.mean()) if len(v) else np.nan, float(v.std(ddof=1)) if len(v) > 1 else np.nan, len(v))

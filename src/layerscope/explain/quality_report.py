@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from layerscope.core.atomic import atomic_path
+from layerscope.core.figures import save_figure
 
 THRESHOLD = 0.5
 """Mean Spearman above which a map is read as unchanged: by randomising the model, or by another class."""
@@ -234,8 +234,7 @@ def plot_quality(result: QualityResult, title: str, path: str | os.PathLike) -> 
     handles, labels = axes["deletion"].get_legend_handles_labels()
     fig.legend([*handles, threshold], [*labels, threshold.get_label()], loc="outside lower center", ncol=6, fontsize=8)
     fig.suptitle(title, fontsize=10)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
+    save_figure(fig, path)
 
 
 def _stretch(depth: pd.Series, last: int) -> pd.Series:

@@ -18,41 +18,34 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from tqdm.auto import tqdm
 
 from layerscope.core.atomic import atomic_path, write_text
+from layerscope.core.blocks import block_of
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import to_latex
-from layerscope.explain import conv_layer_names
 from layerscope.explain.base import (
-    INDICES,
-    class_scores,
-    find_layer,
-    input_spec,
+    conv_layer_names,
     prepare_inputs,
-    resize_maps,
-    resolve_targets,
-    spatial_output,
+    spread_over_classes,
 )
-from layerscope.explain.feature_map_study import spread_over_classes
-from layerscope.explain.gradcam import gradcam_maps
+from layerscope.explain.explanations import Explained, read_explained
 from layerscope.explain.quality import (
     RANDOMISATION_COLUMNS,
     cam_fn,
     deletion_insertion,
+    gradcam_layers_fn,
     lime_fn,
-    map_agreement,
     parameter_randomisation,
     random_logit,
     random_maps,
-    randomisation_cascade,
+    randomisation_tables,
     summarise,
 )
 from layerscope.explain.quality_report import (
@@ -64,7 +57,6 @@ from layerscope.explain.quality_report import (
     plot_quality,
     quality_markdown,
 )
-from layerscope.train.models import block_of
 
 log = logging.getLogger(__name__)
 
@@ -93,103 +85,6 @@ def quality_layers(model: keras.Model) -> list[str]:
     return [last_of_block[b] for b in sorted(last_of_block)] or convs
 
 
-class GradCAMLayers:
-    """Grad-CAM at several layers from one gradient pass, as an explain_fn returning ``{layer: maps}``.
-
-    The maps equal :class:`layerscope.explain.GradCAM`'s, upsampled to the input: one pass
-    to the shallowest layer costs about what one layer's does, and the side model is built
-    and traced once per model object, so it follows a randomisation cascade's clone as its
-    weights are redrawn in place.
-    """
-
-    def __init__(self, layers: list[str], batch_size: int = 32):
-        """Keep the layers; the side model is built on the first call with a model.
-
-        Args:
-            layers: the conv layers to explain, e.g. :func:`quality_layers`.
-            batch_size: images per gradient pass.
-        """
-        self.layers = list(layers)
-        self.batch_size = int(batch_size)
-        self._model = None
-        self._maps = None
-
-    def __call__(self, model: keras.Model, images, targets) -> dict[str, np.ndarray]:
-        """Grad-CAM maps of every layer, upsampled to the images.
-
-        Args:
-            model: the model to explain (a new object builds and traces a new side model).
-            images: images (N, H, W[, C]) in the model's raw pixel range.
-            targets: class indices or one-hot rows; None: the predicted class.
-
-        Returns:
-            ``{layer: float32 (N, H, W) non-negative maps}``.
-
-        Raises:
-            LayerscopeError: a layer the model lacks, or images or targets that do not fit.
-        """
-        if model is not self._model:
-            scores, _ = class_scores(model)
-            features = [spatial_output(find_layer(model, name), model) for name in self.layers]
-            side = keras.Model(model.inputs[0], [*features, scores])
-            self._maps = tf.function(
-                functools.partial(gradcam_maps, side), input_signature=[input_spec(model), INDICES]
-            )
-            self._model = model
-        x = prepare_inputs(model, images)
-        t = resolve_targets(targets, len(x), model.outputs[0].shape[-1])
-        t = np.full(len(x), -1, np.int32) if t is None else t
-        batches = [
-            self._maps(tf.constant(x[s : s + self.batch_size]), tf.constant(t[s : s + self.batch_size]))
-            for s in range(0, len(x), self.batch_size)
-        ]
-        return {
-            name: resize_maps(np.concatenate([batch[k].numpy() for batch in batches]), x.shape[1:3])
-            for k, name in enumerate(self.layers)
-        }
-
-
-def cascade(
-    model: keras.Model,
-    explain_fn: Callable[[keras.Model, np.ndarray, np.ndarray], Mapping[str, np.ndarray]],
-    images,
-    targets,
-    seed: int,
-    read_at: Collection[str] | None = None,
-    desc: str = "gradcam randomisation",
-) -> dict[str, pd.DataFrame]:
-    """Cascading parameter randomisation of several maps at once, read where asked.
-
-    :func:`layerscope.explain.quality.parameter_randomisation` for an ``explain_fn`` that
-    returns several maps from one call (``{key: maps}``), e.g. :class:`GradCAMLayers`:
-    one cascade, each key's table as that function's.
-
-    Args:
-        model: the trained model.
-        explain_fn: ``explain_fn(model, images, targets) -> {key: maps (N, h, w)}``.
-        images: raw images (N, H, W[, C]).
-        targets: the explained classes (N,).
-        seed: seed of the redrawn weights.
-        read_at: the randomised layers after which the maps are read (None: every one);
-            the cascade still randomises every layer in between.
-        desc: the progress bar's label.
-
-    Returns:
-        ``{key: table}``, each with :data:`layerscope.explain.quality.RANDOMISATION_COLUMNS`.
-    """
-    x = prepare_inputs(model, images)
-    original = explain_fn(model, x, targets)
-    rows: dict[str, list] = {key: [] for key in original}
-    steps = [layer for layer in model.layers if layer.weights]
-    for layer, depth, clone in tqdm(randomisation_cascade(model, seed), desc=desc, total=len(steps), mininterval=2):
-        if read_at is not None and layer not in read_at:
-            continue
-        maps = explain_fn(clone, x, targets)
-        for key, before in original.items():
-            rows[key].append((layer, depth, *map_agreement(before, maps[key])))
-    return {key: pd.DataFrame(value, columns=RANDOMISATION_COLUMNS) for key, value in rows.items()}
-
-
 def lime_read_at(model: keras.Model, layers: list[str]) -> list[str]:
     """Where LIME's cascade is read: one LIME fit per image per reading.
 
@@ -198,82 +93,6 @@ def lime_read_at(model: keras.Model, layers: list[str]) -> list[str]:
     """
     weighted = [layer.name for layer in model.layers if layer.weights]
     return list(dict.fromkeys([weighted[-1], *reversed(layers), weighted[0]]))
-
-
-@dataclass(frozen=True)
-class Explained:
-    """The explain rule's choice for one run, read from its ``maps.npz``.
-
-    Attributes:
-        images: the chosen test images (N, H, W[, C]), 0..255.
-        true: their true classes (N,).
-        targets: the explained (predicted) classes (N,).
-        lime: LIME's signed maps of the explained class (N, H, W).
-        cam: CAM's maps (N, H, W) of the GAP model, or None.
-        cam_targets: the GAP model's predicted classes (N,), or None.
-    """
-
-    images: np.ndarray
-    true: np.ndarray
-    targets: np.ndarray
-    lime: np.ndarray
-    cam: np.ndarray | None = None
-    cam_targets: np.ndarray | None = None
-
-    def subset(self, positions: np.ndarray) -> Explained:
-        """The same fields for the images at ``positions``."""
-        pick = {name: getattr(self, name) for name in ("images", "true", "targets", "lime", "cam", "cam_targets")}
-        return Explained(**{name: None if value is None else value[positions] for name, value in pick.items()})
-
-
-def read_explained(maps: Mapping[str, np.ndarray], test_images: np.ndarray, count: int | None = None) -> Explained:
-    """The explain rule's images and maps, ``count`` of them (classes spread; None: all).
-
-    LIME's map is that of the predicted class (positive plus negative evidence): its top
-    label, or the next one where LIME's own forward pass ranks a near-tie the other way.
-
-    Args:
-        maps: the explain rule's ``maps.npz`` (or a dict of its arrays).
-        test_images: the test split the ``indices`` point into.
-        count: how many of the chosen images to keep, one class after another.
-
-    Returns:
-        An :class:`Explained`.
-
-    Raises:
-        LayerscopeError: the maps hold indices outside the test split, or LIME's labels
-            miss the predicted class.
-    """
-    indices = np.asarray(maps["indices"], dtype=np.int64)
-    if len(indices) == 0 or indices.min() < 0 or indices.max() >= len(test_images):
-        raise LayerscopeError(
-            f"maps.npz names test images {indices.tolist()} but the test split has {len(test_images)}; "
-            "rerun the explain rule"
-        )
-    targets = np.asarray(maps["predicted"], dtype=np.int32)
-    labels = np.asarray(maps["lime_labels"])
-    matches = labels == targets[:, None]
-    wrong = np.flatnonzero(~matches.any(axis=1))
-    if len(wrong):
-        raise LayerscopeError(
-            f"maps.npz: LIME's labels {labels[wrong].tolist()} do not include the predicted class "
-            f"{targets[wrong].tolist()} for images {indices[wrong].tolist()}; rerun the explain rule"
-        )
-    column = matches.argmax(axis=1)  # the predicted class's map: LIME's top label unless probabilities tie
-    rows = np.arange(len(indices))
-    lime = np.asarray(maps["lime_positive"])[rows, column] + np.asarray(maps["lime_negative"])[rows, column]
-    has_cam = "cam" in maps
-    explained = Explained(
-        images=np.asarray(test_images)[indices],
-        true=np.asarray(maps["true"]),
-        targets=targets,
-        lime=lime.astype(np.float32),
-        cam=np.asarray(maps["cam"], dtype=np.float32) if has_cam else None,
-        cam_targets=np.asarray(maps["cam_predicted"], dtype=np.int32) if has_cam else None,
-    )
-    if count is None or count >= len(indices):
-        return explained
-    return explained.subset(spread_over_classes(explained.true, count))
 
 
 class _Clock:
@@ -328,13 +147,15 @@ def evaluate_quality(
     clock = _Clock()
     x = prepare_inputs(model, explained.images)
     layers = quality_layers(model)
-    gradcam = GradCAMLayers(layers, batch_size)
+    gradcam = gradcam_layers_fn(layers, batch_size)
     gradcam_maps = clock.time("gradcam_maps", f"{len(layers)} layers", gradcam, model, x, explained.targets)
     summaries, curves = _faithfulness(model, explained, gradcam_maps, cfg, seed, run, cam_model, batch_size, clock)
     lime_subset = explained.subset(spread_over_classes(explained.true, cfg["lime_images"]))
     lime = lime_fn({**lime_settings, "num_samples": cfg["lime_samples"]}, seed)
-    randomised = _randomisation(model, explained, gradcam, lime, lime_subset, seed, cam_model, batch_size, clock)
-    logits = _random_logits(model, explained, gradcam, lime, lime_subset, seed, cam_model, batch_size, clock)
+    randomised = _randomisation(
+        model, explained, gradcam, layers, lime, lime_subset, seed, cam_model, batch_size, clock
+    )
+    logits = _random_logits(model, explained, gradcam, layers, lime, lime_subset, seed, cam_model, batch_size, clock)
     for (method, layer), frame in [*randomised.items(), *logits.items()]:
         summaries.append(summarise(frame, method, layer, run))
     randomisation = pd.concat(
@@ -389,17 +210,27 @@ def _faithfulness(model, explained, gradcam_maps, cfg, seed, run, cam_model, bat
     return summaries, curves
 
 
-def _randomisation(model, explained, gradcam, lime, lime_subset, seed, cam_model, batch_size, clock):
+def _randomisation(model, explained, gradcam, layers, lime, lime_subset, seed, cam_model, batch_size, clock):
     """Cascading randomisation tables, keyed by (method, layer)."""
-    x, t, layers = explained.images, explained.targets, gradcam.layers
-    tables = clock.time("randomisation", f"gradcam at {len(layers)} layers", cascade, model, gradcam, x, t, seed)
+    x, t = explained.images, explained.targets
+    tables = clock.time(
+        "randomisation",
+        f"gradcam at {len(layers)} layers",
+        randomisation_tables,
+        model,
+        gradcam,
+        x,
+        t,
+        seed,
+        desc="gradcam randomisation",
+    )
     randomised = {("gradcam", layer): tables[layer] for layer in layers}
     randomised[("lime", None)] = clock.time(
         "randomisation",
         f"lime ({len(lime_subset.images)} image(s))",
-        cascade,
+        randomisation_tables,
         model,
-        functools.partial(_as_mapping, lime),
+        functools.partial(_lime_mapping, lime),
         lime_subset.images,
         lime_subset.targets,
         seed,
@@ -420,11 +251,11 @@ def _randomisation(model, explained, gradcam, lime, lime_subset, seed, cam_model
     return randomised
 
 
-def _random_logits(model, explained, gradcam, lime, lime_subset, seed, cam_model, batch_size, clock):
+def _random_logits(model, explained, gradcam, layers, lime, lime_subset, seed, cam_model, batch_size, clock):
     """Random-logit tables, keyed by (method, layer)."""
     x, t = explained.images, explained.targets
     logits = {}
-    for layer in tqdm(gradcam.layers, desc="random logit", mininterval=2):
+    for layer in tqdm(layers, desc="random logit", mininterval=2):
         explain = functools.partial(_one_layer, gradcam, layer)
         logits[("gradcam", layer)] = clock.time(
             "random_logit", f"gradcam/{layer}", random_logit, model, explain, x, t, seed
@@ -439,11 +270,11 @@ def _random_logits(model, explained, gradcam, lime, lime_subset, seed, cam_model
     return logits
 
 
-def _as_mapping(explain_fn, model, images, targets) -> dict[str, np.ndarray]:
-    return {"lime": explain_fn(model, images, targets)}
+def _lime_mapping(lime, model, images, targets) -> dict[str, np.ndarray]:
+    return {"lime": lime(model, images, targets)}
 
 
-def _one_layer(gradcam: GradCAMLayers, layer: str, model, images, targets) -> np.ndarray:
+def _one_layer(gradcam, layer: str, model, images, targets) -> np.ndarray:
     return gradcam(model, images, targets)[layer]
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.stats import binomtest, spearmanr
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.results.statistics import McNemar, mcnemar
+from layerscope.core.statistics import McNemar, mcnemar
 
 ALPHA = 0.05
 

@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from layerscope.core.atomic import atomic_path
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.figures import save_figure
 from layerscope.core.render import MISSING
 from layerscope.train.runs import parse_name
 
@@ -30,12 +30,6 @@ _OPTIMIZER_STYLES = {
     "adam": (":", "D"),
     "rmsprop": ((0, (5, 1, 1, 1)), "v"),
 }
-
-
-def _save(fig: Figure, out_png: str | os.PathLike) -> Path:
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=120)
-    return Path(out_png)
 
 
 def _group(run_id: str) -> tuple[str, int | None]:
@@ -90,7 +84,7 @@ def plot_validation_curves(histories: Mapping[str, pd.DataFrame | None], out_png
         ncol=1 + len(handles) // 22,
         frameon=False,
     )
-    return _save(fig, out_png)
+    return save_figure(fig, out_png)
 
 
 def _frozen(k: int) -> str:
@@ -136,7 +130,7 @@ def plot_freeze_heatmap(grid_df: pd.DataFrame, out_png: str | os.PathLike) -> Pa
     ax.set_ylabel("frozen")
     ax.set_title("Test accuracy by freeze depth and optimizer")
     fig.colorbar(image, ax=ax, label="test accuracy")
-    return _save(fig, out_png)
+    return save_figure(fig, out_png)
 
 
 def plot_freeze_recommendation(table: pd.DataFrame, sentence: str, out_png: str | os.PathLike) -> Path:
@@ -185,4 +179,4 @@ def plot_freeze_recommendation(table: pd.DataFrame, sentence: str, out_png: str 
     right.legend(loc="lower right", fontsize=8)
     fig.suptitle("\n".join(textwrap.wrap(sentence, 130)), fontsize=8)
     fig.tight_layout()
-    return _save(fig, out_png)
+    return save_figure(fig, out_png)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -34,14 +33,15 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from layerscope.core.atomic import write_text
+from layerscope.core.blocks import block_of
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import write_table
 from layerscope.results.comparisons import ALPHA, paired_test
 from layerscope.results.figures import plot_freeze_recommendation
-from layerscope.results.tables import best_by_val
+from layerscope.results.selection import best_by_val
 from layerscope.train.runs import parse_name
-from layerscope.weights.plots import block_summary
 from layerscope.weights.store import WeightChangeStore
+from layerscope.weights.summary import block_summary
 
 BLOCKS = (1, 2, 3, 4, 5)
 COLUMNS = [
@@ -76,7 +76,7 @@ def block_faithfulness(quality: pd.DataFrame) -> pd.DataFrame:
         raise LayerscopeError("no Grad-CAM deletion/insertion rows in the quality tables: nothing to rank blocks by")
     wide = rows.pivot_table(index=["run", "layer"], columns="metric", values="value").reset_index()
     wide["score"] = wide["insertion_auc"] - wide["deletion_auc"]
-    wide["block"] = wide["layer"].map(_block_number)
+    wide["block"] = wide["layer"].map(lambda layer: block_of(layer) or math.nan)
     wide = wide.dropna(subset=["block"])
     table = (
         wide.groupby("block")
@@ -92,16 +92,11 @@ def block_faithfulness(quality: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _block_number(layer: str) -> float:
-    match = re.fullmatch(r"block(\d)_conv\d", layer)
-    return float(match.group(1)) if match else math.nan
-
-
 def block_movement(blocks: pd.DataFrame) -> dict[int, float]:
     """Relative net change per VGG-16 block at the last reading of a weight-change store.
 
     Args:
-        blocks: :func:`layerscope.weights.plots.block_summary` of the fine-tuning run's store.
+        blocks: :func:`layerscope.weights.summary.block_summary` of the fine-tuning run's store.
 
     Returns:
         Block number -> net change / weight L1 (blocks 1-5 only; the head is left out).
@@ -109,9 +104,9 @@ def block_movement(blocks: pd.DataFrame) -> dict[int, float]:
     last = blocks[blocks["reading"] == blocks["reading"].max()]
     moved = {}
     for row in last.itertuples():
-        match = re.fullmatch(r"block(\d)", str(row.block))
-        if match:
-            moved[int(match.group(1))] = float(row.net_rel)
+        block = block_of(str(row.block))
+        if block is not None:
+            moved[block] = float(row.net_rel)
     return moved
 
 

@@ -12,7 +12,6 @@ so they also run under the ``mixed_bfloat16`` policy.
 from __future__ import annotations
 
 import os
-import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,18 +19,17 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
-from layerscope.core.errors import LayerscopeError
+from layerscope.core.blocks import block_of
+from layerscope.core.errors import LayerscopeError, rerun_hint
 from layerscope.train.pretrained import load_vgg16_weights
-from layerscope.train.runs import rerun_hint
+from layerscope.train.runs import ACTIVATIONS
 
-LENET_ACTIVATIONS = ("tanh", "relu")
 VGG_HEADS = ("fc", "gap")
 VGG_BLOCKS = 5
 # (filters, convolutions) per block, as in keras.applications.VGG16.
 _VGG16_LAYOUT = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 # Caffe-style ImageNet channel means, BGR order (keras.applications "caffe" mode).
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
-_BLOCK_NAME = re.compile(r"^block(\d+)_")
 
 
 @keras.saving.register_keras_serializable(package="layerscope")
@@ -97,8 +95,8 @@ def lenet5(input_shape: Sequence[int], num_classes: int, activation: str = "tanh
         LayerscopeError: a bad input shape, fewer than 2 classes, or an unknown activation.
     """
     shape = _check_common(input_shape, num_classes)
-    if activation not in LENET_ACTIVATIONS:
-        raise LayerscopeError(f"LeNet-5 activation must be one of {LENET_ACTIVATIONS}, got {activation!r}")
+    if activation not in ACTIVATIONS:
+        raise LayerscopeError(f"LeNet-5 activation must be one of {ACTIVATIONS}, got {activation!r}")
     inputs = keras.Input(shape=shape, name="image")
     x = layers.Rescaling(1.0 / 255, name="preprocess")(inputs)
     x = layers.Conv2D(6, 5, activation=activation, name="c1")(x)
@@ -109,12 +107,6 @@ def lenet5(input_shape: Sequence[int], num_classes: int, activation: str = "tanh
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(84, activation=activation, name="f6")(x)
     return keras.Model(inputs, _classifier_output(x, num_classes), name=f"lenet5_{activation}")
-
-
-def block_of(layer_name: str) -> int | None:
-    """The VGG block (1..5) a layer belongs to, from its name; None for other layers."""
-    match = _BLOCK_NAME.match(layer_name)
-    return int(match.group(1)) if match else None
 
 
 def _check_freeze(k: int) -> None:

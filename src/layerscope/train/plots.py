@@ -6,7 +6,7 @@ import os
 
 import pandas as pd
 
-from layerscope.core.atomic import atomic_path
+from layerscope.core.figures import save_figure
 
 
 def plot_history(history: pd.DataFrame, path: str | os.PathLike, title: str) -> None:
@@ -26,6 +26,5 @@ def plot_history(history: pd.DataFrame, path: str | os.PathLike, title: str) -> 
         ax.legend()
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
+    save_figure(fig, path)
     plt.close(fig)

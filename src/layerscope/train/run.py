@@ -45,7 +45,7 @@ from layerscope.train.fit import (
 from layerscope.train.models import lenet5, load_model, set_frozen_blocks, split_at_block, vgg16
 from layerscope.train.optimizers import make_optimizer
 from layerscope.train.plots import plot_history
-from layerscope.train.runs import RunSpec, cached_blocks, run_epochs, run_seed, run_settings
+from layerscope.train.runs import RunSpec, cached_blocks, run_epochs
 from layerscope.weights.recorder import WeightChangeRecorder, recorded_layer_names
 from layerscope.weights.store import WeightStoreWriter, resume_path
 
@@ -173,9 +173,13 @@ def parameter_counts(model: keras.Model) -> dict[str, int]:
 
 def train_run(
     spec: RunSpec,
-    config: dict,
     data_dir: Path,
     files: RunFiles,
+    *,
+    training: dict,
+    seed: int,
+    data_seed: int,
+    recording: dict,
     start_from: Path | None = None,
     provenance: dict | None = None,
     features: Path | None = None,
@@ -188,9 +192,13 @@ def train_run(
 
     Args:
         spec: the run, from the run grid (:func:`layerscope.train.runs.parse_run_id`).
-        config: the validated experiment config.
         data_dir: the data stage's output folder.
         files: where the run writes.
+        training: the ``training`` settings of this run
+            (:func:`layerscope.train.runs.run_settings`); the run reads no other key.
+        seed: the run's training seed (:func:`layerscope.train.runs.run_seed`).
+        data_seed: the config's ``seed``, which drew the splits; it seeds the bootstrap intervals.
+        recording: the weight-change recording settings (``period``, ``snapshots``).
         start_from: the trained model fine-tuning starts from (only for finetune runs).
         provenance: provenance to stamp into the weight-change store.
         features: the shared cache of this run's frozen blocks (:mod:`layerscope.train.features`);
@@ -204,7 +212,6 @@ def train_run(
     Raises:
         LayerscopeError: a finetune run without ``start_from``, or resume state that cannot be finished.
     """
-    training, seed = config["training"], run_seed(spec.run_id, config)
     precision = training["mixed_precision"]
     enable_determinism(seed)
     if precision:
@@ -237,8 +244,7 @@ def train_run(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    recording = config["weight_changes"]
-    fingerprint = run_fingerprint(spec, config, data_dir, start_from, step_checkpoints)
+    fingerprint = run_fingerprint(spec, training, seed, data_seed, recording, data_dir, start_from, step_checkpoints)
     discard_stale_state(files.state, fingerprint)  # before anything is written there
     for leftover in files.root.glob(".*.tmp*"):  # half-written temporaries of a killed attempt
         if leftover.is_dir():
@@ -292,7 +298,7 @@ def train_run(
         **{name: classification_metrics(splits[name][1], p, classes) for name, p in probabilities.items()},
         "majority_baseline": majority_baseline(splits["train"][1], splits["test"][1], len(classes)),
     }
-    metrics["test"] = add_intervals(metrics["test"], splits["test"][1], probabilities["test"], config["seed"])
+    metrics["test"] = add_intervals(metrics["test"], splits["test"][1], probabilities["test"], data_seed)
     metrics["beats_majority"] = {
         key: metrics["test"][key] > metrics["majority_baseline"][key] for key in ("accuracy", "f1_weighted")
     }
@@ -340,7 +346,14 @@ def _write_outputs(
 
 
 def run_fingerprint(
-    spec: RunSpec, config: dict, data_dir: Path, start_from: Path | None, step_checkpoints: bool = True
+    spec: RunSpec,
+    training: dict,
+    seed: int,
+    data_seed: int,
+    recording: dict,
+    data_dir: Path,
+    start_from: Path | None,
+    step_checkpoints: bool = True,
 ) -> str:
     """Digest of everything that shapes a run; resume state of another fingerprint is discarded.
 
@@ -353,15 +366,14 @@ def run_fingerprint(
         for p in Path(data_dir).iterdir()
         if p.suffix in (".csv", ".json", ".npy") and p.name not in ("class_counts.csv", "provenance.json")
     )
-    settings = run_settings(spec.run_id, config)
-    weights = settings.get("weights")
+    weights = training.get("weights")
     return fingerprint_of(
         spec=spec.__dict__,
-        training=settings,
-        seed=run_seed(spec.run_id, config),
-        data_seed=config["seed"],
+        training=training,
+        seed=seed,
+        data_seed=data_seed,
         weights_file=sha256_file(weights) if weights and Path(weights).is_file() else None,
-        recording={key: config["weight_changes"][key] for key in ("period", "snapshots")},
+        recording=dict(recording),
         data={p.name: sha256_file(p) for p in data},
         start_from=sha256_file(start_from) if start_from else None,
         step_checkpoints=step_checkpoints,

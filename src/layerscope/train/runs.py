@@ -7,10 +7,8 @@ A run id names the model, initialisation, freeze depth and optimizer, e.g.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.train.optimizers import OPTIMIZERS
@@ -135,8 +133,9 @@ def finetune_source(runs: dict) -> str:
 FAMILIES = ("lenet5", "scratch", "freeze", "finetune", "gap")
 
 # Keys of ``training`` that only some runs read; every other key applies to every run.
-# A key missing from the settings of a run it applies to fails loudly (KeyError), so
-# keep these predicates exactly as narrow as the code that reads the keys.
+# ``train_run`` reads only these settings, so a key missing from the settings of a run
+# it applies to fails loudly (KeyError): keep these predicates exactly as narrow as the
+# code that reads the keys.
 _ONLY_FOR = {
     "finetune": lambda spec: spec.family == "finetune",
     "optimizer": lambda spec: spec.family == "gap",  # the GAP runs' optimizer
@@ -147,6 +146,23 @@ _ONLY_FOR = {
 }
 # The fine-tuning run takes epochs and learning rate from ``training.finetune`` instead.
 _NOT_FOR_FINETUNE = ("epochs", "learning_rate")
+
+
+RECORDING_KEYS = ("period", "snapshots")
+"""The ``weight_changes`` keys that shape a training run's store (figure keys do not)."""
+
+
+def job_settings(run_id: str, config: dict) -> dict:
+    """The keyword arguments of :func:`layerscope.train.run.train_run` for ``run_id``.
+
+    They are what the train rule passes as its params, so the job reads nothing else.
+    """
+    return {
+        "training": run_settings(run_id, config),
+        "seed": run_seed(run_id, config),
+        "data_seed": config["seed"],
+        "recording": {key: config["weight_changes"][key] for key in RECORDING_KEYS},
+    }
 
 
 def run_settings(run_id: str, config: dict) -> dict:
@@ -225,17 +241,6 @@ def run_seed(run_id: str, config: dict) -> int:
     """The training seed of ``run_id`` (a replicate's own, else the first training seed)."""
     _, seed = split_replicate(run_id)
     return training_seeds(config)[0] if seed is None else seed
-
-
-def rerun_hint(path: str | os.PathLike) -> str:
-    """How to rewrite a damaged output of a training run (``results/<experiment>/runs/<run>/``)."""
-    path = Path(path)
-    if path.parent.parent.name == "runs":
-        return (
-            f"rerun the training of {path.parent.name}: snakemake --forcerun {path} "
-            f"(or snakemake --forcerun train to retrain every run)"
-        )
-    return f"rerun the job that wrote it: snakemake --forcerun {path}"
 
 
 def cached_blocks(spec: RunSpec, training: dict) -> int:

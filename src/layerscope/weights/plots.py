@@ -12,21 +12,13 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from matplotlib import colormaps
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from layerscope.core.atomic import atomic_path
-from layerscope.core.errors import LayerscopeError
+from layerscope.core.figures import save_figure
 from layerscope.weights.store import WeightChangeStore
-
-
-def _open(store: WeightChangeStore | str | os.PathLike) -> WeightChangeStore:
-    store = store if isinstance(store, WeightChangeStore) else WeightChangeStore(store)
-    if store.n_readings == 0:
-        raise LayerscopeError(f"{store.path} has no readings to plot")
-    return store
+from layerscope.weights.summary import block_summary, open_readable
 
 
 def _title(store: WeightChangeStore, what: str) -> str:
@@ -36,12 +28,6 @@ def _title(store: WeightChangeStore, what: str) -> str:
 def _epoch_lines(ax, store: WeightChangeStore) -> None:
     for step in store.readings.loc[store.readings["epoch_end"], "step"]:
         ax.axvline(step, color="0.6", lw=0.6, ls=":")
-
-
-def _save(fig: Figure, out_png: str | os.PathLike) -> Path:
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=120)
-    return Path(out_png)
 
 
 def plot_period_heatmap(store: WeightChangeStore | str | os.PathLike, out_png: str | os.PathLike) -> Path:
@@ -59,7 +45,7 @@ def plot_period_heatmap(store: WeightChangeStore | str | os.PathLike, out_png: s
     Raises:
         LayerscopeError: an unreadable store or one with no readings.
     """
-    store = _open(store)
+    store = open_readable(store)
     table = store.layer_summary().pivot(index="layer", columns="reading", values="period_change_rel")
     values = table.loc[store.layer_names].to_numpy()
     masked = np.ma.masked_less_equal(values, 0)
@@ -88,27 +74,7 @@ def plot_period_heatmap(store: WeightChangeStore | str | os.PathLike, out_png: s
     fig.colorbar(mesh, ax=ax, label="period change / weight L1 (grey: none)")
     ax.set_title(_title(store, "weight change per period"), fontsize=10)
     fig.tight_layout()
-    return _save(fig, out_png)
-
-
-def block_summary(store: WeightChangeStore) -> pd.DataFrame:
-    """Per reading and block: period and accumulated change relative to the block's weight L1.
-
-    A block with a non-finite reading in any of its layers (training diverged) reads NaN,
-    not the sum of its finite layers; a block with no weights (norm 0) reads 0.
-    """
-    columns, keys = ["accumulated", "period_change", "weight_l1", "net"], ["reading", "step", "block"]
-    summary = store.layer_summary()
-    sums = summary.groupby(keys, sort=False)[columns].sum(min_count=1)
-    diverged = (~np.isfinite(summary[columns[:3]])).groupby([summary[k] for k in keys], sort=False).any()
-    sums[columns[:3]] = sums[columns[:3]].mask(diverged)
-    sums = sums.reset_index()
-    norm = sums["weight_l1"].where(sums["weight_l1"] > 0)
-    empty = sums["weight_l1"] == 0
-    sums["accumulated_rel"] = (sums["accumulated"] / norm).mask(empty, 0.0)
-    sums["period_change_rel"] = (sums["period_change"] / norm).mask(empty, 0.0)
-    sums["net_rel"] = (sums["net"] / norm).where(norm.notna(), 0.0)  # NaN: a store without the net
-    return sums
+    return save_figure(fig, out_png)
 
 
 def plot_block_lines(store: WeightChangeStore | str | os.PathLike, out_png: str | os.PathLike) -> Path:
@@ -127,7 +93,7 @@ def plot_block_lines(store: WeightChangeStore | str | os.PathLike, out_png: str 
     Raises:
         LayerscopeError: an unreadable store or one with no readings.
     """
-    store = _open(store)
+    store = open_readable(store)
     sums = block_summary(store)
     fig = Figure(figsize=(11, 4.2))
     axes = fig.subplots(1, 2)
@@ -169,4 +135,4 @@ def plot_block_lines(store: WeightChangeStore | str | os.PathLike, out_png: str 
         fontsize=9,
     )
     fig.tight_layout()
-    return _save(fig, out_png)
+    return save_figure(fig, out_png)

@@ -36,6 +36,7 @@ import numpy as np
 from layerscope.core.atomic import atomic_path
 from layerscope.core.errors import LayerscopeError
 from layerscope.weights.store import MODES, WeightChangeStore
+from layerscope.weights.summary import open_readable
 
 log = logging.getLogger(__name__)
 
@@ -354,15 +355,6 @@ def _child_main(payload: str) -> None:
     print(f"RESULT\t{result}")
 
 
-def _open(store: WeightChangeStore | str | os.PathLike) -> WeightChangeStore:
-    store = store if isinstance(store, WeightChangeStore) else WeightChangeStore(store)
-    if store.n_readings == 0:
-        raise LayerscopeError(f"{store.path} has no readings to draw")
-    if not store.complete:
-        log.warning("%s is from an interrupted run; drawing its %d readings", store.path, store.n_readings)
-    return store
-
-
 def _caption(store: WeightChangeStore, reading: int) -> str:
     index = store.reading_index(reading)
     row = store.readings.iloc[index]
@@ -399,7 +391,7 @@ def render_run(
         LayerscopeError: an unreadable store or one with no readings, an unknown ``mode``,
             no offscreen OpenGL, or a reading the store does not have.
     """
-    store = _open(store)
+    store = open_readable(store)
     what = describe(mode, store.period)
     mlab = _mlab()
     values = _values(store, reading, per_param, mode)
@@ -442,7 +434,7 @@ def render_comparison(
     Raises:
         LayerscopeError: no store, stores of different layers, or as :func:`render_run`.
     """
-    opened = [_open(s) for s in stores]
+    opened = [open_readable(s) for s in stores]
     if not opened:
         raise LayerscopeError("render_comparison needs at least one weight-change store")
     names = opened[0].layer_names
@@ -501,7 +493,7 @@ def render_animation(
     """
     from PIL import Image
 
-    store = _open(store)
+    store = open_readable(store)
     mlab = _mlab()
     count = min(store.n_readings, max_frames)
     readings = np.unique(np.linspace(0, store.n_readings - 1, count).round().astype(int))

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +38,8 @@ import numpy as np
 import pandas as pd
 
 from layerscope.core.atomic import atomic_path
-from layerscope.core.errors import LayerscopeError
-from layerscope.train.runs import rerun_hint
+from layerscope.core.blocks import block_label
+from layerscope.core.errors import LayerscopeError, rerun_hint
 
 FORMAT = "layerscope.weight_changes"
 FORMAT_VERSION = 2
@@ -53,18 +52,6 @@ _COMPRESSION = {
     "shuffle": True,
 }  # level 4+ saves ~1%, costs 30%
 _STR = h5py.string_dtype()
-
-
-def block_label(layer_name: str) -> str:
-    """Block of a layer: ``block{i}_*`` -> ``block{i}``, else ``head``.
-
-    A LeNet conv stage (``c1``, ``c3``, ``c5``) is its own block, as the paper draws them.
-    """
-    if match := re.match(r"(block\d+)_", layer_name):
-        return match.group(1)
-    if re.fullmatch(r"c\d+", layer_name):
-        return layer_name
-    return "head"
 
 
 def partial_path(path: str | os.PathLike) -> Path:

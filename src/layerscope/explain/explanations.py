@@ -8,14 +8,19 @@ ones alternating, so every class and both outcomes appear. Maps are raw arrays
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from layerscope.core.atomic import atomic_path
 from layerscope.core.errors import LayerscopeError
-from layerscope.explain import CAM, LIME, GradCAM, default_gradcam_layers
+from layerscope.explain.base import spread_over_classes
+from layerscope.explain.cam import CAM
 from layerscope.explain.figures import plot_explanations
+from layerscope.explain.gradcam import GradCAM, default_gradcam_layers
+from layerscope.explain.lime_method import LIME
 
 
 def select_images(predictions: pd.DataFrame, classes: list[str], per_class: int, seed: int) -> np.ndarray:
@@ -107,3 +112,79 @@ def write_explanations(
         np.savez_compressed(tmp, **maps)
     plot_explanations(images[chosen], maps, labels[chosen], classes, run_id, figure_path)
     return chosen
+
+
+@dataclass(frozen=True)
+class Explained:
+    """The explain rule's choice for one run, read from its ``maps.npz``.
+
+    Attributes:
+        images: the chosen test images (N, H, W[, C]), 0..255.
+        true: their true classes (N,).
+        targets: the explained (predicted) classes (N,).
+        lime: LIME's signed maps of the explained class (N, H, W).
+        cam: CAM's maps (N, H, W) of the GAP model, or None.
+        cam_targets: the GAP model's predicted classes (N,), or None.
+    """
+
+    images: np.ndarray
+    true: np.ndarray
+    targets: np.ndarray
+    lime: np.ndarray
+    cam: np.ndarray | None = None
+    cam_targets: np.ndarray | None = None
+
+    def subset(self, positions: np.ndarray) -> Explained:
+        """The same fields for the images at ``positions``."""
+        pick = {name: getattr(self, name) for name in ("images", "true", "targets", "lime", "cam", "cam_targets")}
+        return Explained(**{name: None if value is None else value[positions] for name, value in pick.items()})
+
+
+def read_explained(maps: Mapping[str, np.ndarray], test_images: np.ndarray, count: int | None = None) -> Explained:
+    """The explain rule's images and maps, ``count`` of them (classes spread; None: all).
+
+    LIME's map is that of the predicted class (positive plus negative evidence): its top
+    label, or the next one where LIME's own forward pass ranks a near-tie the other way.
+
+    Args:
+        maps: the explain rule's ``maps.npz`` (or a dict of its arrays).
+        test_images: the test split the ``indices`` point into.
+        count: how many of the chosen images to keep, one class after another.
+
+    Returns:
+        An :class:`Explained`.
+
+    Raises:
+        LayerscopeError: the maps hold indices outside the test split, or LIME's labels
+            miss the predicted class.
+    """
+    indices = np.asarray(maps["indices"], dtype=np.int64)
+    if len(indices) == 0 or indices.min() < 0 or indices.max() >= len(test_images):
+        raise LayerscopeError(
+            f"maps.npz names test images {indices.tolist()} but the test split has {len(test_images)}; "
+            "rerun the explain rule"
+        )
+    targets = np.asarray(maps["predicted"], dtype=np.int32)
+    labels = np.asarray(maps["lime_labels"])
+    matches = labels == targets[:, None]
+    wrong = np.flatnonzero(~matches.any(axis=1))
+    if len(wrong):
+        raise LayerscopeError(
+            f"maps.npz: LIME's labels {labels[wrong].tolist()} do not include the predicted class "
+            f"{targets[wrong].tolist()} for images {indices[wrong].tolist()}; rerun the explain rule"
+        )
+    column = matches.argmax(axis=1)  # the predicted class's map: LIME's top label unless probabilities tie
+    rows = np.arange(len(indices))
+    lime = np.asarray(maps["lime_positive"])[rows, column] + np.asarray(maps["lime_negative"])[rows, column]
+    has_cam = "cam" in maps
+    explained = Explained(
+        images=np.asarray(test_images)[indices],
+        true=np.asarray(maps["true"]),
+        targets=targets,
+        lime=lime.astype(np.float32),
+        cam=np.asarray(maps["cam"], dtype=np.float32) if has_cam else None,
+        cam_targets=np.asarray(maps["cam_predicted"], dtype=np.int32) if has_cam else None,
+    )
+    if count is None or count >= len(indices):
+        return explained
+    return explained.subset(spread_over_classes(explained.true, count))

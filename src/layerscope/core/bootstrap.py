@@ -1,8 +1,9 @@
-"""Uncertainty of test-set figures: bootstrap intervals, McNemar's test, seed spread.
+"""Bootstrap intervals of a run's test figures: what the training job stamps into its metrics.
 
 A test split of a few hundred images gives accuracies with a standard error of two to
-three points, so two runs whose accuracies differ by less than that are not shown to
-differ. These helpers put that uncertainty beside every number the tables report.
+three points; every accuracy and F1 a run reports carries its percentile interval. Kept
+apart from the tables' tests (:mod:`layerscope.core.statistics`), so editing those
+retrains nothing.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
 
 from layerscope.core.errors import LayerscopeError
 
@@ -27,12 +27,9 @@ class Interval:
     low: float
     high: float
 
-    def as_dict(self, prefix: str) -> dict[str, float]:
-        """Table columns ``prefix``, ``prefix_ci_low`` and ``prefix_ci_high``."""
-        return {prefix: self.estimate, f"{prefix}_ci_low": self.low, f"{prefix}_ci_high": self.high}
 
-
-def _check_labels(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_labels(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two label vectors as int64 arrays of one length, or an error naming what is wrong."""
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     if y_true.shape != y_pred.shape or y_true.ndim != 1 or len(y_true) == 0:
         raise LayerscopeError(
@@ -92,7 +89,7 @@ def bootstrap_intervals(
         LayerscopeError: label vectors that are empty or of different lengths, a class
             index outside 0..num_classes-1, or a confidence outside (0, 1).
     """
-    y_true, y_pred = _check_labels(y_true, y_pred)
+    y_true, y_pred = check_labels(y_true, y_pred)
     indices = np.concatenate([y_true, y_pred])
     outside = np.unique(indices[(indices < 0) | (indices >= num_classes)])
     if outside.size:
@@ -115,97 +112,3 @@ def bootstrap_intervals(
         low, high = np.percentile(samples, tails)
         result[name] = Interval(float(point), float(low), float(high))
     return result
-
-
-@dataclass(frozen=True)
-class McNemar:
-    """Exact McNemar test of two classifiers on the same test images."""
-
-    only_a_correct: int
-    only_b_correct: int
-    p_value: float
-
-    @property
-    def discordant(self) -> int:
-        """Images exactly one of the two classifiers gets right: the test's sample size."""
-        return self.only_a_correct + self.only_b_correct
-
-
-def mcnemar(y_true: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int]) -> McNemar:
-    """McNemar's exact test (two-sided binomial test on the discordant pairs).
-
-    Paired: it counts the images one model gets right and the other wrong, which is
-    what "model A beats model B on this test set" rests on. With no discordant pair
-    the models agree everywhere and p = 1.
-
-    Args:
-        y_true: true class indices of the test images.
-        pred_a: model A's predicted class indices, same order.
-        pred_b: model B's predicted class indices, same order.
-
-    Returns:
-        The discordant counts and the two-sided p-value.
-
-    Raises:
-        LayerscopeError: label vectors that are empty or of different lengths.
-    """
-    y_true, pred_a = _check_labels(y_true, pred_a)
-    _, pred_b = _check_labels(y_true, pred_b)
-    right_a, right_b = pred_a == y_true, pred_b == y_true
-    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
-    if only_a + only_b == 0:
-        return McNemar(0, 0, 1.0)
-    p_value = binomtest(only_a, only_a + only_b, 0.5, alternative="two-sided").pvalue
-    return McNemar(only_a, only_b, float(min(1.0, p_value)))
-
-
-def mean_and_sd(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1) across seeds; sd is NaN for a single seed.
-
-    Args:
-        values: one figure per seed; NaN (an unfinished seed) is left out.
-
-    Returns:
-        ``(mean, sd)``; both NaN when no value is left.
-    """
-    array = np.asarray([v for v in values if v == v], dtype=np.float64)  # drop NaN (unfinished)
-    if len(array) == 0:
-        return float("nan"), float("nan")
-    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else float("nan")
-
-
-def paired_difference_interval(
-    y_true: Sequence[int],
-    pred_a: Sequence[int],
-    pred_b: Sequence[int],
-    seed: int,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    confidence: float = CONFIDENCE,
-) -> Interval:
-    """Accuracy of A minus accuracy of B with a paired percentile bootstrap interval.
-
-    Both models are scored on the same resampled images, so the interval reflects the
-    pairing (much narrower than two independent intervals when the models agree often).
-
-    Args:
-        y_true: true class indices of the test images.
-        pred_a: model A's predicted class indices, same order.
-        pred_b: model B's predicted class indices, same order.
-        seed: seeds the resampling.
-        resamples: how many bootstrap resamples.
-        confidence: the interval's coverage, in (0, 1).
-
-    Returns:
-        The accuracy difference A - B with its interval.
-
-    Raises:
-        LayerscopeError: label vectors that are empty or of different lengths.
-    """
-    y_true, pred_a = _check_labels(y_true, pred_a)
-    _, pred_b = _check_labels(y_true, pred_b)
-    n = len(y_true)
-    delta = (pred_a == y_true).astype(np.float64) - (pred_b == y_true).astype(np.float64)
-    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
-    samples = counts @ delta / n
-    low, high = np.percentile(samples, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
-    return Interval(float(delta.mean()), float(low), float(high))

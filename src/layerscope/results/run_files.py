@@ -1,0 +1,136 @@
+"""Reading a run's files (metrics.json, history.csv, predictions.csv) for the result tables.
+
+A run that has not finished reads None, so the tables can show it as missing rather than
+leave a silently absent cell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from layerscope.core.errors import LayerscopeError
+from layerscope.data.splits import SPLITS
+from layerscope.train.runs import parse_name
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def _read_history(path: Path) -> pd.DataFrame:
+    try:
+        history = pd.read_csv(path)
+    except (OSError, ValueError) as error:
+        raise LayerscopeError(f"{path}: cannot read the training history ({error})") from error
+    absent = [column for column in HISTORY_COLUMNS if column not in history]
+    if absent:
+        raise LayerscopeError(f"{path}: history lacks column(s) {', '.join(absent)}")
+    return history
+
+
+def _best_epoch(history: pd.DataFrame) -> dict | None:
+    """The row of the kept model: training keeps the first epoch with the lowest val_loss."""
+    if history["val_loss"].isna().all():
+        return None
+    row = history.loc[history["val_loss"].idxmin()]
+    return {"epoch": int(row["epoch"]), "loss": float(row["loss"]), "val_loss": float(row["val_loss"])}
+
+
+def _read_metrics(path: Path) -> dict:
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise LayerscopeError(f"{path}: cannot read the run's metrics ({error})") from error
+    absent = [key for key in (*SPLITS, "majority_baseline") if key not in metrics]
+    if absent:
+        raise LayerscopeError(f"{path}: metrics lack key(s) {', '.join(absent)}")
+    return metrics
+
+
+def load_runs(runs_dir: str | os.PathLike, run_ids: Sequence[str]) -> dict[str, dict | None]:
+    """Each run's metrics.json plus ``best_epoch`` (from history.csv); None for an unfinished run.
+
+    ``best_epoch`` holds the epoch, train loss and val loss of the kept model (lowest
+    val_loss), because metrics.json has accuracies and F1 but no losses.
+
+    Args:
+        runs_dir: the experiment's ``runs/`` folder.
+        run_ids: the runs to load, seed replicates included.
+
+    Returns:
+        Per run id, its metrics with ``best_epoch`` and ``test_predictions`` added, or None.
+
+    Raises:
+        LayerscopeError: a misspelt run id, a finished run without history.csv, or unreadable
+            metrics or predictions.
+    """
+    runs: dict[str, dict | None] = {}
+    for run_id in run_ids:
+        parse_name(run_id)  # a misspelt id would otherwise read as an unfinished run
+        metrics_file = Path(runs_dir) / run_id / "metrics.json"
+        if not metrics_file.is_file():
+            runs[run_id] = None
+            continue
+        history_file = metrics_file.with_name("history.csv")
+        if not history_file.is_file():
+            raise LayerscopeError(f"{history_file} is missing although {metrics_file} exists: rerun '{run_id}'")
+        runs[run_id] = {
+            **_read_metrics(metrics_file),
+            "best_epoch": _best_epoch(_read_history(history_file)),
+            "test_predictions": read_predictions(metrics_file.with_name("predictions.csv")),
+        }
+    return runs
+
+
+def read_predictions(path: Path) -> pd.DataFrame | None:
+    """A run's per-test-image predictions (path, true, predicted); None when the file is absent."""
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path, usecols=["path", "true", "predicted"], dtype=str)
+    except (OSError, ValueError) as error:
+        raise LayerscopeError(f"{path}: cannot read the run's test predictions ({error})") from error
+    return table
+
+
+def load_histories(runs_dir: str | os.PathLike, run_ids: Sequence[str]) -> dict[str, pd.DataFrame | None]:
+    """Each run's per-epoch history.csv; None for an unfinished run.
+
+    Args:
+        runs_dir: the experiment's ``runs/`` folder.
+        run_ids: the runs to load.
+
+    Returns:
+        Per run id, its history or None.
+
+    Raises:
+        LayerscopeError: a misspelt run id or an unreadable history.
+    """
+    histories: dict[str, pd.DataFrame | None] = {}
+    for run_id in run_ids:
+        parse_name(run_id)  # a misspelt id would otherwise read as an unfinished run
+        path = Path(runs_dir) / run_id / "history.csv"
+        histories[run_id] = _read_history(path) if path.is_file() else None
+    return histories
+
+
+def load_probe(directory: str | os.PathLike) -> dict:
+    """The linear probe's metrics.json with its test predictions (as a run's are loaded).
+
+    Args:
+        directory: the probe's output folder.
+
+    Returns:
+        The probe's metrics with ``test_predictions`` (None when predictions.csv is absent).
+
+    Raises:
+        LayerscopeError: unreadable metrics or predictions.
+    """
+    metrics_file = Path(directory) / "metrics.json"
+    return {
+        **_read_metrics(metrics_file),
+        "test_predictions": read_predictions(metrics_file.with_name("predictions.csv")),
+    }
