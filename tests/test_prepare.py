@@ -145,3 +145,15 @@ def test_configured_class_without_images_is_named(tmp_path):
     message = r"class\(es\) 'c' have no images \(data.source: manifest, data.path: .*m.csv"
     with pytest.raises(LayerscopeError, match=message):
         prepare(config, tmp_path / "o")
+
+
+def test_a_truncated_or_missing_array_is_named_with_the_command_that_rewrites_it(image_folder, tmp_path):
+    out = tmp_path / "data"
+    prepare(settings(image_folder), out)
+    images = out / "train_images.npy"
+    images.write_bytes(images.read_bytes()[:-100])
+    with pytest.raises(LayerscopeError, match=r"train_images\.npy is missing or damaged.*--forcerun prepare_data"):
+        load_split(out, "train")
+    (out / "test_labels.npy").unlink()
+    with pytest.raises(LayerscopeError, match=r"test_labels\.npy is missing or damaged"):
+        load_split(out, "test")

@@ -243,3 +243,24 @@ def test_explaining_another_run_explains_only_that_run(done):
     for rule in ("explain", "feature_maps", "explanation_quality"):
         assert jobs[rule] == {"vgg16-freeze5-momentum"}, rule
     assert not {"train", "feature_onset"} & set(jobs)
+
+
+def test_a_job_reading_a_deleted_data_array_reruns_the_data_stage_first(done):
+    """The arrays are declared inputs of the jobs that read them, not found beside the
+    manifest: a job that must run and reads a deleted array is preceded by the data stage
+    (before, it died on a missing file). Up-to-date outputs are left alone, as Snakemake
+    does for any deleted intermediate file."""
+    root, config, _ = done
+    array = root / "results" / config["experiment"] / "data" / "test_images.npy"
+    kept = array.stat()
+    array.unlink()
+    changed = copy(config)
+    changed["training"]["epochs"]["lenet5"] = 2
+    try:
+        untouched, jobs = pending(root, config), pending(root, changed)
+    finally:
+        array.touch()
+        os.utime(array, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    assert untouched == {}
+    assert "prepare_data" in jobs and "lenet5-tanh-sgd" in jobs["train"]
+    assert pending(root, config) == {}
