@@ -3,9 +3,11 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from layerscope.core.code_digest import code_digest as library_digest
+from layerscope.core.errors import LayerscopeError
 from layerscope.data.sources import listing_digest
 from layerscope.data.splits import SPLITS
 from layerscope.results.tables import TABLE_STEMS
+from layerscope.train.pretrained import check_weights_source
 from layerscope.train.runs import (
     RUN_ID_PATTERN,
     cached_blocks,
@@ -81,6 +83,12 @@ def grid_runs(key, runs):
             f"config {key}: {missing} not in the run grid ({', '.join(RUNS)})"
         )
     return list(runs)
+
+
+try:
+    check_weights_source(config["training"]["weights"])
+except LayerscopeError as err:
+    raise WorkflowError(f"config {err}") from None
 
 
 EXPLAIN_RUNS = grid_runs("explain.runs", config["explain"]["runs"])

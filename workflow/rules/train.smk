@@ -49,8 +49,7 @@ rule train:
         training=lambda wildcards: run_settings(wildcards.run, config),
         recording=recording_settings(),
         seed=lambda wildcards: run_seed(wildcards.run, config),
-        step_checkpoints=lambda wildcards: split_replicate(wildcards.run)[0]
-        in ONSET_RUNS,
+        step_checkpoints=lambda wildcards: wildcards.run in ONSET_RUNS,
         code=code_digest("train.py"),
     script:
         "../scripts/train.py"

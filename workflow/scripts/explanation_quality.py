@@ -6,10 +6,8 @@ from layerscope.core.scripting import run_job
 
 
 def main(smk):
-    import numpy as np
-
     from layerscope.data.prepare import load_split
-    from layerscope.explain.quality_study import QualityFiles, write_quality
+    from layerscope.explain.quality_study import QualityFiles, read_maps, write_quality
     from layerscope.train.fit import enable_determinism
     from layerscope.train.models import load_model
 
@@ -24,20 +22,19 @@ def main(smk):
         figure=smk.output.figure,
     )
     cam_model = load_model(smk.input.cam_model[0]) if smk.input.cam_model else None
-    with np.load(smk.input.maps) as maps:
-        write_quality(
-            load_model(smk.input.model),
-            images,
-            dict(maps),
-            smk.params.quality,
-            smk.params.lime,
-            smk.params.seed,
-            smk.wildcards.run,
-            files,
-            cam_model=cam_model,
-            cam_run=smk.params.cam_run,
-            batch_size=smk.params.batch_size,
-        )
+    write_quality(
+        load_model(smk.input.model),
+        images,
+        read_maps(smk.input.maps),
+        smk.params.quality,
+        smk.params.lime,
+        smk.params.seed,
+        smk.wildcards.run,
+        files,
+        cam_model=cam_model,
+        cam_run=smk.params.cam_run,
+        batch_size=smk.params.batch_size,
+    )
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)

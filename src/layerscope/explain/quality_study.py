@@ -18,6 +18,8 @@ import functools
 import logging
 import os
 import time
+import zipfile
+import zlib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
@@ -466,6 +468,22 @@ class QualityFiles:
     summary: str | os.PathLike
     latex: str | os.PathLike
     figure: str | os.PathLike
+
+
+def read_maps(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The explain rule's ``maps.npz``, every array read, or one line naming the damaged file.
+
+    Raises:
+        LayerscopeError: the file is missing, cut short or otherwise unreadable.
+    """
+    try:
+        with np.load(path) as maps:
+            return {name: maps[name] for name in maps.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
+        raise LayerscopeError(
+            f"{path}: unreadable explanation maps ({type(err).__name__}: {err}); "
+            f"rerun the job that wrote it: snakemake --forcerun {path}"
+        ) from None
 
 
 def write_quality(

@@ -2,7 +2,7 @@
 
 Weights are matched by layer name and checked in full before any is assigned, so a
 bad file leaves the model untouched and the error names the file and the layer.
-All sources share caffe-style preprocessing (``models.CaffePreprocess``).
+All sources share caffe-style preprocessing (``models.caffe_preprocess``).
 """
 
 from __future__ import annotations
@@ -58,6 +58,26 @@ def load_vgg16_weights(model: keras.Model, source: str | os.PathLike) -> list[st
         f"unknown VGG-16 weights source {source!r}: use one of {', '.join(SOURCES)} "
         f"or a path to a weights file ending in {' or '.join(WEIGHT_FILE_SUFFIXES)}"
     )
+
+
+def check_weights_source(source: str) -> None:
+    """Refuse, when the config is read, a ``training.weights`` no job could load.
+
+    A named source passes (its files are checked when loaded); a path must end in a
+    weights suffix and exist, so a typo stops the workflow before any job runs.
+
+    Raises:
+        LayerscopeError: the path is missing or has no weights-file suffix.
+    """
+    if source in SOURCES:
+        return
+    if not str(source).endswith(WEIGHT_FILE_SUFFIXES):
+        raise LayerscopeError(
+            f"training.weights: unknown VGG-16 weights source {source!r}: use one of {', '.join(SOURCES)} "
+            f"or a path to a weights file ending in {' or '.join(WEIGHT_FILE_SUFFIXES)}"
+        )
+    if not Path(source).is_file():
+        raise LayerscopeError(f"training.weights: VGG-16 weights file not found: {source}")
 
 
 def hed_weights_path() -> Path:
