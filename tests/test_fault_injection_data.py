@@ -87,7 +87,9 @@ def test_hidden_files_and_folders_are_skipped_at_every_depth_and_counted(tmp_pat
     (root / "a" / "._img00.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS resource fork
     before = listing_digest("folder", str(root))
     with caplog.at_level(logging.INFO, logger="layerscope.data.sources"):
-        manifest = prepare(DataSettings(source="folder", path=str(root), image_size=(8, 8), val_fraction=0.5), tmp_path / "out")
+        manifest = prepare(
+            DataSettings(source="folder", path=str(root), image_size=(8, 8), val_fraction=0.5), tmp_path / "out"
+        )
     assert sorted(manifest["path"]) == [f"{label}/img{i:02d}.png" for label in "ab" for i in range(6)]
     assert f"skipped {len(hidden) + 1} hidden image file(s)" in caplog.text
     (root / "a" / ".ipynb_checkpoints" / "img01-checkpoint.png").write_bytes(hidden[0].read_bytes())
@@ -111,7 +113,9 @@ def test_16_bit_images_map_by_a_fixed_range_not_their_own_maximum(tmp_path):
     twelve_bit = load_image(dark, (2, 2), full_scale=4095)
     assert twelve_bit[..., 0].tolist() == [[0, 187], [62, 125]]  # round(255 v / 4095)
     assert (twelve_bit == twelve_bit[..., :1]).all()  # grey: three equal channels
-    with pytest.raises(LayerscopeError, match=r"full.png has values 0..65535, outside 0..4095 \(data.bit_depth_range\)"):
+    with pytest.raises(
+        LayerscopeError, match=r"full.png has values 0..65535, outside 0..4095 \(data.bit_depth_range\)"
+    ):
         load_image(full, (2, 2), full_scale=4095)
 
 
@@ -164,10 +168,9 @@ def test_a_damaged_maps_file_is_named_with_the_fix(tmp_path):
 
 def test_a_full_disk_in_an_atomic_write_names_the_file_and_leaves_nothing(tmp_path):
     final = tmp_path / "out" / "predictions.csv"
-    with pytest.raises(DiskFullError, match=f"^{FULL_DISK.format(final)}$"):
-        with atomic_path(final) as tmp:
-            tmp.write_text("half")
-            disk_full()
+    with pytest.raises(DiskFullError, match=f"^{FULL_DISK.format(final)}$"), atomic_path(final) as tmp:
+        tmp.write_text("half")
+        disk_full()
     assert list(final.parent.iterdir()) == []
 
 
@@ -281,6 +284,8 @@ def test_a_missing_weights_file_stops_snakemake_before_any_job(tmp_path):
 def test_a_batch_larger_than_the_training_split_stops_the_job_naming_the_key(tmp_path, tiny_data):
     config = lenet_config(batch_size=19)  # the split has 18 images
     files = RunFiles(tmp_path / "run")
-    with pytest.raises(LayerscopeError, match=r"training.batch_size 19 is larger than the training split \(18 images\)"):
+    with pytest.raises(
+        LayerscopeError, match=r"training.batch_size 19 is larger than the training split \(18 images\)"
+    ):
         train_run(parse_run_id("lenet5-tanh-sgd", config["training"]), config, tiny_data, files)
     assert not files.root.exists()

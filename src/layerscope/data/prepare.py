@@ -102,9 +102,7 @@ def subsample(table: pd.DataFrame, max_per_class: int, seed: int) -> pd.DataFram
     return table.loc[sorted(keep)].reset_index(drop=True)
 
 
-def decode_all(
-    table: pd.DataFrame, root: Path, settings: DataSettings
-) -> tuple[pd.DataFrame, np.ndarray]:
+def decode_all(table: pd.DataFrame, root: Path, settings: DataSettings) -> tuple[pd.DataFrame, np.ndarray]:
     """Hash and decode every file once (paths relative to ``root``); drop (and count) bad ones when asked to skip."""
     images, hashes, kept, skipped = [], [], [], []
     for index, name in enumerate(tqdm(table["path"], desc="decoding images", unit="img", mininterval=2)):
