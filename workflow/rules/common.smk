@@ -7,7 +7,6 @@ from layerscope.core.errors import LayerscopeError
 from layerscope.data.sources import listing_digest
 from layerscope.data.splits import SPLITS
 from layerscope.results.tables import TABLE_STEMS
-from layerscope.train.pretrained import check_weights_source
 from layerscope.train.runs import (
     RUN_ID_PATTERN,
     cached_blocks,
@@ -20,6 +19,7 @@ from layerscope.train.runs import (
     run_settings,
     split_replicate,
 )
+from layerscope.train.weight_sources import check_weights_source
 
 RESULTS = f"results/{config['experiment']}"
 LOGS = f"{RESULTS}/logs"

@@ -22,9 +22,8 @@ import keras
 import numpy as np
 
 from layerscope.core.errors import LayerscopeError
+from layerscope.train.weight_sources import SOURCES, WEIGHT_FILE_SUFFIXES
 
-SOURCES = ("hed-bsds500", "imagenet", "none")
-WEIGHT_FILE_SUFFIXES = (".h5", ".keras")  # ".weights.h5" ends in ".h5"
 IMAGENET_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_NOTOP_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + IMAGENET_NOTOP_FILE
 IMAGENET_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
@@ -58,26 +57,6 @@ def load_vgg16_weights(model: keras.Model, source: str | os.PathLike) -> list[st
         f"unknown VGG-16 weights source {source!r}: use one of {', '.join(SOURCES)} "
         f"or a path to a weights file ending in {' or '.join(WEIGHT_FILE_SUFFIXES)}"
     )
-
-
-def check_weights_source(source: str) -> None:
-    """Refuse, when the config is read, a ``training.weights`` no job could load.
-
-    A named source passes (its files are checked when loaded); a path must end in a
-    weights suffix and exist, so a typo stops the workflow before any job runs.
-
-    Raises:
-        LayerscopeError: the path is missing or has no weights-file suffix.
-    """
-    if source in SOURCES:
-        return
-    if not str(source).endswith(WEIGHT_FILE_SUFFIXES):
-        raise LayerscopeError(
-            f"training.weights: unknown VGG-16 weights source {source!r}: use one of {', '.join(SOURCES)} "
-            f"or a path to a weights file ending in {' or '.join(WEIGHT_FILE_SUFFIXES)}"
-        )
-    if not Path(source).is_file():
-        raise LayerscopeError(f"training.weights: VGG-16 weights file not found: {source}")
 
 
 def hed_weights_path() -> Path:

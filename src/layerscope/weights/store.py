@@ -111,7 +111,8 @@ def _naming_full_disk(method):
 
     @functools.wraps(method)
     def wrapped(owner, *args, **kwargs):
-        path = owner.path if isinstance(owner, WeightStoreWriter) else kwargs.get("path", args[0])
+        # A writer knows its path; the class methods take it as their first argument.
+        path = owner.path if isinstance(owner, WeightStoreWriter) else kwargs.get("path") or args[0]
         with naming_full_disk(partial_path(path)):
             return method(owner, *args, **kwargs)
 
