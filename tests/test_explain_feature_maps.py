@@ -125,9 +125,9 @@ def test_stage_layers_and_bad_arguments():
 
 def elpv_images(size: int, count: int) -> np.ndarray:
     """The first ``count`` functional elpv cells (label 0.00), (count, size, size, 3) pixels."""
-    table = elpv_source().table
-    paths = table.loc[table["label"] == "0.00", "path"].iloc[:count]
-    return np.stack([load_image(p, (size, size)) for p in paths]).astype(np.float32)
+    source = elpv_source()
+    paths = source.table.loc[source.table["label"] == "0.00", "path"].iloc[:count]
+    return np.stack([load_image(source.root / p, (size, size)) for p in paths]).astype(np.float32)
 
 
 def test_ascent_ascends_at_the_study_settings_on_a_real_vgg16():

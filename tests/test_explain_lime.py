@@ -98,8 +98,7 @@ def test_bad_settings_are_refused():
 
 @pytest.mark.parametrize("size", [40, 64])  # the smoke and the default image size
 def test_at_least_ten_superpixels_on_elpv_cells(size):
-    table = elpv_source().table
-    for path in table["path"].iloc[::400][:6]:  # functional and defective, mono and poly
+    for path in elpv_source().files[::400][:6]:  # functional and defective, mono and poly
         segments = superpixels(load_image(path, (size, size)))
         assert segments.shape == (size, size)
         assert len(np.unique(segments)) >= MIN_SEGMENTS

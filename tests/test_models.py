@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import textwrap
 
 import keras
 import numpy as np
@@ -10,7 +14,7 @@ import pytest
 
 from layerscope.core.blocks import block_of
 from layerscope.core.errors import LayerscopeError
-from layerscope.train.models import lenet5, set_frozen_blocks, split_at_block, vgg16
+from layerscope.train.models import IMAGENET_MEAN_BGR, lenet5, set_frozen_blocks, split_at_block, vgg16
 
 # Conv parameters per VGG-16 block: (3*3*c_in + 1) * c_out per conv layer.
 BLOCK_PARAMS = {
@@ -269,7 +273,38 @@ def test_vgg16_saved_model_reloads(tmp_path, vgg_fc):
     reloaded = keras.saving.load_model(path)
     images = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(reloaded.predict(images, verbose=0), vgg_fc.predict(images, verbose=0))
-    assert type(reloaded.get_layer("preprocess")).__name__ == "CaffePreprocess"
+    assert isinstance(reloaded.get_layer("preprocess"), keras.layers.Rescaling)
+
+
+def test_vgg16_preprocess_is_bit_identical_to_bgr_minus_mean(vgg_fc):
+    """The Keras-only preprocessing does the old custom layer's arithmetic exactly (float32)."""
+    images = np.random.default_rng(5).uniform(-50, 300, (3, 32, 32, 3)).astype("float32")
+    out = keras.Model(vgg_fc.input, vgg_fc.get_layer("preprocess").output)(images)
+    expected = images[..., ::-1] - np.asarray(IMAGENET_MEAN_BGR, dtype="float32")
+    assert np.array_equal(np.asarray(out), expected)
+
+
+def test_a_saved_vgg16_loads_with_plain_keras(tmp_path, vgg_fc):
+    """Issue 24 item 11: ``keras.models.load_model`` in a process that never imports layerscope."""
+    path = tmp_path / "model.keras"
+    vgg_fc.save(path)
+    images = np.random.default_rng(3).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.save(tmp_path / "images.npy", images)
+    np.save(tmp_path / "expected.npy", vgg_fc.predict(images, verbose=0))
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import keras, numpy as np
+        model = keras.models.load_model({str(path)!r})
+        out = model.predict(np.load({str(tmp_path / "images.npy")!r}), verbose=0)
+        assert not any(name.startswith("layerscope") for name in sys.modules), "layerscope was imported"
+        print(np.array_equal(out, np.load({str(tmp_path / "expected.npy")!r})))
+        """
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[-1] == "True"
 
 
 @pytest.fixture

@@ -38,7 +38,9 @@ def test_arrays_match_manifest_order(image_folder, tmp_path):
     rows = manifest[manifest["split"] == "test"]
     classes = load_classes(out)
     assert [classes[i] for i in y] == list(rows["label"])
-    first = np.asarray(Image.open(rows["path"].iloc[0]).convert("RGB").resize((24, 16), Image.Resampling.BILINEAR))
+    first = np.asarray(
+        Image.open(image_folder / rows["path"].iloc[0]).convert("RGB").resize((24, 16), Image.Resampling.BILINEAR)
+    )
     np.testing.assert_array_equal(x[0], first)
 
 

@@ -8,7 +8,9 @@ the dry run's plan.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -264,3 +266,45 @@ def test_a_job_reading_a_deleted_data_array_reruns_the_data_stage_first(done):
     assert untouched == {}
     assert "prepare_data" in jobs and "lenet5-tanh-sgd" in jobs["train"]
     assert pending(root, config) == {}
+
+
+def recorded_params(workdir: Path, output: str) -> list:
+    """The params Snakemake recorded for the job that wrote ``output`` (its metadata record)."""
+    metadata = workdir / ".snakemake" / "metadata"
+    for record in metadata.rglob("*"):
+        if record.is_file():
+            name = "".join(part.lstrip("@") for part in record.relative_to(metadata).parts)
+            if base64.urlsafe_b64decode(name).decode() == output:
+                return json.loads(record.read_text())["params"]
+    raise AssertionError(f"no metadata record for {output}")
+
+
+def test_only_the_plain_onset_runs_save_step_checkpoints(done, tmp_path):
+    """The ``-seed<s>`` replicates of an onset run save no checkpoints (nothing reads them)."""
+    root, config, _ = done
+    work = tmp_path / "work"
+    shutil.copytree(root, work, symlinks=True)
+    grown = copy(config)
+    grown["runs"]["seeds"] = [config["seed"], 8]
+    onset_run = grown["explain"]["onset"]["runs"][0]
+    replicate = work / f"results/smoke/runs/{onset_run}-seed8"
+    replicate.mkdir(parents=True)
+    for name in OUTPUTS_OF_TRAIN:  # faked, then recorded as written by this config's job
+        (replicate / name).mkdir() if name == "checkpoints" else (replicate / name).touch()
+    snakemake(work, grown, "--touch", "--force", str(replicate.relative_to(work) / "model.keras"))
+    plain = recorded_params(work, f"results/smoke/runs/{onset_run}/model.keras")
+    seeded = recorded_params(work, f"results/smoke/runs/{onset_run}-seed8/model.keras")
+    assert "True" in plain and "False" not in plain
+    assert "False" in seeded and "True" not in seeded
+
+
+OUTPUTS_OF_TRAIN = [
+    "model.keras",
+    "history.csv",
+    "metrics.json",
+    "predictions.csv",
+    "training_curves.png",
+    "weight_changes.h5",
+    "checkpoints",
+    "provenance.json",
+]

@@ -15,7 +15,8 @@ def test_elpv_source_reads_the_packaged_labels():
     assert source.classes == ELPV_CLASSES
     assert table["label"].value_counts().to_dict() == {"0.00": 1508, "1.00": 715, "0.33": 295, "0.67": 106}
     assert set(table["group"]) == {"mono", "poly"}
-    assert all(Path(p).is_file() for p in table["path"][:5])
+    assert all(p.is_file() for p in source.files[:5])
+    assert table["path"][0] == "images/cell0001.png"  # relative to the package's data folder
 
 
 def test_folder_source(image_folder):
@@ -57,7 +58,7 @@ def test_manifest_source_resolves_relative_paths_and_keeps_splits(tmp_path):
     )
     source = load_source("manifest", str(csv))
     assert source.classes == ("bad", "ok")
-    assert source.table["path"][0] == str(tmp_path / "img/0.png")
+    assert source.table["path"][0] == "img/0.png" and source.files[0] == tmp_path / "img/0.png"
     assert list(source.table["split"]) == ["train", "test", "val"]
     assert list(source.table["group"]) == ["A", "B", "all"]
 

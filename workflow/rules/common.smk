@@ -3,6 +3,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from layerscope.core.code_digest import code_digest as library_digest
+from layerscope.core.errors import LayerscopeError
 from layerscope.data.sources import listing_digest
 from layerscope.data.splits import SPLITS
 from layerscope.results.writer import TABLE_STEMS
@@ -18,6 +19,7 @@ from layerscope.train.runs import (
     run_grid,
     split_replicate,
 )
+from layerscope.train.weight_sources import check_weights_source
 
 
 def sort_keys(mapping):
@@ -110,6 +112,12 @@ def grid_runs(key, runs):
             f"config {key}: {missing} not in the run grid ({', '.join(RUNS)})"
         )
     return list(runs)
+
+
+try:
+    check_weights_source(config["training"]["weights"])
+except LayerscopeError as err:
+    raise WorkflowError(f"config {err}") from None
 
 
 EXPLAIN_RUNS = grid_runs("explain.runs", config["explain"]["runs"])

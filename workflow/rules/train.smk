@@ -50,8 +50,7 @@ rule train:
         seed=lambda wildcards: job_settings(wildcards.run, config)["seed"],
         data_seed=config["seed"],
         recording=recording_settings(),
-        step_checkpoints=lambda wildcards: split_replicate(wildcards.run)[0]
-        in ONSET_RUNS,
+        step_checkpoints=lambda wildcards: wildcards.run in ONSET_RUNS,
         code=code_digest("train.py"),
     script:
         "../scripts/train.py"

@@ -6,9 +6,8 @@ from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
-    import numpy as np
-
     from layerscope.data.prepare import load_split
+    from layerscope.explain.explanations import read_maps
     from layerscope.explain.quality_study import QualityFiles, write_quality
     from layerscope.train.fit import enable_determinism
     from layerscope.train.models import load_model
@@ -24,20 +23,19 @@ def main(smk):
         figure=smk.output.figure,
     )
     cam_model = load_model(smk.input.cam_model[0]) if smk.input.cam_model else None
-    with np.load(smk.input.maps) as maps:
-        write_quality(
-            load_model(smk.input.model),
-            images,
-            dict(maps),
-            smk.params.quality,
-            smk.params.lime,
-            smk.params.seed,
-            smk.wildcards.run,
-            files,
-            cam_model=cam_model,
-            cam_run=smk.params.cam_run,
-            batch_size=smk.params.batch_size,
-        )
+    write_quality(
+        load_model(smk.input.model),
+        images,
+        read_maps(smk.input.maps),
+        smk.params.quality,
+        smk.params.lime,
+        smk.params.seed,
+        smk.wildcards.run,
+        files,
+        cam_model=cam_model,
+        cam_run=smk.params.cam_run,
+        batch_size=smk.params.batch_size,
+    )
     write_job_provenance(smk, seed=smk.params.seed, extra={"run": smk.wildcards.run})
 
 

@@ -3,7 +3,7 @@
 Output, progress bars and native-library messages (TensorFlow's C++ logging writes
 to file descriptor 2 directly) go to the rule's ``log:`` file; a LayerscopeError is
 reported as one clear line (on the terminal and in the log) instead of a traceback,
-and the job fails so Snakemake removes its outputs.
+as is a full disk, and the job fails so Snakemake removes its outputs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from layerscope.core.atomic import is_disk_full
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.provenance import write_provenance
 
@@ -52,7 +53,7 @@ def run_job(snakemake: Any, job: Callable[[Any], None]) -> None:
         job: the script's work, called with ``snakemake``.
 
     Raises:
-        SystemExit: a LayerscopeError, reported as one line on the terminal and in the log.
+        SystemExit: a LayerscopeError or a full disk, reported as one line on the terminal and in the log.
     """
     log_path = snakemake.log[0] if len(snakemake.log) else None
     with contextlib.ExitStack() as stack:
@@ -69,13 +70,20 @@ def run_job(snakemake: Any, job: Callable[[Any], None]) -> None:
         )
         try:
             job(snakemake)
-        except LayerscopeError as err:
-            log.error("%s", err)
-            os.write(terminal, f"layerscope: rule {snakemake.rule} failed: {err}\n".encode())
+        except Exception as err:
+            if not isinstance(err, LayerscopeError) and not is_disk_full(err):
+                log.exception("rule %s failed with an unexpected error", snakemake.rule)
+                raise
+            message = err if isinstance(err, LayerscopeError) else _full_disk_message(err, snakemake)
+            log.error("%s", message)
+            os.write(terminal, f"layerscope: rule {snakemake.rule} failed: {message}\n".encode())
             sys.exit(1)
-        except Exception:
-            log.exception("rule %s failed with an unexpected error", snakemake.rule)
-            raise
+
+
+def _full_disk_message(err: OSError, snakemake: Any) -> str:
+    """One line for a full disk no writer named itself: the file if the error says, else the job's outputs."""
+    where = err.filename or f"the outputs of rule {snakemake.rule} ({', '.join(map(str, snakemake.output))})"
+    return f"no space left on device writing {where}: free space and rerun"
 
 
 def write_job_provenance(

@@ -22,7 +22,7 @@ from layerscope.core.atomic import atomic_path, write_text
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.provenance import sha256_file
 from layerscope.data.counts import class_counts, plot_class_counts
-from layerscope.data.images import BadImageError, load_image
+from layerscope.data.images import FULL_16_BIT, BadImageError, load_image
 from layerscope.data.sources import Source, load_source
 from layerscope.data.splits import SPLITS, assign_splits, check_no_leakage, interleaved_order
 
@@ -42,6 +42,7 @@ class DataSettings:
         val_fraction: share of each class held out for validation.
         max_per_class: cap on images per class (None: all), subsampled with ``seed``.
         on_bad_image: "error" stops on an unreadable image, "skip" drops and counts it.
+        bit_depth_range: the raw value that becomes 255 in images of more than 8 bits per pixel.
         seed: the experiment seed, for subsampling and splitting.
     """
 
@@ -53,6 +54,7 @@ class DataSettings:
     val_fraction: float = 0.1
     max_per_class: int | None = None
     on_bad_image: str = "error"
+    bit_depth_range: int = FULL_16_BIT
     seed: int = 42
 
     @classmethod
@@ -100,16 +102,17 @@ def subsample(table: pd.DataFrame, max_per_class: int, seed: int) -> pd.DataFram
     return table.loc[sorted(keep)].reset_index(drop=True)
 
 
-def decode_all(table: pd.DataFrame, size: tuple[int, int], on_bad_image: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """Hash and decode every file once; drop (and count) bad ones when asked to skip."""
+def decode_all(table: pd.DataFrame, root: Path, settings: DataSettings) -> tuple[pd.DataFrame, np.ndarray]:
+    """Hash and decode every file once (paths relative to ``root``); drop (and count) bad ones when asked to skip."""
     images, hashes, kept, skipped = [], [], [], []
-    for index, path in enumerate(tqdm(table["path"], desc="decoding images", unit="img", mininterval=2)):
-        if not Path(path).is_file():
+    for index, name in enumerate(tqdm(table["path"], desc="decoding images", unit="img", mininterval=2)):
+        path = root / name
+        if not path.is_file():
             raise LayerscopeError(f"image file not found: {path}")
         try:
-            images.append(load_image(path, size))
+            images.append(load_image(path, settings.image_size, settings.bit_depth_range))
         except BadImageError:
-            if on_bad_image != "skip":
+            if settings.on_bad_image != "skip":
                 raise
             skipped.append(path)
             continue
@@ -156,7 +159,8 @@ def prepare(settings: DataSettings, out_dir: str | os.PathLike) -> pd.DataFrame:
         out_dir: the folder to write into (created if missing).
 
     Returns:
-        The manifest: one row per kept image with path, label, group, split and sha256.
+        The manifest: one row per kept image with path (relative to the source's root, see
+        :class:`layerscope.data.sources.Source`), label, group, split and sha256.
 
     Raises:
         LayerscopeError: an unknown source, a missing or (unless skipped) unreadable image,
@@ -170,7 +174,7 @@ def prepare(settings: DataSettings, out_dir: str | os.PathLike) -> pd.DataFrame:
         table = subsample(table, settings.max_per_class, settings.seed)
         log.info("subsampled to at most %d per class: %d images", settings.max_per_class, len(table))
     check_classes(table, source.classes, settings)
-    table, images = decode_all(table, settings.image_size, settings.on_bad_image)
+    table, images = decode_all(table, source.root, settings)
     check_classes(table, source.classes, settings)
     if "split" not in table.columns:
         table["split"] = assign_splits(table, settings.test_fraction, settings.val_fraction, settings.seed)

@@ -1,13 +1,21 @@
 """Dataset sources: the bundled elpv set, a folder per class, or a CSV manifest.
 
 Each source yields the same table (path, label, group[, split]) and the ordered
-list of class names, so everything downstream is source-agnostic.
+list of class names, so everything downstream is source-agnostic. Paths in the table
+are relative to the source's root (the elpv package's data folder, ``data.path`` for a
+folder, the manifest's folder), so outputs that name images read the same whichever
+folder or machine ran them.
+
+Hidden files and folders (a path component starting with ``.``: ``.ipynb_checkpoints``,
+macOS ``._*`` AppleDouble files, editor backups) are never read from a class folder, at
+any depth; a manifest is taken as written, since each of its rows is a deliberate choice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +25,8 @@ import pandas as pd
 from layerscope.core.errors import LayerscopeError
 from layerscope.data.splits import SPLITS
 
+log = logging.getLogger(__name__)
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 
 ELPV_CLASSES = ("0.00", "0.33", "0.67", "1.00")
@@ -25,10 +35,23 @@ ELPV_CLASSES = ("0.00", "0.33", "0.67", "1.00")
 
 @dataclass(frozen=True)
 class Source:
-    """A dataset as a table of files plus the class order used for integer labels."""
+    """A dataset as a table of files plus the class order used for integer labels.
 
-    table: pd.DataFrame  # columns: path, label, group, and optionally split
+    Attributes:
+        table: columns path (relative to ``root``, or absolute where a manifest says so),
+            label, group, and optionally split.
+        classes: the class order; a label's integer is its position.
+        root: the folder the table's paths are relative to.
+    """
+
+    table: pd.DataFrame
     classes: tuple[str, ...]
+    root: Path
+
+    @property
+    def files(self) -> list[Path]:
+        """The table's images as paths that open from anywhere."""
+        return [self.root / p for p in self.table["path"]]
 
 
 def load_source(kind: str, path: str | None = None, classes: list[str] | None = None) -> Source:
@@ -59,13 +82,7 @@ def listing_digest(kind: str, path: str | None = None) -> str:
         return "no-path"
     elif kind == "folder":
         root = Path(path)
-        files = sorted(
-            f
-            for d in (root.iterdir() if root.is_dir() else [])
-            if d.is_dir() and not d.name.startswith(".")
-            for f in d.rglob("*")
-            if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-        )
+        files = [root / name for name, _ in folder_images(root)[0]] if root.is_dir() else []
     else:
         root = Path(path).parent
         files = [Path(path), *_manifest_paths(Path(path))]
@@ -102,12 +119,12 @@ def elpv_source() -> Source:
     raw = pd.read_csv(labels, sep=r"\s+", header=None, names=["path", "probability", "type"])
     table = pd.DataFrame(
         {
-            "path": [str(root / p) for p in raw["path"]],
+            "path": raw["path"].astype(str),
             "label": [f"{p:.2f}" for p in raw["probability"]],
             "group": raw["type"].astype(str),
         }
     )
-    return Source(table, ELPV_CLASSES)
+    return Source(table, ELPV_CLASSES, root)
 
 
 def folder_source(path: str, classes: list[str] | None = None) -> Source:
@@ -119,16 +136,37 @@ def folder_source(path: str, classes: list[str] | None = None) -> Source:
     if not found:
         raise LayerscopeError(f"data.path: {root} has no class sub-folders")
     order = _class_order(found, classes, where=str(root))
-    rows = [
-        (str(file), label, "all")
-        for label in found
-        for file in sorted((root / label).rglob("*"))
-        if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES
-    ]
+    images, hidden = folder_images(root)
+    if hidden:
+        log.info("skipped %d hidden image file(s) under %s (a path part starting with '.')", hidden, root)
+    rows = [(name, label, "all") for name, label in images]
     empty = [label for label in found if not any(r[1] == label for r in rows)]
     if empty:
         raise LayerscopeError(f"data.path: class folder(s) without images in {root}: {', '.join(empty)}")
-    return Source(pd.DataFrame(rows, columns=["path", "label", "group"]), order)
+    return Source(pd.DataFrame(rows, columns=["path", "label", "group"]), order, root)
+
+
+def folder_images(root: Path) -> tuple[list[tuple[str, str]], int]:
+    """The images of a folder source and how many hidden ones were passed over.
+
+    Args:
+        root: the folder with one sub-folder per class.
+
+    Returns:
+        ``(images, hidden)``: (path relative to ``root`` in POSIX form, class) for each image,
+        sorted by path, and the count of image files left out because a component of their
+        path starts with ``.`` (hidden class folders included).
+    """
+    images, hidden = [], 0
+    for file in sorted(root.rglob("*"), key=lambda f: f.relative_to(root).parts):
+        parts = file.relative_to(root).parts
+        if len(parts) < 2 or file.suffix.lower() not in IMAGE_SUFFIXES or not file.is_file():
+            continue
+        if any(part.startswith(".") for part in parts):
+            hidden += 1
+            continue
+        images.append((Path(*parts).as_posix(), parts[0]))
+    return images, hidden
 
 
 def manifest_source(path: str, classes: list[str] | None = None) -> Source:
@@ -148,7 +186,7 @@ def manifest_source(path: str, classes: list[str] | None = None) -> Source:
         raise LayerscopeError(f"manifest {csv} has unknown column(s) {sorted(unknown_cols)}")
     if table.empty:
         raise LayerscopeError(f"manifest {csv} has no rows")
-    table["path"] = [str(p if Path(p).is_absolute() else csv.parent / p) for p in table["path"]]
+    _check_repeated_rows(table["path"], csv)
     if "group" not in table.columns:
         table["group"] = "all"
     table.loc[table["group"] == "", "group"] = "all"
@@ -172,7 +210,27 @@ def manifest_source(path: str, classes: list[str] | None = None) -> Source:
             )
     order = _class_order(sorted(table["label"].unique()), classes, where=str(csv))
     columns = ["path", "label", "group"] + (["split"] if "split" in table.columns else [])
-    return Source(table[columns].reset_index(drop=True), order)
+    return Source(table[columns].reset_index(drop=True), order, csv.parent)
+
+
+def _check_repeated_rows(paths: pd.Series, csv: Path) -> None:
+    """Refuse a manifest that lists one file twice: it would count double in its split.
+
+    Rows name the same file when their paths resolve alike (``a/x.png``, ``./a/x.png`` and
+    the absolute path are one file). Identical content under different names is allowed
+    (the splits keep such copies together).
+    """
+    resolved = pd.Series([os.path.normpath(csv.parent / p) for p in paths], index=paths.index)
+    repeated = resolved[resolved.duplicated(keep=False)]
+    if repeated.empty:
+        return
+    groups = repeated.groupby(repeated, sort=False).groups
+    first = next(iter(groups.values()))
+    lines = ", ".join(str(i + 2) for i in first)
+    raise LayerscopeError(
+        f"manifest {csv} lists {paths[first[0]]} {len(first)} times (lines {lines}); "
+        f"{len(groups)} file(s) repeated in all: keep one row per image"
+    )
 
 
 def _class_order(found: list[str], classes: list[str] | None, where: str) -> tuple[str, ...]:

@@ -8,6 +8,8 @@ ones alternating, so every class and both outcomes appear. Maps are raw arrays
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -188,3 +190,19 @@ def read_explained(maps: Mapping[str, np.ndarray], test_images: np.ndarray, coun
     if count is None or count >= len(indices):
         return explained
     return explained.subset(spread_over_classes(explained.true, count))
+
+
+def read_maps(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The explain rule's ``maps.npz``, every array read, or one line naming the damaged file.
+
+    Raises:
+        LayerscopeError: the file is missing, cut short or otherwise unreadable.
+    """
+    try:
+        with np.load(path) as maps:
+            return {name: maps[name] for name in maps.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
+        raise LayerscopeError(
+            f"{path}: unreadable explanation maps ({type(err).__name__}: {err}); "
+            f"rerun the job that wrote it: snakemake --forcerun {path}"
+        ) from None

@@ -45,6 +45,23 @@ class FitSettings:
     checkpoint_ratio: float = 1.5
 
 
+def check_batch_size(batch_size: int, n_train: int) -> None:
+    """Refuse a batch larger than the training split, which would train on one short batch per epoch.
+
+    The split's size is first known once the data stage has run, so each training job
+    checks it before it builds anything.
+
+    Raises:
+        LayerscopeError: ``batch_size`` exceeds ``n_train``, naming ``training.batch_size``.
+    """
+    if batch_size > n_train:
+        raise LayerscopeError(
+            f"training.batch_size {batch_size} is larger than the training split ({n_train} images): "
+            f"set training.batch_size to at most {n_train}, or give the data stage more images "
+            "(data.max_per_class, data.test_fraction, data.val_fraction)"
+        )
+
+
 def enable_determinism(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic.
 

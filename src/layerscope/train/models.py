@@ -24,6 +24,7 @@ from layerscope.core.errors import LayerscopeError, rerun_hint
 from layerscope.train.pretrained import load_vgg16_weights
 from layerscope.train.runs import ACTIVATIONS
 
+LENET_MIN_SIZE = 19  # c1 -4, s2 -1, c3 -4, s4 halves: c5's 5x5 needs (H - 9) // 2 >= 5
 VGG_HEADS = ("fc", "gap")
 VGG_BLOCKS = 5
 # (filters, convolutions) per block, as in keras.applications.VGG16.
@@ -32,35 +33,23 @@ _VGG16_LAYOUT = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
-@keras.saving.register_keras_serializable(package="layerscope")
-class CaffePreprocess(layers.Layer):
-    """Raw RGB pixels (0..255) -> BGR minus the channel means, inside the model.
+def caffe_preprocess(inputs):
+    """Raw RGB pixels (0..255) -> BGR minus the ImageNet channel means, inside the model.
 
-    Keeping the preprocessing in the graph means saved models, explanations and
-    gradient ascent all take plain pixel images.
+    Keeping the preprocessing in the graph means saved models, explanations and gradient
+    ascent all take plain pixel images. It is built from Keras' own parts (a channel flip
+    op, then a ``Rescaling`` layer named ``preprocess`` that adds the negated means), so a
+    saved ``model.keras`` loads with plain ``keras.models.load_model``, without importing
+    layerscope; ``x * 1 + (-mean)`` is bit for bit ``x - mean``.
 
     Args:
-        mean: the per-channel means to subtract, BGR order.
-        **kwargs: passed to ``keras.layers.Layer`` (name, dtype, ...).
+        inputs: the model's (N, H, W, 3) RGB input tensor.
+
+    Returns:
+        The output of the ``preprocess`` layer.
     """
-
-    def __init__(self, mean: Sequence[float] = IMAGENET_MEAN_BGR, **kwargs):
-        """Keep the means as plain floats, so the config serialises."""
-        super().__init__(**kwargs)
-        self.mean = tuple(float(m) for m in mean)
-
-    def call(self, inputs):
-        """RGB -> BGR, minus the means, in the input's dtype."""
-        bgr = ops.flip(inputs, axis=-1)
-        return bgr - ops.convert_to_tensor(self.mean, dtype=bgr.dtype)
-
-    def compute_output_shape(self, input_shape):
-        """The shape is unchanged."""
-        return input_shape
-
-    def get_config(self) -> dict:
-        """The layer config with the means, so a saved model reloads with them."""
-        return {**super().get_config(), "mean": list(self.mean)}
+    bgr = ops.flip(inputs, axis=-1)
+    return layers.Rescaling(1.0, offset=[-m for m in IMAGENET_MEAN_BGR], name="preprocess")(bgr)
 
 
 def _check_common(input_shape: Sequence[int], num_classes: int) -> tuple[int, ...]:
@@ -97,6 +86,11 @@ def lenet5(input_shape: Sequence[int], num_classes: int, activation: str = "tanh
     shape = _check_common(input_shape, num_classes)
     if activation not in ACTIVATIONS:
         raise LayerscopeError(f"LeNet-5 activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if min(shape[:2]) < LENET_MIN_SIZE:
+        raise LayerscopeError(
+            f"LeNet-5 needs input at least {LENET_MIN_SIZE}x{LENET_MIN_SIZE} (three 5x5 convolutions, "
+            f"a stride-1 and a stride-2 pooling), got input_shape {shape}"
+        )
     inputs = keras.Input(shape=shape, name="image")
     x = layers.Rescaling(1.0 / 255, name="preprocess")(inputs)
     x = layers.Conv2D(6, 5, activation=activation, name="c1")(x)
@@ -176,7 +170,7 @@ def vgg16(
     _check_freeze(freeze_blocks)
 
     inputs = keras.Input(shape=shape, name="image")
-    x = CaffePreprocess(name="preprocess")(inputs)
+    x = caffe_preprocess(inputs)
     for block, (filters, convs) in enumerate(_VGG16_LAYOUT, start=1):
         for i in range(1, convs + 1):
             x = layers.Conv2D(
@@ -244,7 +238,7 @@ def split_at_block(model: keras.Model, k: int) -> tuple[keras.Model, keras.Model
 
 
 def load_model(path: str | os.PathLike) -> keras.Model:
-    """Load a run's ``model.keras``; importing this module registers CaffePreprocess.
+    """Load a run's ``model.keras`` (plain Keras can too: the models hold only Keras layers).
 
     A damaged file (cut short by a killed job or a full disk) is named together with the
     command that rewrites it, rather than Keras' misleading "File not found".

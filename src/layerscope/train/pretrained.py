@@ -2,7 +2,7 @@
 
 Weights are matched by layer name and checked in full before any is assigned, so a
 bad file leaves the model untouched and the error names the file and the layer.
-All sources share caffe-style preprocessing (``models.CaffePreprocess``).
+All sources share caffe-style preprocessing (``models.caffe_preprocess``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ import keras
 import numpy as np
 
 from layerscope.core.errors import LayerscopeError
+from layerscope.train.weight_sources import SOURCES, WEIGHT_FILE_SUFFIXES
 
-SOURCES = ("hed-bsds500", "imagenet", "none")
-WEIGHT_FILE_SUFFIXES = (".h5", ".keras")  # ".weights.h5" ends in ".h5"
 IMAGENET_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 IMAGENET_NOTOP_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + IMAGENET_NOTOP_FILE
 IMAGENET_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"

@@ -33,6 +33,7 @@ from layerscope.train.features import load_frozen_features
 from layerscope.train.fit import (
     FitSettings,
     StepCheckpoints,
+    check_batch_size,
     clear_state,
     discard_stale_state,
     enable_determinism,
@@ -218,6 +219,7 @@ def train_run(
         keras.mixed_precision.set_global_policy(precision)
     classes = load_classes(data_dir)
     splits = {name: load_split(data_dir, name) for name in SPLITS}
+    check_batch_size(training["batch_size"], len(splits["train"][1]))
     model = build_model(spec, splits["train"][0].shape[1:], len(classes), training, start_from)
     settings, learning_rate = fit_settings(spec, training, seed)
 

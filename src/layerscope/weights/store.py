@@ -27,6 +27,7 @@ At each epoch end the full float32 accumulators go to ``<path>.resume.npz`` (rem
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -37,7 +38,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from layerscope.core.atomic import atomic_path
+from layerscope.core.atomic import atomic_path, naming_full_disk
 from layerscope.core.blocks import block_label
 from layerscope.core.errors import LayerscopeError, rerun_hint
 
@@ -88,6 +89,23 @@ class LayerInfo:
         return int(np.prod(self.kernel_shape)) + (self.n_units if self.has_bias else 0)
 
 
+def _naming_full_disk(method):
+    """Report a full disk while the store is written as one line naming its file.
+
+    Writes land in the ``.partial`` file over the whole run (HDF5 raises ``OSError`` with
+    errno 28 from deep inside a training callback otherwise).
+    """
+
+    @functools.wraps(method)
+    def wrapped(owner, *args, **kwargs):
+        # A writer knows its path; the class methods take it as their first argument.
+        path = owner.path if isinstance(owner, WeightStoreWriter) else kwargs.get("path") or args[0]
+        with naming_full_disk(partial_path(path)):
+            return method(owner, *args, **kwargs)
+
+    return wrapped
+
+
 class WeightStoreWriter:
     """Appends readings to a store.
 
@@ -101,6 +119,7 @@ class WeightStoreWriter:
         self._names = list(handle["layers/name"].asstr()[()])
 
     @classmethod
+    @_naming_full_disk
     def create(
         cls,
         path: str | os.PathLike,
@@ -167,6 +186,7 @@ class WeightStoreWriter:
         return cls(final, handle)
 
     @classmethod
+    @_naming_full_disk
     def reopen(cls, path: str | os.PathLike) -> WeightStoreWriter:
         """Continue a finished store (a later ``fit`` of the same run): back to ``.partial``."""
         final = Path(path)
@@ -178,6 +198,7 @@ class WeightStoreWriter:
         return cls(final, handle)
 
     @classmethod
+    @_naming_full_disk
     def resume(
         cls, path: str | os.PathLike, layer_names: Sequence[str], first_epoch: int
     ) -> tuple[WeightStoreWriter, int, list[tuple[np.ndarray, np.ndarray | None]]] | None:
@@ -231,6 +252,7 @@ class WeightStoreWriter:
         """Readings committed so far (bumped last, so it never counts a half-written one)."""
         return int(self._file.attrs["n_readings"])
 
+    @_naming_full_disk
     def write_initial(self, tensors: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> None:
         """Keep the weights W_0 (kernel, bias) of every layer, float32: the origin of the net change."""
         group = self._file["initial"]
@@ -249,6 +271,7 @@ class WeightStoreWriter:
             (group[f"{n}/kernel"][()], group[f"{n}/bias"][()] if f"{n}/bias" in group else None) for n in self._names
         ]
 
+    @_naming_full_disk
     def append(
         self,
         *,
@@ -282,6 +305,7 @@ class WeightStoreWriter:
         self._file.flush()
         return index
 
+    @_naming_full_disk
     def mark_epoch_end(self, reading: int) -> None:
         """Flag an existing reading as an epoch end (the epoch ended right on a period)."""
         self._file["readings/epoch_end"][reading] = True
@@ -291,6 +315,7 @@ class WeightStoreWriter:
         """Whether ``reading`` already has full tensors stored."""
         return _snapshot_group(reading) in self._file
 
+    @_naming_full_disk
     def write_snapshot(self, reading: int, tensors: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> None:
         """Store the full accumulated (kernel, bias) tensors of every layer at ``reading``."""
         group = self._file.create_group(_snapshot_group(reading))
@@ -301,6 +326,7 @@ class WeightStoreWriter:
                 group.create_dataset(f"{name}/bias", data=bias.astype(dtype))
         self._file.flush()
 
+    @_naming_full_disk
     def finish(self) -> Path:
         """Mark the store complete and move it to its final path."""
         self._file.attrs["complete"] = True
