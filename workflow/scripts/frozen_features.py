@@ -2,12 +2,13 @@
 
 from pathlib import Path
 
-from layerscope.core.devices import claim_gpu
+from layerscope.core.devices import claim_gpu, share_gpus
 from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
     claim_gpu()  # before TensorFlow starts
+    share_gpus(getattr(smk.resources, "gpu_mem_mb", 0))  # memory growth or a cap; logs the device
     from layerscope.data.prepare import split_file
     from layerscope.data.splits import SPLITS
     from layerscope.train.features import extract_frozen_features
@@ -20,7 +21,7 @@ def main(smk):
     write_job_provenance(
         smk,
         inputs=[*smk.input, *(split_file(data_dir, split, "images") for split in SPLITS)],
-        outputs=[out],
+        outputs=[out, smk.output.meta],
         extra=meta,
     )
 
