@@ -16,7 +16,7 @@ from layerscope.train.runs import parse_run_id
 
 def test_shared_cache_is_memory_mapped_and_trains_the_same_model_as_a_private_one(tmp_path, data_dir):  # noqa: F811
     cache = tmp_path / "block4.npy"
-    meta = extract_frozen_features(data_dir, 4, "hed-bsds500", cache, batch_size=4)  # several chunks per split
+    meta = extract_frozen_features(data_dir, 4, "hed-bsds500", cache)
     assert meta["input_shape"] == (32, 32, 3) and meta["frozen_blocks"] == 4 and meta["dtype"] == "float32"
     assert json.loads(meta_path(cache).read_text())["splits"] == {"train": 18, "val": 3, "test": 9}
     assert cache.stat().st_size == 128 + 30 * 2 * 2 * 512 * 4  # npy header + float32 values, nothing else
@@ -41,6 +41,9 @@ def test_shared_cache_is_memory_mapped_and_trains_the_same_model_as_a_private_on
 def test_cache_of_another_depth_or_precision_or_a_damaged_one_is_refused(tmp_path, data_dir):  # noqa: F811
     cache = tmp_path / "block5.npy"
     extract_frozen_features(data_dir, 5, "hed-bsds500", cache)
+    chunked = tmp_path / "chunked" / "block5.npy"  # batches of 1, chunks of 16: the 18 train images in two
+    extract_frozen_features(data_dir, 5, "hed-bsds500", chunked, batch_size=1)
+    np.testing.assert_allclose(np.load(chunked), np.load(cache), rtol=1e-4, atol=1e-3)
     with pytest.raises(LayerscopeError, match="frozen_blocks': 5.*this run needs.*frozen_blocks': 4"):
         load_frozen_features(cache, 4, "hed-bsds500")
     with pytest.raises(LayerscopeError, match="mixed_bfloat16"):
