@@ -23,7 +23,8 @@
 # cluster, mem_mb/cpus_per_task/threads within the node, and runtime in minutes that
 # MaxTime allows. The training jobs still ask for gpu=1, which the count-only gres grants.
 #
-# Environment: WORK (scratch folder, default a new temp folder), KEEP=1 keeps it.
+# Environment: WORK (scratch folder, default a new temp folder), KEEP=1 keeps it, PARTS
+# ("smoke scancel" by default) the checks to run.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -135,6 +136,8 @@ SLURM_ARGS=(
 )
 smk() { (cd "$REPO" && "$PY" -m snakemake "$@"); }
 
+PARTS=${PARTS:-smoke scancel}
+if [[ " $PARTS " == *" smoke "* ]]; then
 say "local smoke run (the reference)"
 started=$SECONDS
 smk --cores "$CPUS" --directory "$WORK/local" --configfile config/smoke.yaml --quiet rules >"$WORK/local.log" 2>&1 ||
@@ -198,7 +201,10 @@ for path in sorted(local.rglob("*")):
 print(f"outputs equal to the local run: {compared} files (predictions, metrics less timings, histories less seconds, data and table CSVs)")
 EOF
 
+fi
+
 # --- scancel mid-training, then resume ------------------------------------------------------
+if [[ " $PARTS " == *" scancel "* ]]; then
 say "scancel mid-training: LeNet-5 for 40 epochs through SLURM"
 "$PY" - "$REPO/config/smoke.yaml" "$WORK/lenet.yaml" <<'EOF'
 import sys
@@ -211,9 +217,9 @@ config["explain"].update(runs=[], cam_run=None, onset={"runs": []})
 yaml.safe_dump(config, open(sys.argv[2], "w"))
 EOF
 TARGET=results/smoke/runs/lenet5-relu-sgd/metrics.json
-smk --cores "$CPUS" --directory "$WORK/lenet-local" --configfile "$WORK/lenet.yaml" "$TARGET" >"$WORK/lenet-local.log" 2>&1 ||
+smk "$TARGET" --cores "$CPUS" --directory "$WORK/lenet-local" --configfile "$WORK/lenet.yaml" >"$WORK/lenet-local.log" 2>&1 ||
     { tail -40 "$WORK/lenet-local.log"; fail "local LeNet-5 run"; }
-smk --directory "$WORK/lenet" --configfile "$WORK/lenet.yaml" "$TARGET" "${SLURM_ARGS[@]}" >"$WORK/lenet-1.log" 2>&1 &
+smk "$TARGET" --directory "$WORK/lenet" --configfile "$WORK/lenet.yaml" "${SLURM_ARGS[@]}" >"$WORK/lenet-1.log" 2>&1 &
 FIRST=$!
 STATE=$WORK/lenet/results/smoke/runs/lenet5-relu-sgd/resume/state.json
 for _ in $(seq 600); do
@@ -228,7 +234,7 @@ say "scancel $JOB after epoch $EPOCH of 40"
 wait "$FIRST" && fail "the first run finished although its job was cancelled"
 [ -e "$WORK/lenet/$TARGET" ] && fail "a cancelled job left $TARGET"
 say "first run failed as it should: $(grep -m1 -iE 'cancel|error in rule' "$WORK/lenet-1.log" || true)"
-smk --directory "$WORK/lenet" --configfile "$WORK/lenet.yaml" "$TARGET" "${SLURM_ARGS[@]}" >"$WORK/lenet-2.log" 2>&1 ||
+smk "$TARGET" --directory "$WORK/lenet" --configfile "$WORK/lenet.yaml" "${SLURM_ARGS[@]}" >"$WORK/lenet-2.log" 2>&1 ||
     { tail -40 "$WORK/lenet-2.log"; fail "rerun after scancel"; }
 grep -h "resuming from the end of epoch" "$WORK/lenet/results/smoke/logs/train/lenet5-relu-sgd.log" ||
     fail "the rerun did not resume"
@@ -241,5 +247,6 @@ for m in (a, b):
 assert a == b, "the resumed run's metrics differ from the uninterrupted run's"
 print(f"resumed run equals the uninterrupted local run: {a['epochs_run']} epochs, test accuracy {a['test']['accuracy']:.4f}")
 EOF
+fi
 say "SLURM jobs in all: $(squeue -h -t all -o '%T' | sort | uniq -c | tr '\n' ' ')"
 say "PASS"
