@@ -8,11 +8,18 @@ CORES ?= all
 SNAKEMAKE_ARGS ?=
 PROFILE ?= workflow/profiles/default
 
-.PHONY: reproduce test lint setup clean-results readme-results
+.PHONY: reproduce test test-slurm lint setup clean-results python-version readme-results
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+# snakemake 9 and its SLURM plugins need Python >= 3.11: refuse an older interpreter
+# (the one in .venv if it exists, else $(PYTHON)) in one line, before installing anything.
+python-version:
+	@py=$(PYTHON); test -x $(BIN)/python && py=$(BIN)/python; \
+	$$py -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	echo "layerscope needs Python >= 3.11, but $$py is $$($$py -V 2>&1): make PYTHON=python3.11 (and rm -rf $(VENV) if it holds the old one)" >&2; exit 1; }
+
+$(STAMP): pyproject.toml constraints.txt | python-version
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'
@@ -27,12 +34,16 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
 # Paste the default run's generated results block into the README (between its markers).
 readme-results: $(STAMP)
 	$(BIN)/python -m layerscope.results.readme README.md results/default/tables/readme_results.md
+
+# A real SLURM run on a one-node cluster on localhost (installs slurm-wlm and munge; root).
+test-slurm: $(STAMP)
+	benchmarks/slurm_cluster.sh
 
 clean-results:
 	rm -rf results .snakemake

@@ -7,7 +7,7 @@ rate to put in ``training.learning_rate.<optimizer>`` is the one with the highes
 validation accuracy; the test split is never read. How the default config's rates were
 chosen is written down in config/README.md.
 
-Usage (after ``snakemake <results>/features/block<k>.npz``):
+Usage (after ``snakemake <results>/features/block<k>.npy``):
     python benchmarks/select_learning_rates.py --config config/config.yaml --depth 4 \
         --optimizers sgd momentum nag --rates 1e-4 3e-4 1e-3 3e-3 --epochs 4
 """
@@ -50,7 +50,7 @@ def main() -> None:
     data_dir = results / "data"
     labels = {split: load_split(data_dir, split)[1] for split in ("train", "val")}
     features = load_frozen_features(
-        results / "features" / f"block{args.depth}.npz",
+        results / "features" / f"block{args.depth}.npy",
         args.depth,
         training["weights"],
         training["mixed_precision"],

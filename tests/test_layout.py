@@ -1,13 +1,18 @@
 """The README's map of stages matches the tree: every library module has a
-stage, every rule file its package, and every script a rule."""
+stage, every rule file its package, and every script a rule; the workflow catalog's layout."""
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
+import tomllib
 
+import yaml
 from conftest import REPO
 
+import layerscope
 from layerscope.results.readme import pasted_block
 
 LIBRARY = REPO / "src" / "layerscope"
@@ -102,3 +107,34 @@ def test_the_readme_results_are_the_generated_block_unedited():
     assert source == "results/default/tables/readme_results.md"
     assert unedited, "the README's results block was edited by hand: rerun make readme-results"
     assert "| approach (Table 8) |" in text and "Sanity gate:" in text
+
+
+def test_catalog_layout():
+    """What the Snakemake workflow catalog reads: workflow/Snakefile, its usage file, the config
+    README, a license, and a changelog with the package's version."""
+    assert (REPO / "workflow" / "Snakefile").is_file()
+    # A top-level Snakefile would be found first, and Snakemake would then look for the
+    # default profile beside it (profiles/default), missing workflow/profiles/default.
+    assert not (REPO / "Snakefile").exists()
+    usage = yaml.safe_load((REPO / ".snakemake-workflow-catalog.yml").read_text())["usage"]
+    assert usage["software-stack-deployment"] == {"conda": True} and usage["report"] is True
+    assert (REPO / "config" / "README.md").stat().st_size > 0
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert pyproject["license"] == "MIT" and (REPO / "LICENSE").read_text().startswith("MIT License")
+    assert pyproject["requires-python"] == ">=3.11"
+    assert f"## [{layerscope.__version__}] - " in (REPO / "CHANGELOG.md").read_text()
+
+
+def test_plain_snakemake_uses_the_default_profile(tmp_path):
+    """No flag but a config: Snakemake finds workflow/Snakefile and, beside it, the default profile."""
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/smoke.yaml", "--directory", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    output = run.stdout + run.stderr
+    assert "Using workflow specific profile workflow/profiles/default" in output
+    train = output[output.index("rule train:") :].split("\n\n")[0]
+    assert "threads: 2" in train and "gpu_jobs=1" in train  # set-threads and set-resources in effect

@@ -1,7 +1,9 @@
+import importlib.metadata
 import json
 
 import pytest
 
+import layerscope
 from layerscope.core.atomic import atomic_path
 from layerscope.core.provenance import config_digest, read_provenance, sha256_file, write_provenance
 
@@ -30,6 +32,7 @@ def test_record_traces_inputs_outputs_and_versions(tmp_path):
     assert record["outputs"][str(out)] == sha256_file(out)
     assert record["libraries"]["numpy"] and record["libraries"]["python"]
     assert record["code_version"]
+    assert record["layerscope_version"] == layerscope.__version__ == importlib.metadata.version("layerscope")
     assert record["config_digest"] == config_digest({"seed": 1})
 
 

@@ -35,7 +35,7 @@ def snakemake(workdir: Path, config: dict, *args: str, sort_keys: bool = True) -
             "--cores",
             "1",
             "--snakefile",
-            str(repo / "Snakefile"),
+            str(repo / "workflow" / "Snakefile"),
             "--directory",
             str(workdir),
             "--configfile",
@@ -70,7 +70,7 @@ def done(tmp_path_factory):
     # while the tests run, whatever happens to the working tree meanwhile.
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     (root / "repo").mkdir()
-    for part in ("Snakefile", "workflow", "config", "src"):
+    for part in ("workflow", "config", "src"):
         source, target = REPO / part, root / "repo" / part
         shutil.copytree(source, target, ignore=ignore) if source.is_dir() else shutil.copy(source, target)
     images = root / "images"

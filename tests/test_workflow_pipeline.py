@@ -68,7 +68,10 @@ def test_every_family_trains_through_snakemake(smoke, run_id):
     prov = json.loads((run / "provenance.json").read_text())
     assert prov["extra"]["run"] == run_id and any(k.endswith("model.keras") for k in prov["outputs"])
     assert (smoke / "benchmarks/train" / f"{run_id}.tsv").is_file()
-    assert "test accuracy" in (smoke / "logs/train" / f"{run_id}.log").read_text()
+    log = (smoke / "logs/train" / f"{run_id}.log").read_text()
+    assert "test accuracy" in log
+    ours = [line for line in log.splitlines() if " layerscope." in line]  # after TensorFlow's start-up noise
+    assert ours[0].endswith("layerscope.core.devices: device: CPU (no GPU visible to TensorFlow)")
 
 
 def test_frozen_parameters_by_family(smoke):
@@ -282,3 +285,42 @@ def test_report_builds(smoke):
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert (workdir / "report.zip").stat().st_size > 100_000
+
+
+def readme_recovery_commands() -> list[list[str]]:
+    """The commands of the README's "After a kill" paragraph, as written."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("**After a kill**") :]
+    block = section[section.index("```bash\n") + len("```bash\n") : section.index("```\n", section.index("```bash"))]
+    return [line.split() for line in block.splitlines() if line.strip()]
+
+
+def test_readme_recovery_steps_finish_a_killed_run(tmp_path):
+    """Kill a plain `snakemake` run mid-training (SIGKILL of its process group), then run
+    exactly the README's recovery commands with the killed run's config and target."""
+    commands = readme_recovery_commands()
+    assert commands == [["snakemake", "--unlock"], ["snakemake"]]
+    config = lenet_config(tmp_path, epochs=30)
+    target = "results/smoke/runs/lenet5-relu-sgd/metrics.json"
+    workdir = tmp_path / "run"
+    same = [target, "--directory", str(workdir), "--configfile", str(config)]  # targets before --configfile
+    job = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", *same],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    state = workdir / "results/smoke/runs/lenet5-relu-sgd/resume/state.json"
+    deadline = time.time() + 600  # data stage and TensorFlow's start on a loaded machine
+    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
+        time.sleep(0.05)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    assert state.exists() and not (workdir / target).exists(), "the run was not killed mid-training"
+    for command in commands:
+        assert command[0] == "snakemake"
+        run = subprocess.run([sys.executable, "-m", *command, *same], cwd=REPO, capture_output=True, text=True)
+        assert run.returncode == 0, f"{' '.join(command)}: {run.stderr[-3000:]}"
+    assert "resuming from the end of epoch" in (workdir / "results/smoke/logs/train/lenet5-relu-sgd.log").read_text()
+    assert json.loads((workdir / target).read_text())["epochs_run"] == 30

@@ -37,8 +37,8 @@ sort_keys(config)
 RESULTS = f"results/{config['experiment']}"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
-SRC = Path(workflow.basedir) / "src" / "layerscope"
-SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
+SRC = Path(workflow.basedir).parent / "src" / "layerscope"
+SCRIPTS = Path(workflow.basedir) / "scripts"
 RUNS = run_grid(config["runs"])
 REPLICATES = replicate_grid(config)
 
@@ -101,7 +101,7 @@ def frozen_features(wildcards):
     blocks = cached_blocks(parse_run_id(wildcards.run, training), training)
     if not blocks or training["weights"] == "none":
         return []
-    return f"{RESULTS}/features/block{blocks}.npz"
+    return [f"{RESULTS}/features/block{blocks}.{suffix}" for suffix in ("npy", "json")]
 
 
 def grid_runs(key, runs):

@@ -2,7 +2,8 @@ rule frozen_features:
     input:
         **data_inputs(kinds=["images"]),
     output:
-        features=f"{RESULTS}/features/block{{k}}.npz",
+        features=f"{RESULTS}/features/block{{k}}.npy",
+        meta=f"{RESULTS}/features/block{{k}}.json",
         provenance=f"{RESULTS}/features/block{{k}}.provenance.json",
     log:
         f"{LOGS}/frozen_features/block{{k}}.log",
@@ -59,7 +60,7 @@ rule train:
 rule linear_probe:
     input:
         **data_inputs(kinds=["labels"]),
-        features=f"{RESULTS}/features/block5.npz",
+        features=[f"{RESULTS}/features/block5.npy", f"{RESULTS}/features/block5.json"],
     output:
         metrics=f"{RESULTS}/baselines/linear_probe/metrics.json",
         predictions=f"{RESULTS}/baselines/linear_probe/predictions.csv",

@@ -2,12 +2,13 @@
 
 from pathlib import Path
 
-from layerscope.core.devices import claim_gpu
+from layerscope.core.devices import claim_gpu, share_gpus
 from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
     claim_gpu()  # before TensorFlow starts
+    share_gpus(getattr(smk.resources, "gpu_mem_mb", 0))  # memory growth or a cap; logs the device
     from layerscope.train.features import extract_frozen_features
     from layerscope.train.fit import set_threads
 

@@ -11,7 +11,7 @@ def main(smk):
     data_dir = Path(smk.input.manifest).parent
     run_probe(
         data_dir,
-        Path(smk.input.features),
+        Path(smk.input.features[0]),  # block5.npy beside its .json
         Path(smk.output.metrics).parent,
         smk.params.weights,
         smk.params.class_weight,

@@ -2,12 +2,13 @@
 
 from pathlib import Path
 
-from layerscope.core.devices import claim_gpu
+from layerscope.core.devices import claim_gpu, share_gpus
 from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
     claim_gpu()  # before TensorFlow starts: concurrent jobs get distinct GPUs
+    share_gpus(getattr(smk.resources, "gpu_mem_mb", 0))  # memory growth or a cap; logs the device
     from layerscope.core.provenance import stamp
     from layerscope.train.fit import set_threads
     from layerscope.train.run import RunFiles, train_run
@@ -16,7 +17,7 @@ def main(smk):
     set_threads(smk.threads)
     spec = parse_run_id(smk.wildcards.run, smk.params.training)
     start_from = Path(smk.input.start_from) if isinstance(smk.input.start_from, str) else None
-    features = Path(smk.input.features) if isinstance(smk.input.features, str) else None
+    features = Path(smk.input.features[0]) if smk.input.features else None  # block<k>.npy beside its .json
     train_run(
         spec,
         Path(smk.input.manifest).parent,

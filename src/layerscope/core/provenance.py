@@ -1,7 +1,8 @@
 """Provenance records: what made an output, so any table can be traced back.
 
 Every rule writes one JSON record next to its outputs naming the experiment, a
-digest of the config, the code version, library versions, the seed and sha256
+digest of the config, the code version (git commit), the release
+(``layerscope_version``, see CHANGELOG.md), library versions, the seed and sha256
 digests of its inputs and outputs.
 """
 
@@ -106,6 +107,7 @@ def stamp(experiment: str, config: Mapping, seed: int | None) -> dict:
         "experiment": experiment,
         "config_digest": config_digest(config),
         "code_version": code_version(),
+        "layerscope_version": __version__,
         "seed": seed,
     }
 
@@ -124,7 +126,7 @@ def build_record(
     return {
         "rule": rule,
         **stamp(experiment, config, seed),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "libraries": library_versions(),
         "inputs": _digests(inputs),
         "outputs": _digests(outputs),

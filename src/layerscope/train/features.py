@@ -3,9 +3,18 @@
 Blocks 1..k of a pretrained VGG-16 never change in a freeze-k run, so their output is
 a fixed function of the image. Each freeze depth's output is computed once (one job
 per depth) and read by the three optimizers' runs, the GAP run of the same depth and,
-for depth 5, the linear probe. Layout of ``block<k>.npz``: arrays ``train``, ``val``,
-``test`` (float32, N x H x W x C, manifest order) and ``meta`` (a JSON string naming
-the depth, weights source, precision policy and input shape), written atomically.
+for depth 5, the linear probe.
+
+Layout: ``block<k>.npy`` holds the ``train``, ``val`` and ``test`` features one after
+another (N x H x W x C, float32, manifest order) and ``block<k>.json`` the meta (depth,
+weights source, precision policy, input shape, dtype, images per split). The array is
+written batch by batch and read memory-mapped, so neither the job that writes it nor a
+run that reads it holds the whole cache in memory (at ``config/paper.yaml``'s 224 px the
+depth-1 cache of elpv's 2,624 images is 8.4 GB on disk); a run reads the training batches
+it needs and the validation and test splits whole. float16 storage would halve the disk,
+but a freeze-3 run of the smoke config trained on it moved test probabilities by up to
+0.59 and changed 10 of 12 test predictions (``benchmarks/bench_feature_cache.py``), so
+the cache stays float32. Both files are written atomically.
 """
 
 from __future__ import annotations
@@ -14,17 +23,23 @@ import json
 import logging
 import os
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from layerscope.core.atomic import atomic_path
+from layerscope.core.atomic import atomic_path, write_text
 from layerscope.core.errors import LayerscopeError
 from layerscope.data.prepare import load_split
 from layerscope.data.splits import SPLITS
 
 log = logging.getLogger(__name__)
+
+STORAGE_DTYPE = np.float32
+
+
+def meta_path(features: str | os.PathLike) -> Path:
+    """The meta file beside a cache's array: ``block<k>.json`` for ``block<k>.npy``."""
+    return Path(features).with_suffix(".json")
 
 
 def frozen_extractor(input_shape: tuple[int, ...], k: int, weights: str):
@@ -44,18 +59,18 @@ def extract_frozen_features(
     policy: str | bool = False,
     batch_size: int = 64,
 ) -> dict:
-    """Compute and write ``block<k>.npz`` for the prepared data in ``data_dir``.
+    """Compute and write ``block<k>.npy`` and its ``block<k>.json`` for the prepared data in ``data_dir``.
 
     Args:
         data_dir: the data stage's output folder.
         k: the frozen depth: features are the output of ``block{k}_pool``.
         weights: the VGG-16 weights source (see :func:`layerscope.train.models.vgg16`).
-        out_file: where to write the cache.
+        out_file: where to write the array (the meta goes beside it, see :func:`meta_path`).
         policy: a Keras precision policy to compute under, e.g. "mixed_bfloat16" (False: float32).
         batch_size: images per forward pass.
 
     Returns:
-        The cache's meta: depth, weights, precision, input shape and seconds taken.
+        The cache's meta: depth, weights, precision, input shape, dtype, split sizes and seconds taken.
 
     Raises:
         LayerscopeError: a depth outside 1..5, or weights that cannot be loaded.
@@ -67,22 +82,43 @@ def extract_frozen_features(
     images = {split: load_split(data_dir, split)[0] for split in SPLITS}
     shape = tuple(int(d) for d in images["train"].shape[1:])
     extractor = frozen_extractor(shape, k, weights)
+    feature_shape = tuple(int(d) for d in extractor.output.shape[1:])
+    total = sum(len(x) for x in images.values())
     started = time.perf_counter()
-    arrays = {
-        split: np.asarray(extractor.predict(x.astype(np.float32), batch_size=batch_size, verbose=2), dtype=np.float32)
-        for split, x in images.items()
-    }
+    out_file = Path(out_file)
+    with atomic_path(out_file) as tmp:
+        stored = np.lib.format.open_memmap(tmp, mode="w+", dtype=STORAGE_DTYPE, shape=(total, *feature_shape))
+        _write_batches(extractor, images, stored, batch_size)
+        del stored  # flushed and closed before the rename
     meta = {
         "frozen_blocks": k,
         "weights": str(weights),
         "precision": policy or "float32",
         "input_shape": shape,
+        "dtype": np.dtype(STORAGE_DTYPE).name,
+        "splits": {split: len(x) for split, x in images.items()},
         "seconds": round(time.perf_counter() - started, 2),
     }
-    log.info("block-%d features of %d images in %.1f s", k, sum(len(x) for x in arrays.values()), meta["seconds"])
-    with atomic_path(out_file) as tmp, open(tmp, "wb") as stream:
-        np.savez(stream, meta=np.array(json.dumps(meta)), **arrays)
+    write_text(meta_path(out_file), json.dumps(meta, indent=2) + "\n")
+    log.info(
+        "block-%d features of %d images in %.1f s: %.1f MB",
+        k,
+        total,
+        meta["seconds"],
+        out_file.stat().st_size / 1e6,
+    )
     return meta
+
+
+def _write_batches(extractor, images: dict[str, np.ndarray], stored: np.ndarray, batch_size: int) -> None:
+    """Fill ``stored`` with the extractor's output split after split, a bounded chunk of images at a time."""
+    row, chunk = 0, 16 * batch_size
+    for x in images.values():
+        for start in range(0, len(x), chunk):
+            part = extractor.predict(x[start : start + chunk].astype(np.float32), batch_size=batch_size, verbose=0)
+            stored[row : row + len(part)] = part
+            row += len(part)
+    stored.flush()
 
 
 def load_frozen_features(
@@ -91,23 +127,24 @@ def load_frozen_features(
     """The cached features of each split, checked to match the depth, weights and precision asked for.
 
     Args:
-        path: the ``block<k>.npz`` cache.
+        path: the ``block<k>.npy`` cache (its meta is read from beside it).
         k: the frozen depth the caller needs.
         weights: the weights source the caller needs.
         policy: the precision policy the caller needs (False: float32).
 
     Returns:
-        float32 (N, H, W, C) features per split name.
+        Read-only memory-mapped (N, H, W, C) features per split name, in the dtype the cache
+        was stored in (float32 as written here).
 
     Raises:
         LayerscopeError: an unreadable cache, or one computed with other settings.
     """
     path = Path(path)
     try:
-        with np.load(path) as cached:
-            meta = json.loads(str(cached["meta"]))
-            arrays = {split: cached[split] for split in SPLITS}
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        meta = json.loads(meta_path(path).read_text())
+        stored = np.load(path, mmap_mode="r")
+        counts = [int(meta["splits"][split]) for split in SPLITS]
+    except (OSError, KeyError, TypeError, ValueError) as error:
         raise LayerscopeError(
             f"{path}: unreadable frozen-feature cache ({error}); rerun it with `snakemake --forcerun {path}`"
         ) from error
@@ -115,4 +152,10 @@ def load_frozen_features(
     found = {key: meta.get(key) for key in expected}
     if found != expected:
         raise LayerscopeError(f"{path} holds features of {found}, but this run needs {expected}")
-    return arrays
+    if stored.ndim != 4 or len(stored) != sum(counts):
+        raise LayerscopeError(
+            f"{path}: {stored.shape} features where its meta lists {sum(counts)} images; "
+            f"rerun it with `snakemake --forcerun {path}`"
+        )
+    ends = np.cumsum(counts)
+    return {split: stored[end - n : end] for split, n, end in zip(SPLITS, counts, ends)}

@@ -97,7 +97,7 @@ def run_probe(
 
     Args:
         data_dir: the data stage's output folder (labels, classes, manifest).
-        features_file: the shared ``block5.npz`` frozen-feature cache.
+        features_file: the shared ``block5.npy`` frozen-feature cache (meta beside it).
         out_dir: the probe's output folder (created if missing).
         weights: the VGG-16 weights source the cache must have been computed with.
         class_weight: the training config's class weighting ("balanced" or "none").

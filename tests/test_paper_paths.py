@@ -1,0 +1,87 @@
+"""config/paper.yaml's code paths at tiny scale through Snakemake: all five cache depths,
+scratch runs, three seeds, mixed_float16 and animations (few images at 32 px, 1 epoch)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from conftest import REPO
+
+PAPER = yaml.safe_load((REPO / "config/paper.yaml").read_text())
+
+
+def tiny_paper_config() -> dict:
+    """paper.yaml with its code paths kept and its sizes cut: 12 images a class at 32 px, one
+    epoch, one optimizer, no explanation stage (the smoke pipeline test covers it)."""
+    config = yaml.safe_load(yaml.safe_dump(PAPER))
+    config["experiment"] = "paper-tiny"
+    config["data"].update(image_size=[32, 32], max_per_class=12)
+    config["runs"].update(
+        lenet5=[],
+        scratch_optimizers=["momentum"],
+        freeze_optimizers=["momentum"],
+        finetune_from=None,
+        gap_freeze_blocks=[],
+    )
+    config["training"].update(epochs={"lenet5": 1, "scratch": 1, "freeze": 1, "gap": 1}, batch_size=8)
+    config["training"]["finetune"]["epochs"] = 1
+    config["weight_changes"]["period"] = 2
+    config["explain"].update(runs=[], cam_run=None, onset={**config["explain"]["onset"], "runs": []})
+    return config
+
+
+@pytest.fixture(scope="module")
+def paper_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("paper")
+    config = tiny_paper_config()
+    assert config["data"]["image_size"] != PAPER["data"]["image_size"]  # the paths, not the scale
+    for key in ("freeze_blocks", "seeds"):
+        assert config["runs"][key] == PAPER["runs"][key]
+    for key in ("mixed_precision", "cache_frozen_features", "early_stopping_patience", "class_weight"):
+        assert config["training"][key] == PAPER["training"][key]
+    assert config["weight_changes"]["animation"] and config["weight_changes"]["snapshots"] == "final"
+    path = workdir / "paper-tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir), "--configfile", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return workdir / "results/paper-tiny"
+
+
+RUNS = ["vgg16-scratch-momentum", *(f"vgg16-freeze{k}-momentum" for k in range(1, 6))]
+
+
+def test_every_depth_and_seed_trains_in_mixed_precision(paper_run):
+    for run in RUNS:
+        for replicate, seed in ((run, 42), (f"{run}-seed43", 43), (f"{run}-seed44", 44)):
+            metrics = json.loads((paper_run / "runs" / replicate / "metrics.json").read_text())
+            assert metrics["precision"] == "mixed_float16" and metrics["epochs_run"] == 1
+            assert json.loads((paper_run / "runs" / replicate / "provenance.json").read_text())["seed"] == seed
+        cut = json.loads((paper_run / "runs" / run / "metrics.json").read_text())["cached_frozen_blocks"]
+        assert cut == (0 if "scratch" in run else int(run[len("vgg16-freeze")]))
+
+
+def test_five_feature_caches_at_their_depths(paper_run):
+    for k in range(1, 6):
+        meta = json.loads((paper_run / "features" / f"block{k}.json").read_text())
+        assert meta["precision"] == "mixed_float16" and meta["dtype"] == "float32"
+        side, channels = 32 // 2**k, (64, 128, 256, 512, 512)[k - 1]
+        cache = np.load(paper_run / "features" / f"block{k}.npy", mmap_mode="r")
+        assert cache.shape == (sum(meta["splits"].values()), side, side, channels)
+        assert np.isfinite(cache).all()
+
+
+def test_animations_and_tables(paper_run):
+    for run in RUNS:
+        gif = paper_run / "runs" / run / "figures" / "weight_changes.gif"
+        assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    summary = (paper_run / "tables" / "summary.md").read_text()
+    assert "vgg16-freeze1-momentum" in summary
+    assert (paper_run / "figures" / "weight_changes_freeze_comparison.png").stat().st_size > 0
