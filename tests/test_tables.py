@@ -185,6 +185,8 @@ def test_missing_cell_reads_missing_in_every_format(runs, tmp_path):
     assert pd.read_csv(csv, index_col=0).loc[4, "NAG"] == "missing"
     assert r"4 & 0.540 & 0.550 & missing \\" in tex.read_text()
     assert html_rows(page.read_text())["4"]["NAG"] == ("missing", False)
+    assert re.fullmatch(r"\|:-+\|(-+:\|){3}", md.read_text().splitlines()[1])  # index left, numbers right
+    assert "<caption>" not in page.read_text() and 'class="layerscope"' in page.read_text()
     assert html_rows(page.read_text())["4"]["NAG"] == ("missing", False)
 
 
@@ -375,7 +377,11 @@ def test_write_all_tables(runs_dir, tmp_path):
     assert "PASSED: vgg16-finetune" in text
     grid = markdown_rows(text.split("## Table 9. Test accuracy")[1])
     assert [grid["3"][c] for c in ("SGD", "Momentum", "NAG")] == ["0.600", "0.700", "0.610"]
-    assert json.loads((tmp_path / "tables" / "sanity_gate.json").read_text())["passed"] is True
+    gate = json.loads((tmp_path / "tables" / "sanity_gate.json").read_text())
+    assert gate["passed"] is True and gate["sentence"] in text  # the gate's sentence, as summary.md words it
+    page = (tmp_path / "tables" / "table8_summary.html").read_text()
+    assert "<caption>Table 8. Accuracy of each approach" in page and "<script>" in page
+    assert html_rows(page)["Fine-tuning"]["run"] == ("vgg16-finetune", False)
 
 
 def pixel_std(path: Path) -> float:

@@ -39,8 +39,9 @@ TABLE8_COLUMNS = [
     "test_f1_weighted_ci_high",
 ]
 CATEGORIES = ["Tables", "Training", "Weight changes", "Explanations", "Data"]
-_STYLE = (
-    "<style>.layerscope-landing table{border-collapse:collapse;margin:0.5em 0 1.2em}"
+_STYLE = (  # the report puts its description in a narrow prose column: widen it for the tables
+    "<style>.prose:has(.layerscope-landing){max-width:75rem}"
+    ".layerscope-landing table{border-collapse:collapse;margin:0.5em 0 1.2em}"
     ".layerscope-landing th,.layerscope-landing td{border-bottom:1px solid #ccc;padding:0.2em 0.6em}"
     ".layerscope-landing thead th{border-bottom:2px solid #333}"
     ".layerscope-landing td.num{text-align:right}"
