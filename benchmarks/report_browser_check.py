@@ -74,7 +74,8 @@ def view_copy(report_html: Path, name: str, key: str | None, results: dict) -> P
     if key is not None:
         call = json.dumps({"content": "html", "contentPath": results[key]["data_uri"], "resultPath": key})
         script = f"<script>window.addEventListener('load', function () {{ app.setView({call}); }});</script>"
-        page = page.replace("</body>", script + "</body>")
+        head, tail = page.rsplit("</body>", 1)  # the last one: the app's scripts hold the string too
+        page = head + script + "</body>" + tail
     copy = report_html.with_name(f"check_{name}.html")
     copy.write_text(page)
     return copy

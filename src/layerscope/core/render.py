@@ -67,7 +67,8 @@ table.layerscope td.num { text-align: right; font-variant-numeric: tabular-nums;
 """
 
 
-def _cell(value) -> str:
+def cell_text(value) -> str:
+    """What a cell reads in every format: text as is, "missing", yes/no, three decimals."""
     if isinstance(value, str):
         return value
     if pd.isna(value):
@@ -110,7 +111,7 @@ def _styles(mask: pd.DataFrame, style: str) -> pd.DataFrame:
 
 def _text(flat: pd.DataFrame, mask: pd.DataFrame, bold) -> pd.DataFrame:
     """Every cell as its display text; cells in ``mask`` through ``bold``."""
-    text = flat.map(_cell)
+    text = flat.map(cell_text)
     return text.where(~mask, text.map(bold))
 
 
@@ -132,7 +133,7 @@ def to_latex(df: pd.DataFrame, mask: pd.DataFrame | None = None, caption: str | 
     """A booktabs table (written by ``Styler.to_latex``; the document needs booktabs); ``mask`` cells bold."""
     flat, flat_mask, numeric = _flat(df, mask)
     styler = (
-        flat.style.format(_cell, escape="latex")
+        flat.style.format(cell_text, escape="latex")
         .format_index(escape="latex", axis=1)
         .hide(axis="index")
         .apply(lambda _: _styles(flat_mask, "textbf:--rwrap;"), axis=None)
@@ -151,7 +152,7 @@ def table_fragment(df: pd.DataFrame, mask: pd.DataFrame | None = None, caption: 
     flat, flat_mask, numeric = _flat(df, mask)
     classes = pd.DataFrame({c: ["num" if n else ""] * len(flat) for c, n in zip(flat.columns, numeric)})
     styler = (
-        flat.style.format(_cell, escape="html")
+        flat.style.format(cell_text, escape="html")
         .format_index(escape="html", axis=1)
         .hide(axis="index")
         .apply(lambda _: _styles(flat_mask, "font-weight: bold"), axis=None)

@@ -25,22 +25,14 @@ import pandas as pd
 from layerscope.core.atomic import write_text
 from layerscope.core.devices import gpu_count
 from layerscope.core.errors import LayerscopeError
-from layerscope.core.render import MISSING, best_mask, table_fragment
+from layerscope.core.render import MISSING, best_mask, cell_text, table_fragment
 
-TABLE8_COLUMNS = [
-    "run",
-    "train_accuracy",
-    "val_accuracy",
-    "test_accuracy",
-    "test_accuracy_ci_low",
-    "test_accuracy_ci_high",
-    "test_f1_weighted",
-    "test_f1_weighted_ci_low",
-    "test_f1_weighted_ci_high",
-]
+ACCURACIES = ["train_accuracy", "val_accuracy", "test_accuracy", "test_f1_weighted"]
+WITH_INTERVALS = ["test_accuracy", "test_f1_weighted"]
 CATEGORIES = ["Tables", "Training", "Weight changes", "Explanations", "Data"]
-_STYLE = (  # the report puts its description in a narrow prose column: widen it for the tables
-    "<style>.prose:has(.layerscope-landing){max-width:75rem}"
+_STYLE = (  # the report centres its description in a narrow column: widen it, start it at the top
+    "<style>.prose:has(.layerscope-landing){max-width:72rem}"
+    ".h-screen:has(.layerscope-landing){align-items:flex-start;justify-content:flex-start}"
     ".layerscope-landing table{border-collapse:collapse;margin:0.5em 0 1.2em}"
     ".layerscope-landing th,.layerscope-landing td{border-bottom:1px solid #ccc;padding:0.2em 0.6em}"
     ".layerscope-landing thead th{border-bottom:2px solid #333}"
@@ -62,6 +54,25 @@ def _read_json(path: Path) -> dict:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
         raise LayerscopeError(f"cannot read {path}: {err}") from err
+
+
+def _with_intervals(table8: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 8 with each test figure and its interval in one cell, and its bold mask.
+
+    A cell reads "0.778 [0.745, 0.810]"; bold marks each column's best, as in the table's other formats.
+    """
+    best = best_mask(table8, [c for c in ACCURACIES if c in table8])
+    shown = table8[["run", "train_accuracy", "val_accuracy"]].copy()
+    marks = best[["run", "train_accuracy", "val_accuracy"]].copy()
+    for column in WITH_INTERVALS:
+        low, high = table8[f"{column}_ci_low"], table8[f"{column}_ci_high"]
+        name = f"{column} [95% CI]"
+        shown[name] = [
+            cell_text(value) if pd.isna(lo) else f"{cell_text(value)} [{lo:.3f}, {hi:.3f}]"
+            for value, lo, hi in zip(table8[column], low, high)
+        ]
+        marks[name] = best[column]
+    return shown, marks
 
 
 def report_link(path: str | os.PathLike, text: str) -> str:
@@ -133,14 +144,15 @@ def landing_html(
     claims = _read_csv(tables / "comparison_paper.csv")
     grid = _read_csv(tables / "table9_freeze_grid.csv")
     gate = _read_json(tables / "sanity_gate.json")
-    table8 = table8[[c for c in TABLE8_COLUMNS if c in table8.columns]]
-    accuracy = [c for c in ("train_accuracy", "val_accuracy", "test_accuracy", "test_f1_weighted") if c in table8]
+    table8, table8_best = _with_intervals(table8)
     parts = [
         _STYLE,
         '<div class="layerscope-landing">',
         f"<h2>What the {html.escape(experiment)} run found</h2>",
         f"<p><b>Sanity gate.</b> {html.escape(gate.get('sentence', MISSING))}</p>",
-        table_fragment(table8, best_mask(table8, accuracy), "Table 8. Accuracy by approach (95% bootstrap intervals)."),
+        table_fragment(
+            table8, table8_best, "Table 8. Accuracy by approach (95% bootstrap intervals over test images)."
+        ),
         table_fragment(
             claims[[c for c in ("paper", "ours", "p_value", "verdict") if c in claims]],
             None,

@@ -200,7 +200,7 @@ def write_scene(
             "yaxis": {"title": {"text": "units"}, "showticklabels": False},
             "zaxis": {"title": {"text": "change"}, "showticklabels": False},
             "annotations": _block_labels(store),
-            "camera": {"eye": {"x": -0.6, "y": -1.6, "z": 1.1}},
+            "camera": {"eye": {"x": -1.1, "y": -2.3, "z": 1.5}},  # the whole scene, from the front left
         },
     )
     page = figure.to_html(include_plotlyjs=True, full_html=True, div_id="weight-change-scene")
