@@ -73,7 +73,11 @@ def view_copy(report_html: Path, name: str, key: str | None, results: dict) -> P
     page = report_html.read_text()
     if key is not None:
         call = json.dumps({"content": "html", "contentPath": results[key]["data_uri"], "resultPath": key})
-        script = f"<script>window.addEventListener('load', function () {{ app.setView({call}); }});</script>"
+        # the App sets the global ``app`` when React first renders it: wait for that, then switch the view
+        script = (
+            "<script>var check = setInterval(function () { if (typeof app !== 'undefined' && app) "
+            f"{{ clearInterval(check); app.setView({call}); }} }}, 100);</script>"
+        )
         head, tail = page.rsplit("</body>", 1)  # the last one: the app's scripts hold the string too
         page = head + script + "</body>" + tail
     copy = report_html.with_name(f"check_{name}.html")
@@ -86,7 +90,7 @@ def screenshot(chromium: str, page: Path, out: Path, profile: Path) -> np.ndarra
         [chromium, *FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", page.as_uri()],
         check=True,
         capture_output=True,
-        timeout=180,
+        timeout=600,
     )
     return np.asarray(Image.open(out).convert("RGB"), dtype=np.int16)
 

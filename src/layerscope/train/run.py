@@ -100,7 +100,7 @@ class RunFiles:
 
     @property
     def tensorboard(self) -> Path:
-        """TensorBoard event files, with ``training.tensorboard`` (a resumed run's start from the resume)."""
+        """TensorBoard event files, with ``training.tensorboard`` (a resumed run's begin at the resumed epoch)."""
         return self.root / "tensorboard"
 
     @property
