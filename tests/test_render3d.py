@@ -150,7 +150,7 @@ def test_interrupted_store_renders_and_warns(stores, tmp_path, caplog):
     assert_picture(out, SIZE)
     assert "interrupted run" in caplog.text
     store = WeightChangeStore(stores["interrupted"])
-    assert render3d._caption(store, -1) == "reading 3/3 (step 15, epoch 2) (incomplete)"
+    assert render3d.reading_caption(store, -1) == "reading 3/3 (step 15, epoch 2) (incomplete)"
 
 
 def test_render_comparison_and_animation(stores, tmp_path):
@@ -174,18 +174,18 @@ def test_render_comparison_and_animation(stores, tmp_path):
 def test_scale_draws_unchanged_units_flat_and_below_the_colour_range():
     values = np.array([0.0, 1e-6, 0.5, 2.0])
     for log in (False, True):
-        scale = render3d._Scale.of([values], log)
+        scale = render3d.Scale.of([values], log)
         heights, colours = scale.heights(values), scale.colours(values)
         assert heights[0] == 0 and colours[0] < scale.range[0]
         assert heights[-1] == pytest.approx(render3d.HEIGHT)
         assert np.all(np.diff(heights) >= 0)
-    assert render3d._Scale.of([values], True).heights(values)[1] == 0  # below the log floor
+    assert render3d.Scale.of([values], True).heights(values)[1] == 0  # below the log floor
 
 
 def test_layout_separates_blocks():
-    offsets = render3d._x_offsets(["block1", "block1", "block2", "head"])
+    offsets = render3d.x_offsets(["block1", "block1", "block2", "head"])
     assert np.allclose(np.diff(offsets), [1 + render3d.PLATE_GAP, 1 + render3d.BLOCK_GAP, 1 + render3d.BLOCK_GAP])
-    gx, gy, cell = render3d._grid(10)
+    gx, gy, cell = render3d.unit_grid(10)
     assert cell == pytest.approx(0.25) and gx.max() < 1 and gy.max() < 1
 
 

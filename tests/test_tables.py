@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +127,48 @@ def markdown_rows(text: str) -> dict[str, dict[str, str]]:
     return {row[0]: dict(zip(lines[0], row)) for row in lines[2:]}
 
 
+class _TableParser(HTMLParser):
+    """The rows of each HTML table, each cell as (Styler id, text)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self._cell = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("th", "td"):
+            self._cell = [dict(attrs).get("id", ""), ""]
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[1] += data
+
+    def handle_endtag(self, tag):
+        if tag in ("th", "td"):
+            self.tables[-1][-1].append(tuple(self._cell))
+            self._cell = None
+
+
+def html_rows(text: str, table: int = 0) -> dict[str, dict[str, tuple[str, bool]]]:
+    """Rows of the ``table``-th HTML table keyed by their first cell: {header: (text, bold)}.
+
+    Bold is read from the Styler's CSS rules (which group several cells' selectors in one rule).
+    """
+    parser = _TableParser()
+    parser.feed(text)
+    rows = parser.tables[table]
+    header = [cell for _, cell in rows[0]]
+    bold = {
+        selector
+        for selectors in re.findall(r"([^{}]+)\{\s*font-weight: bold;", text)
+        for selector in re.findall(r"#(T_\w+)", selectors)
+    }
+    return {row[0][1]: {h: (cell, key in bold) for h, (key, cell) in zip(header, row)} for row in rows[1:]}
+
+
 def test_unfinished_run_is_kept_as_none(runs):
     assert list(runs) == RUN_IDS
     assert runs["vgg16-freeze4-nag"] is None and runs["vgg16-freeze4-sgd"] is not None
@@ -139,21 +183,28 @@ def test_freeze_grid_holds_the_test_accuracies(runs):
 
 
 def test_missing_cell_reads_missing_in_every_format(runs, tmp_path):
-    csv, md, tex = write_table(tables.freeze_grid(runs), tmp_path / "grid")
+    csv, md, tex, page = write_table(tables.freeze_grid(runs), tmp_path / "grid")
     assert markdown_rows(md.read_text())["4"]["NAG"] == "missing"
     assert pd.read_csv(csv, index_col=0).loc[4, "NAG"] == "missing"
     assert r"4 & 0.540 & 0.550 & missing \\" in tex.read_text()
+    assert html_rows(page.read_text())["4"]["NAG"] == ("missing", False)
+    assert re.fullmatch(r"\|:-+\|(-+:\|){3}", md.read_text().splitlines()[1])  # index left, numbers right
+    assert "<caption>" not in page.read_text() and 'class="layerscope"' in page.read_text()
+    assert html_rows(page.read_text())["4"]["NAG"] == ("missing", False)
 
 
 def test_grid_best_is_the_one_top_cell(runs, tmp_path):
     grid = tables.freeze_grid(runs)
-    _, md, tex = write_table(grid, tmp_path / "grid", best=grid.columns, best_scope="grid")
+    _, md, tex, page = write_table(grid, tmp_path / "grid", best=grid.columns, best_scope="grid")
     assert md.read_text().count("**") == 2 and markdown_rows(md.read_text())["2"]["SGD"] == "**0.950**"
     assert tex.read_text().count(r"\textbf") == 1 and r"2 & \textbf{0.950} & 0.560 & 0.570 \\" in tex.read_text()
+    page_rows = html_rows(page.read_text())
+    assert page_rows["2"]["SGD"] == ("0.950", True) and page_rows["2"]["Momentum"] == ("0.560", False)
+    assert sum(bold for row in page_rows.values() for _, bold in row.values()) == 1
 
 
 def test_column_best_marks_each_columns_maximum(runs, tmp_path):
-    _, md, _ = write_table(
+    _, md, _, _ = write_table(
         tables.freeze3_by_optimizer(runs),
         tmp_path / "t6",
         best=["val_accuracy", "test_accuracy", "test_f1_weighted"],
@@ -212,7 +263,7 @@ def test_summary_carries_intervals_probe_and_seed_spread(tmp_path):
     single = tables.summary(run_files.load_runs(tmp_path, ids[:1]), probe=probe)
     assert single.loc["Transfer (3 frozen blocks)", "test_accuracy_seed_sd"] == selection.NOT_APPLICABLE == "n/a"
     assert single.loc[tables.PROBE, "test_accuracy_seed_sd"] == "n/a"
-    assert "| n/a |" in to_markdown(single.loc[[tables.PROBE]])
+    assert markdown_rows(to_markdown(single.loc[[tables.PROBE]]))[tables.PROBE]["test_accuracy_seed_sd"] == "n/a"
 
 
 def test_losses_are_those_of_the_kept_epoch(runs):
@@ -323,14 +374,33 @@ def test_unreadable_metrics_file_is_named(runs_dir):
 
 def test_write_all_tables(runs_dir, tmp_path):
     files = writer.write_all_tables(runs_dir, RUN_IDS, tmp_path / "tables", (32, 32, 3), 4, CLASSES)
-    assert all(path.is_file() for path in files) and len(files) == len(writer.TABLE_STEMS) * 3 + 3
+    assert all(path.is_file() for path in files) and len(files) == len(writer.TABLE_STEMS) * 4 + 3
     text = (tmp_path / "tables" / "summary.md").read_text()
     assert f"Missing runs (1 of {len(RUN_IDS)}): vgg16-freeze4-nag." in text
-    assert "PASSED: vgg16-finetune" in text and "| 3 | 0.600 | 0.700 | 0.610 |" in text
-    assert json.loads((tmp_path / "tables" / "sanity_gate.json").read_text())["passed"] is True
+    assert "PASSED: vgg16-finetune" in text
+    grid = markdown_rows(text.split("## Table 9. Test accuracy")[1])
+    assert [grid["3"][c] for c in ("SGD", "Momentum", "NAG")] == ["0.600", "0.700", "0.610"]
+    gate = json.loads((tmp_path / "tables" / "sanity_gate.json").read_text())
+    assert gate["passed"] is True and gate["sentence"] in text  # the gate's sentence, as summary.md words it
+    page = (tmp_path / "tables" / "table8_summary.html").read_text()
+    assert "<caption>Table 8. Accuracy of each approach" in page and "<script>" in page
+    assert html_rows(page)["Fine-tuning"]["run"] == ("vgg16-finetune", False)
     block = (tmp_path / "tables" / "readme_results.md").read_text()
-    assert "| approach (Table 8) | run | val acc | test acc [95% CI] | test weighted F1 [95% CI] |" in block
-    assert "Sanity gate: PASSED: vgg16-finetune" in block and "| 3 | 0.600 | 0.700 | 0.610 |" in block
+    approaches = markdown_rows(block.split("\n\n")[0])
+    assert approaches["Fine-tuning"]["run"] == "vgg16-finetune"
+    assert list(approaches["Fine-tuning"]) == [
+        "approach (Table 8)",
+        "run",
+        "val acc",
+        "test acc [95% CI]",
+        "test weighted F1 [95% CI]",
+    ]
+    assert f"Sanity gate: {gate['sentence']}" in block
+    assert [markdown_rows(block.split("\n\n")[1])["3"][c] for c in ("SGD", "Momentum", "NAG")] == [
+        "0.600",
+        "0.700",
+        "0.610",
+    ]
     assert "Fine-tuning beats transfer (3 frozen blocks)" in block
 
 

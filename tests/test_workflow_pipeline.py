@@ -3,10 +3,13 @@ figures, explanations, tables, report), resume after a kill, and the SLURM profi
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +17,8 @@ import pytest
 import yaml
 from conftest import REPO
 from PIL import Image
+
+from layerscope.results.tables import TABLE_STEMS
 
 SMOKE = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
 SMOKE_RUNS = [
@@ -275,7 +280,15 @@ def test_linear_probe_and_intervals_in_table8(smoke):
     assert gate["probe_accuracy"] == pytest.approx(probe["test"]["accuracy"])
 
 
-def test_report_builds(smoke):
+def report_page(archive_path):
+    """report.html of a zip report, and its ``results`` object (every report item)."""
+    with zipfile.ZipFile(archive_path) as archive:
+        page = archive.read(next(n for n in archive.namelist() if n.endswith("report.html"))).decode()
+    results = re.search(r'<script id="results">\s*var results = (\{.*?\});\s*</script>', page, re.S)
+    return page, json.loads(results.group(1))
+
+
+def test_report_builds_opens_on_the_results_and_labels_every_item(smoke):
     workdir = smoke.parents[1]
     run = subprocess.run(
         snakemake_cmd(workdir, "--report", "report.zip", "--configfile", str(REPO / "config/smoke.yaml")),
@@ -284,7 +297,22 @@ def test_report_builds(smoke):
         text=True,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert (workdir / "report.zip").stat().st_size > 100_000
+    assert "ERROR/" not in run.stdout + run.stderr  # docutils' mark of a reStructuredText error in a caption
+    page, results = report_page(workdir / "report.zip")
+    assert "System Message" not in page and "Undefined substitution" not in page
+    description = json.loads(re.search(r"var workflow_desc = (.*?);\n", page).group(1))
+    assert "What the smoke run found" in description and "Sanity gate." in description
+    gate = json.loads((smoke / "tables/sanity_gate.json").read_text())
+    assert gate["sentence"].split(":")[0] in description  # PASSED or FAILED, from the run's own gate
+    table8 = pd.read_csv(smoke / "tables/table8_summary.csv", index_col=0, na_values="missing")
+    assert f"{table8.loc['Transfer (3 frozen blocks)', 'test_accuracy']:.3f}" in description
+    unlabelled = [path for path, item in results.items() if set(item["labels"] or ()) != {"run", "method", "figure"}]
+    assert not unlabelled
+    shown = {Path(path).name for path, item in results.items() if item["mime_type"] == "text/html"}
+    assert {f"{stem}.html" for stem in TABLE_STEMS} | {"freeze_recommendation.html", "landing.html"} <= shown
+    scenes = [path for path in results if path.endswith("weight_changes_3d.html")]
+    assert sorted(Path(path).parts[-3] for path in scenes) == sorted(SMOKE_RUNS)
+    assert {results[path]["labels"]["run"] for path in scenes} == set(SMOKE_RUNS)
 
 
 def readme_recovery_commands() -> list[list[str]]:

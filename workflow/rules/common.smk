@@ -43,6 +43,9 @@ RUNS = run_grid(config["runs"])
 REPLICATES = replicate_grid(config)
 
 
+report: "../report/workflow.rst"
+
+
 wildcard_constraints:
     run=RUN_ID_PATTERN,
 
@@ -179,6 +182,7 @@ def all_outputs():
         f"{RESULTS}/data/provenance.json",
         *expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=RUNS),
         f"{RESULTS}/tables/summary.md",
+        f"{RESULTS}/report/landing.html",
         *expand(f"{RESULTS}/runs/{{run}}/figures/weight_changes_3d.png", run=RUNS),
     ]
     outputs += expand(
@@ -196,3 +200,43 @@ def all_outputs():
             f"{RESULTS}/runs/{{run}}/figures/weight_changes.gif", run=RUNS
         )
     return outputs
+
+
+def table_files(suffix):
+    """Each result table's ``<stem>.<suffix>`` as a named output, in the report's Tables
+    category labelled by table (one report() over a list gives every file the same labels).
+    """
+    return {
+        f"{suffix}_{stem}": report(
+            f"{RESULTS}/tables/{stem}.{suffix}",
+            caption="../report/tables.rst",
+            category="Tables",
+            subcategory="tables" if suffix == "html" else "downloads",
+            labels={
+                "run": "all runs",
+                "method": stem,
+                "figure": "table" if suffix == "html" else f"download ({suffix})",
+            },
+        )
+        for stem in TABLE_STEMS
+    }
+
+
+def landing_recommendation():
+    """The freeze-depth verdict for the landing page, when the grid explains VGG-16 runs."""
+    return [f"{RESULTS}/tables/freeze_recommendation.json"] if QUALITY_RUNS else []
+
+
+def landing_figures():
+    """The key figures shown on the landing page."""
+    figures = [f"{RESULTS}/figures/freeze_grid_heatmap.png"]
+    return figures + (
+        [f"{RESULTS}/figures/freeze_recommendation.png"] if QUALITY_RUNS else []
+    )
+
+
+def tensorboard_output():
+    """A run's TensorBoard folder: an output only with ``training.tensorboard``."""
+    if not config["training"]["tensorboard"]:
+        return {}
+    return {"tensorboard": directory(f"{RESULTS}/runs/{{run}}/tensorboard")}

@@ -13,13 +13,21 @@ rule prepare_data:
             f"{RESULTS}/data/class_counts.csv",
             caption="../report/class_counts.rst",
             category="Data",
-            labels={"figure": "class counts", "format": "table"},
+            labels={
+                "run": "all runs",
+                "method": "data split",
+                "figure": "class counts (CSV)",
+            },
         ),
         counts_png=report(
             f"{RESULTS}/data/class_counts.png",
             caption="../report/class_counts.rst",
             category="Data",
-            labels={"figure": "class counts", "format": "chart"},
+            labels={
+                "run": "all runs",
+                "method": "data split",
+                "figure": "class counts (chart)",
+            },
         ),
         provenance=f"{RESULTS}/data/provenance.json",
     log:

@@ -8,6 +8,11 @@ rule explain:
         maps=f"{RESULTS}/explain/{{run}}/maps.npz",
         figure=report(
             f"{RESULTS}/explain/{{run}}/explanations.png",
+            labels={
+                "run": "{run}",
+                "method": "LIME, CAM, Grad-CAM",
+                "figure": "explanations",
+            },
             caption="../report/explanations.rst",
             category="Explanations",
             subcategory="{run}",
@@ -35,12 +40,22 @@ rule feature_maps:
         maps=f"{RESULTS}/explain/{{run}}/feature_maps.npz",
         figure=report(
             f"{RESULTS}/explain/{{run}}/feature_maps.png",
+            labels={
+                "run": "{run}",
+                "method": "gradient ascent",
+                "figure": "feature maps",
+            },
             caption="../report/feature_maps.rst",
             category="Explanations",
             subcategory="{run}",
         ),
         invariance=report(
             f"{RESULTS}/explain/{{run}}/invariance.png",
+            labels={
+                "run": "{run}",
+                "method": "gradient ascent",
+                "figure": "invariance across images",
+            },
             caption="../report/invariance.rst",
             category="Explanations",
             subcategory="{run}",
@@ -70,6 +85,11 @@ rule feature_onset:
     output:
         table=report(
             f"{RESULTS}/explain/{{run}}/onset.csv",
+            labels={
+                "run": "{run}",
+                "method": "gradient ascent",
+                "figure": "feature onset (CSV)",
+            },
             caption="../report/onset.rst",
             category="Explanations",
             subcategory="{run}",
@@ -77,6 +97,11 @@ rule feature_onset:
         curves=f"{RESULTS}/explain/{{run}}/onset_curves.csv",
         figure=report(
             f"{RESULTS}/explain/{{run}}/onset.png",
+            labels={
+                "run": "{run}",
+                "method": "gradient ascent",
+                "figure": "feature onset",
+            },
             caption="../report/onset.rst",
             category="Explanations",
             subcategory="{run}",
@@ -108,6 +133,11 @@ rule explanation_quality:
         randomisation=f"{RESULTS}/explain/{{run}}/randomisation.csv",
         summary=report(
             f"{RESULTS}/explain/{{run}}/quality.md",
+            labels={
+                "run": "{run}",
+                "method": "deletion/insertion, randomisation",
+                "figure": "explanation quality (Markdown)",
+            },
             caption="../report/quality.rst",
             category="Explanations",
             subcategory="{run}",
@@ -115,6 +145,11 @@ rule explanation_quality:
         latex=f"{RESULTS}/explain/{{run}}/quality.tex",
         figure=report(
             f"{RESULTS}/explain/{{run}}/quality.png",
+            labels={
+                "run": "{run}",
+                "method": "deletion/insertion, randomisation",
+                "figure": "explanation quality",
+            },
             caption="../report/quality.rst",
             category="Explanations",
             subcategory="{run}",

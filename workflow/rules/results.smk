@@ -8,29 +8,35 @@ rule tables:
         probe=f"{RESULTS}/baselines/linear_probe/metrics.json",
         classes=f"{RESULTS}/data/classes.json",
     output:
-        csv=report(
-            expand(f"{RESULTS}/tables/{{stem}}.csv", stem=TABLE_STEMS),
-            caption="../report/tables.rst",
-            category="Tables",
-        ),
-        md=expand(f"{RESULTS}/tables/{{stem}}.md", stem=TABLE_STEMS),
-        tex=expand(f"{RESULTS}/tables/{{stem}}.tex", stem=TABLE_STEMS),
+        **table_files("html"),
+        **table_files("csv"),
+        **table_files("md"),
+        **table_files("tex"),
         summary=report(
             f"{RESULTS}/tables/summary.md",
+            labels={"run": "all runs", "method": "summary", "figure": "download (md)"},
             caption="../report/summary.rst",
             category="Tables",
+            subcategory="downloads",
         ),
         gate=f"{RESULTS}/tables/sanity_gate.json",
         readme=f"{RESULTS}/tables/readme_results.md",
         curves=report(
             f"{RESULTS}/figures/validation_curves.png",
+            labels={
+                "run": "all runs",
+                "method": "training",
+                "figure": "validation curves",
+            },
             caption="../report/validation_curves.rst",
             category="Training",
         ),
         heatmap=report(
             f"{RESULTS}/figures/freeze_grid_heatmap.png",
+            labels={"run": "freeze depths", "method": "table 9", "figure": "heat map"},
             caption="../report/freeze_grid_heatmap.rst",
             category="Tables",
+            subcategory="tables",
         ),
         provenance=f"{RESULTS}/tables/provenance.json",
     log:
@@ -59,13 +65,35 @@ rule freeze_recommendation:
         csv=f"{RESULTS}/tables/freeze_recommendation.csv",
         md=report(
             f"{RESULTS}/tables/freeze_recommendation.md",
+            labels={
+                "run": "freeze depths",
+                "method": "freeze_recommendation",
+                "figure": "download (md)",
+            },
             caption="../report/freeze_recommendation.rst",
             category="Tables",
+            subcategory="downloads",
         ),
         tex=f"{RESULTS}/tables/freeze_recommendation.tex",
+        html=report(
+            f"{RESULTS}/tables/freeze_recommendation.html",
+            labels={
+                "run": "freeze depths",
+                "method": "freeze_recommendation",
+                "figure": "table",
+            },
+            caption="../report/freeze_recommendation.rst",
+            category="Tables",
+            subcategory="tables",
+        ),
         verdict=f"{RESULTS}/tables/freeze_recommendation.json",
         figure=report(
             f"{RESULTS}/figures/freeze_recommendation.png",
+            labels={
+                "run": "freeze depths",
+                "method": "Grad-CAM and weight change",
+                "figure": "recommendation",
+            },
             caption="../report/freeze_recommendation.rst",
             category="Explanations",
         ),
@@ -81,3 +109,29 @@ rule freeze_recommendation:
         code=code_digest("freeze_recommendation.py"),
     script:
         "../scripts/freeze_recommendation.py"
+
+
+rule landing_page:
+    input:
+        tables=f"{RESULTS}/tables/summary.md",
+        gate=f"{RESULTS}/tables/sanity_gate.json",
+        provenance=f"{RESULTS}/tables/provenance.json",
+        data_provenance=f"{RESULTS}/data/provenance.json",
+        recommendation=landing_recommendation(),
+        metrics=expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=RUNS + REPLICATES),
+        figures=landing_figures(),
+    output:
+        page=report(
+            f"{RESULTS}/report/landing.html",
+            labels={"run": "all runs", "method": "summary", "figure": "landing page"},
+            caption="../report/landing.rst",
+            category="Summary",
+        ),
+    log:
+        f"{LOGS}/landing_page.log",
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        code=code_digest("landing_page.py"),
+    script:
+        "../scripts/landing_page.py"

@@ -27,12 +27,18 @@ rule train:
         start_from=finetune_start,
         features=frozen_features,
     output:
+        **tensorboard_output(),
         model=f"{RESULTS}/runs/{{run}}/model.keras",
         history=f"{RESULTS}/runs/{{run}}/history.csv",
         metrics=f"{RESULTS}/runs/{{run}}/metrics.json",
         predictions=f"{RESULTS}/runs/{{run}}/predictions.csv",
         curves=report(
             f"{RESULTS}/runs/{{run}}/training_curves.png",
+            labels={
+                "run": "{run}",
+                "method": "training",
+                "figure": "loss and accuracy curves",
+            },
             caption="../report/training_curves.rst",
             category="Training",
             subcategory="{run}",

@@ -4,25 +4,48 @@ rule render_weight_changes:
     output:
         figure3d=report(
             f"{RESULTS}/runs/{{run}}/figures/weight_changes_3d.png",
+            labels={
+                "run": "{run}",
+                "method": "accumulated",
+                "figure": "3D bars (PNG)",
+            },
             caption="../report/weight_changes_3d.rst",
             category="Weight changes",
             subcategory="{run}",
         ),
         figure3d_net=report(
             f"{RESULTS}/runs/{{run}}/figures/weight_changes_3d_net.png",
+            labels={"run": "{run}", "method": "net", "figure": "3D bars (PNG)"},
             caption="../report/weight_changes_3d_net.rst",
             category="Weight changes",
             subcategory="{run}",
         ),
         heatmap=report(
             f"{RESULTS}/runs/{{run}}/figures/weight_changes_heatmap.png",
+            labels={
+                "run": "{run}",
+                "method": "per period",
+                "figure": "layer x reading heat map",
+            },
             caption="../report/weight_changes_heatmap.rst",
             category="Weight changes",
             subcategory="{run}",
         ),
         blocks=report(
             f"{RESULTS}/runs/{{run}}/figures/weight_changes_blocks.png",
+            labels={"run": "{run}", "method": "per block", "figure": "block lines"},
             caption="../report/weight_changes_blocks.rst",
+            category="Weight changes",
+            subcategory="{run}",
+        ),
+        scene=report(
+            f"{RESULTS}/runs/{{run}}/figures/weight_changes_3d.html",
+            labels={
+                "run": "{run}",
+                "method": "accumulated and net",
+                "figure": "3D scene (turn it)",
+            },
+            caption="../report/weight_changes_scene.rst",
             category="Weight changes",
             subcategory="{run}",
         ),
@@ -46,6 +69,7 @@ rule animate_weight_changes:
     output:
         animation=report(
             f"{RESULTS}/runs/{{run}}/figures/weight_changes.gif",
+            labels={"run": "{run}", "method": "accumulated", "figure": "3D animation"},
             caption="../report/weight_changes_3d.rst",
             category="Weight changes",
             subcategory="{run}",
@@ -73,11 +97,21 @@ rule compare_freeze_depths:
     output:
         accumulated=report(
             f"{RESULTS}/figures/weight_changes_freeze_comparison.png",
+            labels={
+                "run": "freeze depths",
+                "method": "accumulated",
+                "figure": "3D comparison",
+            },
             caption="../report/weight_changes_comparison.rst",
             category="Weight changes",
         ),
         net=report(
             f"{RESULTS}/figures/weight_changes_freeze_comparison_net.png",
+            labels={
+                "run": "freeze depths",
+                "method": "net",
+                "figure": "3D comparison",
+            },
             caption="../report/weight_changes_comparison_net.rst",
             category="Weight changes",
         ),

@@ -1,4 +1,4 @@
-"""3D figures (accumulated and net change) and 2D companions of one run's weight changes."""
+"""3D figures (accumulated and net change), the 3D scene to turn and 2D companions of one run's weight changes."""
 
 from layerscope.core.scripting import run_job, write_job_provenance
 
@@ -7,6 +7,7 @@ def main(smk):
     from layerscope.core.errors import LayerscopeError
     from layerscope.weights.plots import plot_block_lines, plot_period_heatmap
     from layerscope.weights.render3d import render_run
+    from layerscope.weights.scene3d import write_scene
     from layerscope.weights.store import WeightChangeStore
 
     store = WeightChangeStore(smk.input.store)
@@ -17,6 +18,7 @@ def main(smk):
         )
     render_run(store, smk.output.figure3d, log_scale=smk.params.log_scale, mode="accumulated")
     render_run(store, smk.output.figure3d_net, log_scale=smk.params.log_scale, mode="net")
+    write_scene(store, smk.output.scene, log_scale=smk.params.log_scale)
     plot_period_heatmap(store, smk.output.heatmap)
     plot_block_lines(store, smk.output.blocks)
     write_job_provenance(smk, extra={"run": smk.wildcards.run})

@@ -161,7 +161,7 @@ def write_all_tables(
         df = tables[stem] = builder(runs, transfer_depth, probe)
         files += write_table(df, out / stem, df.columns if best is None else best, scope, caption)
     gate = sanity_gate(runs, probe)
-    write_text(out / "sanity_gate.json", json.dumps(gate, indent=1) + "\n")
+    write_text(out / "sanity_gate.json", json.dumps({**gate, "sentence": gate_line(gate, classes)}, indent=1) + "\n")
     write_text(out / "summary.md", _summary_markdown(primary_runs(runs), tables, gate, classes))
     write_text(out / "readme_results.md", readme_results(tables, gate, classes))
     return [*files, out / "sanity_gate.json", out / "summary.md", out / "readme_results.md"]

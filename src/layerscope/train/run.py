@@ -47,6 +47,7 @@ from layerscope.train.models import lenet5, load_model, set_frozen_blocks, split
 from layerscope.train.optimizers import make_optimizer
 from layerscope.train.plots import plot_history
 from layerscope.train.runs import RunSpec, cached_blocks, run_epochs
+from layerscope.train.tensorboard import tensorboard_callbacks
 from layerscope.weights.recorder import WeightChangeRecorder, recorded_layer_names
 from layerscope.weights.store import WeightStoreWriter, resume_path
 
@@ -97,6 +98,11 @@ class RunFiles:
     def checkpoints(self) -> Path:
         """The published step checkpoints for the feature-onset study (study B)."""
         return self.root / "checkpoints"
+
+    @property
+    def tensorboard(self) -> Path:
+        """TensorBoard event files, with ``training.tensorboard`` (a resumed run's begin at the resumed epoch)."""
+        return self.root / "tensorboard"
 
     @property
     def state(self) -> Path:
@@ -256,15 +262,17 @@ def train_run(
     callbacks = (
         [StepCheckpoints(model, files.pending_checkpoints, settings.checkpoint_ratio)] if step_checkpoints else []
     )
+    recorder = WeightChangeRecorder(
+        files.pending_weight_changes,
+        period=recording["period"],
+        snapshot_readings=recording["snapshots"],
+        model=model,
+        run_id=spec.run_id,
+        provenance=provenance,
+    )
     callbacks += [
-        WeightChangeRecorder(
-            files.pending_weight_changes,
-            period=recording["period"],
-            snapshot_readings=recording["snapshots"],
-            model=model,
-            run_id=spec.run_id,
-            provenance=provenance,
-        ),
+        recorder,
+        *(tensorboard_callbacks(files.tensorboard, recorder) if training.get("tensorboard") else []),
     ]
     files.pending_checkpoints.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

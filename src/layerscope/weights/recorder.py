@@ -208,6 +208,8 @@ class WeightChangeRecorder(keras.callbacks.Callback):
         self._layers: list[LayerInfo] = []
         self._step = self._epoch_base = self._last_step = 0
         self._epoch = 0
+        self.last_reading: dict | None = None
+        """The latest reading: ``layers`` (LayerInfo), per-unit accumulated ``units`` and ``summaries``."""
 
     def on_train_begin(self, logs=None):
         """Set up the device accumulators on the first fit; later fits resync them and reopen the store."""
@@ -308,5 +310,6 @@ class WeightChangeRecorder(keras.callbacks.Callback):
             net_units=net_units,
         )
         self._last_step = self._step
+        self.last_reading = {"layers": self._layers, "units": units, "summaries": summaries}
         if isinstance(self._snapshot_at, frozenset) and index in self._snapshot_at:
             self._writer.write_snapshot(index, self._device.snapshot())

@@ -105,20 +105,21 @@ def _mlab():
 
 
 @dataclass(frozen=True)
-class _Scale:
+class Scale:
     """Maps values to bar heights and colour scalars, shared by every panel of a figure."""
 
     vmax: float
     log: bool
 
     @classmethod
-    def of(cls, arrays: Sequence[np.ndarray], log: bool) -> _Scale:
+    def of(cls, arrays: Sequence[np.ndarray], log: bool) -> Scale:
         """The scale whose top is the largest value in ``arrays``."""
         vmax = max((float(a.max()) for a in arrays if a.size), default=0.0)
         return cls(vmax if vmax > 0 else 1.0, log)
 
     @property
     def range(self) -> tuple[float, float]:
+        """(low, high) of the colour scalars: ``LOG_DECADES`` decades below the top on a log scale."""
         if self.log:
             top = math.log10(self.vmax)
             return top - LOG_DECADES, top
@@ -131,6 +132,7 @@ class _Scale:
         return np.where(values > 0, scaled, low - (high - low))
 
     def heights(self, values: np.ndarray) -> np.ndarray:
+        """Bar heights, 0 for unchanged units up to ``HEIGHT`` for the top of the scale."""
         low, high = self.range
         scaled = self.colours(values)
         return np.clip((scaled - low) / (high - low), 0.0, 1.0) * HEIGHT
@@ -173,7 +175,7 @@ def describe(mode: str, period: int | str) -> str:
     return f"accumulated change: sum of abs(W_t - W_prev) over readings every {period} steps, per weight"
 
 
-def _x_offsets(blocks: Sequence[str]) -> np.ndarray:
+def x_offsets(blocks: Sequence[str]) -> np.ndarray:
     """Left edge of each layer's plate: small gaps inside a block, wide ones between blocks."""
     offsets, x = [], 0.0
     for i, block in enumerate(blocks):
@@ -183,7 +185,7 @@ def _x_offsets(blocks: Sequence[str]) -> np.ndarray:
     return np.array(offsets)
 
 
-def _grid(n_units: int) -> tuple[np.ndarray, np.ndarray, float]:
+def unit_grid(n_units: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Unit centres on a square grid in the unit square, and the cell width."""
     side = math.ceil(math.sqrt(n_units))
     cell = 1.0 / side
@@ -199,7 +201,7 @@ class _Scene:
         mlab,
         layers,
         n_rows: int,
-        scale: _Scale,
+        scale: Scale,
         size: tuple[int, int],
         per_param: bool,
         mode: str = "accumulated",
@@ -207,8 +209,8 @@ class _Scene:
         self.mlab, self.scale = mlab, scale
         self.figure = mlab.figure(size=size, bgcolor=(1, 1, 1), fgcolor=(0, 0, 0))
         self.figure.scene.disable_render = True
-        self.offsets = _x_offsets(list(layers["block"]))
-        self.grids = [_grid(int(n)) for n in layers["n_units"]]
+        self.offsets = x_offsets(list(layers["block"]))
+        self.grids = [unit_grid(int(n)) for n in layers["n_units"]]
         self.rows = [[self._bars(r, x0, grid) for x0, grid in zip(self.offsets, self.grids)] for r in range(n_rows)]
         self._block_labels(layers, n_rows)
         title = f"{mode} / weight" if per_param else f"{mode} / unit"
@@ -355,7 +357,8 @@ def _child_main(payload: str) -> None:
     print(f"RESULT\t{result}")
 
 
-def _caption(store: WeightChangeStore, reading: int) -> str:
+def reading_caption(store: WeightChangeStore, reading: int) -> str:
+    """Which reading a figure shows ("reading 3/3 (step 15, epoch 2)"), and whether its run was interrupted."""
     index = store.reading_index(reading)
     row = store.readings.iloc[index]
     text = f"reading {index + 1}/{store.n_readings} (step {row.step}, epoch {row.epoch})"
@@ -395,10 +398,10 @@ def render_run(
     what = describe(mode, store.period)
     mlab = _mlab()
     values = _values(store, reading, per_param, mode)
-    scene = _Scene(mlab, store.layers, 1, _Scale.of(values, log_scale), size, per_param, mode)
+    scene = _Scene(mlab, store.layers, 1, Scale.of(values, log_scale), size, per_param, mode)
     try:
         scene.show(0, values)
-        scene.frame(f"{store.run_id}: {what}\n{_caption(store, reading)}")
+        scene.frame(f"{store.run_id}: {what}\n{reading_caption(store, reading)}")
         return _save(mlab, scene, out_png)
     finally:
         scene.close()
@@ -447,7 +450,7 @@ def render_comparison(
     what = describe(mode, "/".join(map(str, periods)))
     mlab = _mlab()
     values = [_values(store, reading, per_param, mode) for store in opened]
-    scale = _Scale.of([v for run in values for v in run], log_scale)
+    scale = Scale.of([v for run in values for v in run], log_scale)
     scene = _Scene(mlab, opened[0].layers, len(opened), scale, size, per_param, mode)
     try:
         for row, (store, run_values) in enumerate(zip(opened, values)):
@@ -499,14 +502,14 @@ def render_animation(
     readings = np.unique(np.linspace(0, store.n_readings - 1, count).round().astype(int))
     what = describe(mode, store.period)
     final = _values(store, -1, per_param, mode)
-    scene = _Scene(mlab, store.layers, 1, _Scale.of(final, log_scale), size, per_param, mode)
+    scene = _Scene(mlab, store.layers, 1, Scale.of(final, log_scale), size, per_param, mode)
     frames = []
     try:
         scene.show(0, final)
-        scene.frame(_caption(store, -1))  # camera fitted once, to the tallest bars, so it stays put
+        scene.frame(reading_caption(store, -1))  # camera fitted once, to the tallest bars, so it stays put
         for index in readings:
             scene.show(0, _values(store, int(index), per_param, mode))
-            scene.redraw(f"{store.run_id}: {what}\n{_caption(store, int(index))}")
+            scene.redraw(f"{store.run_id}: {what}\n{reading_caption(store, int(index))}")
             frames.append(Image.fromarray(mlab.screenshot(figure=scene.figure, mode="rgb")))
     finally:
         scene.close()

@@ -1,0 +1,28 @@
+"""The report's landing page from the run's own tables (see layerscope.results.landing)."""
+
+import json
+from pathlib import Path
+
+from layerscope.core.scripting import run_job
+
+
+def main(smk):
+    from layerscope.results.landing import machine, write_landing
+
+    created = [json.loads(Path(p).read_text())["created"] for p in (smk.input.data_provenance, smk.input.provenance)]
+    recommendation = json.loads(Path(smk.input.recommendation[0]).read_text()) if smk.input.recommendation else None
+    train_seconds = {Path(p).parent.name: json.loads(Path(p).read_text())["train_seconds"] for p in smk.input.metrics}
+    write_landing(
+        smk.output.page,
+        tables_dir=Path(smk.input.gate).parent,
+        figures=list(smk.input.figures),
+        recommendation=recommendation,
+        train_seconds=train_seconds,
+        started=created[0],
+        finished=created[1],
+        experiment=smk.config["experiment"],
+        host=machine(),
+    )
+
+
+run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)
