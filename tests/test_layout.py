@@ -106,7 +106,8 @@ def test_the_readme_results_are_the_generated_block_unedited():
     source, text, unedited = pasted_block((REPO / "README.md").read_text())
     assert source == "results/default/tables/readme_results.md"
     assert unedited, "the README's results block was edited by hand: rerun make readme-results"
-    assert "| approach (Table 8) |" in text and "Sanity gate:" in text
+    # empty until a default run of this version is pasted; once pasted, it is the whole file
+    assert text == "" or (text.startswith("| approach (Table 8)") and "Sanity gate:" in text)
 
 
 def test_catalog_layout():
