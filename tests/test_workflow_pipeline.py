@@ -18,7 +18,7 @@ import yaml
 from conftest import REPO
 from PIL import Image
 
-from layerscope.results.tables import TABLE_STEMS
+from layerscope.results.writer import TABLE_STEMS
 
 SMOKE = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
 SMOKE_RUNS = [

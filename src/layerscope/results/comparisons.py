@@ -25,7 +25,7 @@ def paired_test(run_a: dict | None, run_b: dict | None) -> McNemar | None:
     """McNemar's test of two finished runs on their common test images; None if either lacks predictions.
 
     Args:
-        run_a: run A as :func:`layerscope.results.tables.load_runs` returns it (with
+        run_a: run A as :func:`layerscope.results.run_files.load_runs` returns it (with
             ``test_predictions``), or None.
         run_b: run B, likewise.
 

@@ -42,7 +42,7 @@ def plot_validation_curves(histories: Mapping[str, pd.DataFrame | None], out_png
     """Validation accuracy per epoch of every run in one figure; unfinished runs are named in the legend.
 
     Args:
-        histories: per run id, its history (:func:`layerscope.results.tables.load_histories`), None if unfinished.
+        histories: per run id, its history (:func:`layerscope.results.run_files.load_histories`), None if unfinished.
         out_png: where to write the PNG.
 
     Returns:

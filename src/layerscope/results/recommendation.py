@@ -151,7 +151,7 @@ def recommend(
         moved: relative net change per block during fine-tuning (:func:`block_movement`),
             or None without a fine-tuning run (signal b is then left out).
         runs: the sweep's runs (run id -> loaded metrics with test predictions, None if
-            unfinished), as :func:`layerscope.results.tables.load_runs` gives them.
+            unfinished), as :func:`layerscope.results.run_files.load_runs` gives them.
 
     Returns:
         ``(table, verdict)``: one row per block 1-5 (columns :data:`COLUMNS`), and a dict
@@ -261,7 +261,7 @@ def write_recommendation(
     Args:
         quality_files: ``quality.csv`` of the explained VGG-16 runs.
         finetune_store: the fine-tuning run's ``weight_changes.h5``, or None.
-        runs: the sweep's runs as :func:`layerscope.results.tables.load_runs` gives them.
+        runs: the sweep's runs as :func:`layerscope.results.run_files.load_runs` gives them.
         out_stem: path of the tables without suffix.
         figure: path of the PNG.
 
