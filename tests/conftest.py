@@ -24,6 +24,17 @@ def write_png(path: Path, seed: int, size: int = 20, mode: str = "RGB") -> Path:
     return path
 
 
+def prepared_tiny_folder(root: Path, seed: int) -> Path:
+    """Three classes (a, b, c) of ten 32 x 32 images under ``root/img``, prepared into ``root/data``."""
+    from layerscope.data.prepare import DataSettings, prepare
+
+    for c, label in enumerate(["a", "b", "c"]):
+        for i in range(10):
+            write_png(root / "img" / label / f"{i}.png", seed=seed * c + i, size=32)
+    prepare(DataSettings(source="folder", path=str(root / "img"), image_size=(32, 32), seed=1), root / "data")
+    return root / "data"
+
+
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     """Three classes of 10 distinct images each, one sub-folder per class."""

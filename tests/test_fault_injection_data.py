@@ -1,4 +1,4 @@
-"""Fault injection, round two (issue 24): odd images and manifests, damaged and unwritable
+"""Fault injection, round two: odd images and manifests, damaged and unwritable
 files, configs that used to fail late, and results that named the install folder.
 
 Each test builds its case by hand (a folder of images, a manifest, a file cut short, an
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, write_png
+from conftest import REPO, prepared_tiny_folder, write_png
 from PIL import Image
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -51,12 +51,7 @@ def disk_full(*_args, **_kwargs):
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     """Three classes of ten 32 x 32 images, prepared: 18 training images."""
-    root = tmp_path_factory.mktemp("tiny")
-    for c, label in enumerate(["a", "b", "c"]):
-        for i in range(10):
-            write_png(root / "img" / label / f"{i}.png", seed=70 * c + i, size=32)
-    prepare(DataSettings(source="folder", path=str(root / "img"), image_size=(32, 32), seed=1), root / "data")
-    return root / "data"
+    return prepared_tiny_folder(tmp_path_factory.mktemp("tiny"), seed=70)
 
 
 def lenet_config(**training) -> dict:

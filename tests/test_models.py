@@ -285,7 +285,7 @@ def test_vgg16_preprocess_is_bit_identical_to_bgr_minus_mean(vgg_fc):
 
 
 def test_a_saved_vgg16_loads_with_plain_keras(tmp_path, vgg_fc):
-    """Issue 24 item 11: ``keras.models.load_model`` in a process that never imports layerscope."""
+    """``keras.models.load_model`` in a process that never imports layerscope."""
     path = tmp_path / "model.keras"
     vgg_fc.save(path)
     images = np.random.default_rng(3).uniform(0, 255, (2, 32, 32, 3)).astype("float32")

@@ -8,11 +8,10 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, write_png
+from conftest import REPO, prepared_tiny_folder
 from snakemake.utils import validate
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.data.prepare import DataSettings, prepare
 from layerscope.train.fit import (
     FitSettings,
     StepCheckpoints,
@@ -30,12 +29,7 @@ from layerscope.weights.store import WeightChangeStore
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    for c, label in enumerate(["a", "b", "c"]):
-        for i in range(10):
-            write_png(root / "img" / label / f"{i}.png", seed=50 * c + i, size=32)
-    prepare(DataSettings(source="folder", path=str(root / "img"), image_size=(32, 32), seed=1), root / "data")
-    return root / "data"
+    return prepared_tiny_folder(tmp_path_factory.mktemp("tiny"), seed=50)
 
 
 def config(**training) -> dict:
@@ -272,7 +266,7 @@ def test_damaged_resume_files_are_discarded_not_resumed(tmp_path, caplog):
 
 
 def test_truncated_model_and_store_name_the_file_and_the_rerun(tmp_path):
-    """Issue 12, point 6: not Keras' "File not found" for a file that exists."""
+    """Not Keras' "File not found" for a file that exists."""
     run_dir = tmp_path / "results/x/runs/lenet5-tanh-sgd"
     run_dir.mkdir(parents=True)
     model_file, store_file = run_dir / "model.keras", run_dir / "weight_changes.h5"

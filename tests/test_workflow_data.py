@@ -54,7 +54,7 @@ def test_bad_image_fails_with_its_name_and_leaves_no_outputs(tmp_path, folder_co
 
 
 def test_class_lost_to_skipping_stops_the_data_stage(tmp_path, image_folder):
-    """Issue 12, point 2: no 0/0/0 class reaching training with a perfect score."""
+    """No 0/0/0 class reaching training with a perfect score."""
     for file in (image_folder / "inclusion").iterdir():
         file.write_bytes(b"\x89PNG broken")
     config = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
