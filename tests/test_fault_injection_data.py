@@ -36,7 +36,7 @@ from layerscope.explain.explanations import read_maps
 from layerscope.train.features import extract_frozen_features
 from layerscope.train.models import lenet5
 from layerscope.train.run import RunFiles, train_run
-from layerscope.train.runs import parse_run_id
+from layerscope.train.runs import job_settings, parse_run_id
 from layerscope.weights.store import LayerInfo, WeightStoreWriter
 
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
@@ -65,7 +65,7 @@ def lenet_config(**training) -> dict:
     return config
 
 
-# Item 1: hidden files and folders
+# hidden files and folders
 
 
 def test_hidden_files_and_folders_are_skipped_at_every_depth_and_counted(tmp_path, caplog):
@@ -91,7 +91,7 @@ def test_hidden_files_and_folders_are_skipped_at_every_depth_and_counted(tmp_pat
     assert listing_digest("folder", str(root)) == before  # a new hidden file reruns nothing
 
 
-# Item 2: one rule for bit depth
+# one rule for bit depth
 
 
 def write_16_bit(path, values) -> None:
@@ -131,7 +131,7 @@ def test_8_bit_images_are_kept_as_they_are(tmp_path):
     assert load_image(tmp_path / "grey.png", (2, 2))[..., 1].tolist() == pixels.tolist()
 
 
-# Item 3: a manifest listing one image twice
+# a manifest listing one image twice
 
 
 def test_a_manifest_row_listed_twice_is_refused_with_its_line_numbers(tmp_path):
@@ -146,7 +146,7 @@ def test_a_manifest_row_listed_twice_is_refused_with_its_line_numbers(tmp_path):
         load_source("manifest", str(csv))
 
 
-# Item 7: damaged and unwritable files
+# damaged and unwritable files
 
 
 def test_a_damaged_maps_file_is_named_with_the_fix(tmp_path):
@@ -185,13 +185,18 @@ def test_a_full_disk_in_the_training_job_is_one_line_naming_the_store(tmp_path, 
     config = lenet_config()
     files = RunFiles(tmp_path / "run")
     with pytest.raises(DiskFullError, match=f"^{FULL_DISK.format(str(files.pending_weight_changes) + '.partial')}$"):
-        train_run(parse_run_id("lenet5-tanh-sgd", config["training"]), config, tiny_data, files)
+        train_run(
+            parse_run_id("lenet5-tanh-sgd", config["training"]),
+            tiny_data,
+            files,
+            **job_settings("lenet5-tanh-sgd", config),
+        )
     assert not files.predictions.exists() and not files.model.exists()
 
 
 def test_a_full_disk_while_writing_the_feature_cache_names_it(tmp_path, tiny_data, monkeypatch):
-    monkeypatch.setattr(np, "savez", disk_full)
-    out = tmp_path / "block1.npz"
+    monkeypatch.setattr(os, "posix_fallocate", disk_full)  # the cache's blocks are reserved before the map is written
+    out = tmp_path / "block1.npy"
     with pytest.raises(DiskFullError, match=f"^{FULL_DISK.format(out)}$"):
         extract_frozen_features(tiny_data, 1, "none", out, False)
     assert list(tmp_path.iterdir()) == []
@@ -218,7 +223,7 @@ def test_a_full_disk_no_writer_named_is_still_one_line(tmp_path, capfd, restored
     assert "Traceback" not in (tmp_path / "job.log").read_text()
 
 
-# Item 8: image sizes the networks cannot take
+# image sizes the networks cannot take
 
 
 @pytest.mark.parametrize("size", [[8, 8], [31, 64], [64, 16]])
@@ -237,7 +242,7 @@ def test_lenet5_names_its_own_minimum_input_size():
     assert tuple(lenet5((19, 19, 3), 2).get_layer("c5").output.shape[1:]) == (1, 1, 120)
 
 
-# Item 10: image names relative to the data source
+# image names relative to the data source
 
 
 def test_outputs_name_images_relative_to_the_data_source(tmp_path):
@@ -256,7 +261,7 @@ def test_outputs_name_images_relative_to_the_data_source(tmp_path):
     assert all(path.startswith("images/cell") for path in elpv["path"])
 
 
-# Item 13: a missing weights file and a batch larger than the training split
+# a missing weights file and a batch larger than the training split
 
 
 def test_a_missing_weights_file_stops_snakemake_before_any_job(tmp_path):
@@ -282,5 +287,10 @@ def test_a_batch_larger_than_the_training_split_stops_the_job_naming_the_key(tmp
     with pytest.raises(
         LayerscopeError, match=r"training.batch_size 19 is larger than the training split \(18 images\)"
     ):
-        train_run(parse_run_id("lenet5-tanh-sgd", config["training"]), config, tiny_data, files)
+        train_run(
+            parse_run_id("lenet5-tanh-sgd", config["training"]),
+            tiny_data,
+            files,
+            **job_settings("lenet5-tanh-sgd", config),
+        )
     assert not files.root.exists()

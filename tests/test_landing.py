@@ -11,7 +11,7 @@ import pytest
 from test_tables import CLASSES, FREEZE, OTHERS, RUN_IDS, html_rows, write_run
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.results import landing, tables
+from layerscope.results import landing, writer
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def tables_dir(tmp_path):
         write_run(root, run_id, accuracies)
     for (k, opt), (val, test) in FREEZE.items():
         write_run(root, f"vgg16-freeze{k}-{opt}", (0.9, val, test))
-    tables.write_all_tables(root, RUN_IDS, tmp_path / "tables", (32, 32, 3), 4, CLASSES)
+    writer.write_all_tables(root, RUN_IDS, tmp_path / "tables", (32, 32, 3), 4, CLASSES)
     # the hand-written runs carry no bootstrap intervals: give the transfer row one
     path = tmp_path / "tables" / "table8_summary.csv"
     table8 = pd.read_csv(path, index_col=0, keep_default_na=False)

@@ -51,6 +51,16 @@ def frozen_extractor(input_shape: tuple[int, ...], k: int, weights: str):
     return extractor
 
 
+def _reserve(path: Path) -> None:
+    """Allocate the memory-mapped file's blocks before it is written.
+
+    On a full disk a page written through the map would kill the process (SIGBUS);
+    reserving raises ENOSPC instead, which names the file.
+    """
+    with open(path, "r+b") as handle:
+        os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+
+
 def extract_frozen_features(
     data_dir: str | os.PathLike,
     k: int,
@@ -88,6 +98,7 @@ def extract_frozen_features(
     out_file = Path(out_file)
     with atomic_path(out_file) as tmp:
         stored = np.lib.format.open_memmap(tmp, mode="w+", dtype=STORAGE_DTYPE, shape=(total, *feature_shape))
+        _reserve(tmp)
         _write_batches(extractor, images, stored, batch_size)
         del stored  # flushed and closed before the rename
     meta = {
