@@ -45,7 +45,7 @@ DRIVER = textwrap.dedent(
 
     plan = json.loads(Path(sys.argv[1]).read_text())
     from layerscope.train import fit, run
-    from layerscope.weights import recorder, store
+    from layerscope.weights import recorder, store_writer
     from layerscope.train.runs import job_settings, parse_run_id
 
     def die():
@@ -77,7 +77,7 @@ DRIVER = textwrap.dedent(
         elif fault == "after-last-epoch":  # last epoch committed, store not yet finished
             after(R, "on_epoch_end", lambda self, epoch, logs=None: epoch == epochs - 1)
         elif fault == "after-store":  # store finished
-            after(store.WeightStoreWriter, "finish", lambda self: True)
+            after(store_writer.WeightStoreWriter, "finish", lambda self: True)
         elif fault == "during-outputs":  # predictions, history and curves written; model not
             after(run, "plot_history", lambda *a, **k: True)
         elif fault == "inside-model-save":  # model written to its temporary name, not yet renamed

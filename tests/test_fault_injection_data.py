@@ -37,7 +37,8 @@ from layerscope.train.features import extract_frozen_features
 from layerscope.train.models import lenet5
 from layerscope.train.run import RunFiles, train_run
 from layerscope.train.runs import job_settings, parse_run_id
-from layerscope.weights.store import LayerInfo, WeightStoreWriter
+from layerscope.weights.store import LayerInfo
+from layerscope.weights.store_writer import WeightStoreWriter
 
 SCHEMA = str(REPO / "workflow/schemas/config.schema.yaml")
 FULL_DISK = "no space left on device writing {}: free space and rerun"
@@ -179,7 +180,7 @@ def test_a_full_disk_while_writing_the_weight_change_store_names_it(tmp_path, mo
 
 def test_a_full_disk_in_the_training_job_is_one_line_naming_the_store(tmp_path, tiny_data, monkeypatch):
     """The issue's case: HDF5 raised errno 28 from inside a Keras callback, as a traceback."""
-    import layerscope.weights.store as store
+    import layerscope.weights.store_writer as store
 
     monkeypatch.setattr(store, "_put_row", disk_full)
     config = lenet_config()

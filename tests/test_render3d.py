@@ -11,7 +11,8 @@ from PIL import Image, ImageSequence
 from layerscope.core.errors import LayerscopeError
 from layerscope.weights import render3d
 from layerscope.weights.plots import plot_block_lines, plot_period_heatmap
-from layerscope.weights.store import LayerInfo, WeightChangeStore, WeightStoreWriter
+from layerscope.weights.store import LayerInfo, WeightChangeStore
+from layerscope.weights.store_writer import WeightStoreWriter
 from layerscope.weights.summary import block_summary
 
 SIZE = (640, 400)

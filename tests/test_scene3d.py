@@ -12,7 +12,8 @@ from test_render3d import VGG_SMALL, synthetic_store
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.weights import render3d, scene3d
-from layerscope.weights.store import LayerInfo, WeightChangeStore, WeightStoreWriter
+from layerscope.weights.store import LayerInfo, WeightChangeStore
+from layerscope.weights.store_writer import WeightStoreWriter
 
 FROZEN = {"block1_conv1", "block1_conv2"}
 

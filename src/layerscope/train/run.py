@@ -49,7 +49,8 @@ from layerscope.train.plots import plot_history
 from layerscope.train.runs import RunSpec, cached_blocks, run_epochs
 from layerscope.train.tensorboard import tensorboard_callbacks
 from layerscope.weights.recorder import WeightChangeRecorder, recorded_layer_names
-from layerscope.weights.store import WeightStoreWriter, resume_path
+from layerscope.weights.store import resume_path
+from layerscope.weights.store_writer import WeightStoreWriter
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.weights.store import SUMMARIES, LayerInfo, WeightStoreWriter
+from layerscope.weights.store import SUMMARIES, LayerInfo
+from layerscope.weights.store_writer import WeightStoreWriter
 
 log = logging.getLogger(__name__)
 

@@ -347,7 +347,7 @@ def _child_main(payload: str) -> None:
     """Entry point of the child: log records and the outcome go to stdout, one per line."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(levelname)s\t%(message)s"))
-    log.addHandler(handler)
+    logging.getLogger("layerscope").addHandler(handler)  # the store opener's warnings too
     name, args, kwargs = json.loads(payload)
     try:
         result = getattr(sys.modules[__name__], name).__wrapped__(*args, **kwargs)
