@@ -5,6 +5,7 @@ import pytest
 
 import layerscope
 from layerscope.core.atomic import atomic_path
+from layerscope.core.machine import cpu_description, machine_line, machines_of
 from layerscope.core.provenance import config_digest, read_provenance, sha256_file, write_provenance
 
 
@@ -34,6 +35,39 @@ def test_record_traces_inputs_outputs_and_versions(tmp_path):
     assert record["code_version"]
     assert record["layerscope_version"] == layerscope.__version__ == importlib.metadata.version("layerscope")
     assert record["config_digest"] == config_digest({"seed": 1})
+    machine = record["machine"]
+    assert machine["cpu_model"] and machine["cpu_count"] >= 1
+    assert set(machine) >= {"cpu_isa", "tf_enable_onednn_opts", "onednn_max_cpu_isa"}
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC 9R14
+flags\t\t: fpu sse4_2 avx avx2 fma avx512f avx512_bf16 avx512_vnni sha_ni
+
+processor\t: 1
+model name\t: something else
+flags\t\t: fpu
+"""
+
+
+def test_cpu_description_names_model_generation_and_vector_isa(tmp_path):
+    (tmp_path / "cpuinfo").write_text(CPUINFO)
+    model, isa = cpu_description(tmp_path / "cpuinfo")
+    assert model == "AMD EPYC 9R14 (family 25, model 17)"
+    assert isa == ["avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"]  # widest last, no AMX
+    line = machine_line({"cpu_model": model, "cpu_isa": isa, "cpu_count": 2, "tf_enable_onednn_opts": "0"})
+    assert line == (
+        "AMD EPYC 9R14 (family 25, model 17), 2 cores, instruction sets AVX, AVX2, FMA, AVX512F, "
+        "AVX512-VNNI, AVX512-BF16; TF_ENABLE_ONEDNN_OPTS=0"
+    )
+
+
+def test_cpu_description_without_proc_cpuinfo(tmp_path):
+    model, isa = cpu_description(tmp_path / "absent")
+    assert model and isa == []
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -57,3 +91,13 @@ def test_atomic_path_keeps_double_suffixes(tmp_path):
         assert tmp.name.endswith(".weights.h5")
         tmp.write_bytes(b"w")
     assert (tmp_path / "step_10.weights.h5").read_bytes() == b"w"
+
+
+def test_machines_of_lists_each_machine_once():
+    a = {"cpu_model": "A", "cpu_isa": ["avx2"], "cpu_count": 2, "tf_enable_onednn_opts": None}
+    b = {**a, "cpu_model": "B"}
+    lines = machines_of([{"machine": a}, {"machine": b}, {"machine": a}, {"rule": "no machine"}])
+    assert lines == [
+        "A, 2 cores, instruction sets AVX2; oneDNN default (on)",
+        "B, 2 cores, instruction sets AVX2; oneDNN default (on)",
+    ]

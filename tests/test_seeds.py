@@ -3,9 +3,11 @@
 import subprocess
 import sys
 
+import pytest
 import yaml
 from conftest import REPO
 
+from layerscope.core.errors import LayerscopeError
 from layerscope.train.runs import parse_run_id, replicate_grid, run_seed, split_replicate
 
 RUNS = {
@@ -26,6 +28,17 @@ def test_replicates_follow_the_extra_seeds():
     assert run_seed("vgg16-finetune", config) == 5 and run_seed("vgg16-finetune-seed7", config) == 7
     assert replicate_grid({"seed": 42, "runs": {**RUNS, "seeds": None}}) == []
     assert run_seed("lenet5-tanh-sgd", {"seed": 42, "runs": RUNS}) == 42
+
+
+def test_only_the_seeded_runs_get_replicates():
+    runs = {**RUNS, "freeze_blocks": [3, 5], "seeds": [5, 6], "seeded": ["vgg16-freeze*-momentum", "lenet5-tanh-sgd"]}
+    assert replicate_grid({"seed": 42, "runs": runs}) == [
+        "lenet5-tanh-sgd-seed6",
+        "vgg16-freeze3-momentum-seed6",
+        "vgg16-freeze5-momentum-seed6",
+    ]
+    with pytest.raises(LayerscopeError, match=r"runs.seeded: \['vgg16-freeze4-\*'\] match\(es\) no run"):
+        replicate_grid({"seed": 42, "runs": {**runs, "seeded": ["vgg16-freeze4-*"]}})
 
 
 def test_replicate_parses_as_its_base_run():

@@ -8,7 +8,13 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from layerscope.core.bootstrap import accuracy_and_weighted_f1, bootstrap_intervals
 from layerscope.core.errors import LayerscopeError
-from layerscope.core.statistics import mcnemar, mean_and_sd, mean_sd_n, paired_difference_interval
+from layerscope.core.statistics import (
+    mcnemar,
+    mean_and_sd,
+    mean_sd_n,
+    paired_difference_interval,
+    seed_image_bootstrap,
+)
 
 
 def test_confusion_metrics_match_scikit_learn():
@@ -106,3 +112,48 @@ def test_mean_sd_n_leaves_undefined_values_out():
     mean, sd, n = mean_sd_n([1.0, float("nan"), 3.0, 5.0])
     assert (mean, n) == (3.0, 3) and sd == pytest.approx(2.0)
     assert mean_sd_n([float("nan")])[2] == 0 and math.isnan(mean_sd_n([4.0])[1])
+
+
+def test_seed_image_bootstrap_certain_win_and_tie():
+    wins = seed_image_bootstrap(np.ones((2, 4)), np.zeros((3, 4)), seed=0, resamples=999)
+    assert (wins.difference, wins.low, wins.high) == (1.0, 1.0, 1.0)
+    assert wins.p_value == pytest.approx(2 / 1000)  # the floor: no resample on the other side of 0
+    assert (wins.seeds_a, wins.seeds_b, wins.images) == (2, 3, 4)
+    same = np.array([[1, 0, 1, 1], [0, 0, 1, 1]])
+    tie = seed_image_bootstrap(same, same, seed=0, resamples=999)
+    assert (tie.difference, tie.p_value) == (0.0, 1.0)
+
+
+def test_seed_image_bootstrap_point_estimate_is_the_difference_of_seed_means():
+    a = np.array([[1, 1, 0, 0], [1, 0, 0, 0]])  # accuracies 0.5 and 0.25
+    b = np.array([[0, 0, 0, 1]])  # 0.25
+    test = seed_image_bootstrap(a, b, seed=1)
+    assert test.difference == pytest.approx(0.375 - 0.25)
+    assert test.low < 0.125 < test.high and test.p_value > 0.05
+
+
+def test_seed_image_bootstrap_seed_level_chance_by_hand():
+    # Four seeds of A: two get every image right, two every image wrong; B always wrong.
+    # A's resampled seed mean is Binomial(4, 1/2) / 4, so P(difference <= 0) = P(no good
+    # seed drawn) = 1/16: p = 2/16, and the 95% interval is [0, 1] (each tail holds 1/16 > 2.5%).
+    a = np.repeat([[1.0], [1.0], [0.0], [0.0]], 50, axis=1)
+    test = seed_image_bootstrap(a, np.zeros((1, 50)), seed=2, resamples=20000)
+    assert test.difference == 0.5
+    assert test.p_value == pytest.approx(0.125, abs=0.01)
+    assert (test.low, test.high) == (0.0, 1.0)
+
+
+def test_seed_image_bootstrap_one_seed_each_is_the_paired_image_bootstrap():
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 2, 300)
+    pred_a = np.where(rng.random(300) < 0.8, truth, 1 - truth)
+    pred_b = np.where(rng.random(300) < 0.7, truth, 1 - truth)
+    seeded = seed_image_bootstrap([pred_a == truth], [pred_b == truth], seed=4, resamples=4000)
+    paired = paired_difference_interval(truth, pred_a, pred_b, seed=5, resamples=4000)
+    assert seeded.difference == pytest.approx(paired.estimate)
+    assert seeded.low == pytest.approx(paired.low, abs=0.012) and seeded.high == pytest.approx(paired.high, abs=0.012)
+
+
+def test_seed_image_bootstrap_rejects_unpaired_sides():
+    with pytest.raises(LayerscopeError, match=r"same images, got \(1, 3\) and \(1, 4\)"):
+        seed_image_bootstrap(np.ones((1, 3)), np.ones((1, 4)), seed=0)

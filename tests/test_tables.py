@@ -64,6 +64,7 @@ def write_run(
     baseline: tuple[float, float] = (0.25, 0.10),
     ci: tuple[float, float] | None = None,
     correct: list[bool] | None = None,
+    health: dict | None = None,
 ) -> None:
     """A finished run as the train rule leaves it: metrics.json and a 3-epoch history.csv."""
 
@@ -82,6 +83,8 @@ def write_run(
     }
     if ci is not None:
         metrics["test"]["accuracy_ci"] = list(ci)
+    if health is not None:
+        metrics["health"] = health
     run = runs_dir / run_id
     run.mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps(metrics))
@@ -226,6 +229,50 @@ def test_summary_picks_transfer_by_validation_not_test(runs):
     assert table8.loc["Majority class", "test_accuracy"] == 0.25
 
 
+def health(best: int, epochs: int, *flags: str) -> dict:
+    return {"best_epoch": best, "epochs_run": epochs, "flags": list(flags)}
+
+
+def test_a_flagged_run_is_never_silently_the_best(runs_dir):
+    # freeze3-momentum has the best validation accuracy but never converged
+    (runs_dir / "vgg16-freeze3-momentum").rename(runs_dir / "old")
+    write_run(runs_dir, "vgg16-freeze3-momentum", (0.9, 0.90, 0.70), health=health(3, 3, "not converged"))
+    runs = run_files.load_runs(runs_dir, RUN_IDS)
+    transfer = tables.summary(runs).loc["Transfer (3 frozen blocks)"]
+    assert (transfer["run"], transfer["flags"]) == ("vgg16-freeze3-nag", "")
+    assert sanity.sanity_gate(runs)["run"] == "vgg16-finetune"
+    # when every candidate is flagged the best flagged one is shown, with its flags
+    depth3 = {run_id: runs[run_id] for run_id in runs if run_id.startswith("vgg16-freeze3")}
+    for run_id in depth3:
+        depth3[run_id] = {**runs[run_id], "health": health(3, 3, "collapsed")}
+    row = tables.summary(depth3).loc["Transfer (3 frozen blocks)"]
+    assert (row["run"], row["flags"]) == ("vgg16-freeze3-momentum", "collapsed")
+
+
+def test_table9_shows_seeds_epochs_best_epochs_and_flags(tmp_path):
+    seeds = {
+        "vgg16-freeze4-sgd": ((0.9, 0.70, 0.60), health(2, 5)),
+        "vgg16-freeze4-sgd-seed43": ((0.9, 0.72, 0.64), health(3, 6)),
+        "vgg16-freeze4-sgd-seed44": ((0.9, 0.50, 0.50), health(4, 4, "not converged", "collapsed")),
+        "vgg16-freeze5-sgd": ((0.9, 0.60, 0.55), health(7, 10)),
+    }
+    for run_id, (accuracies, run_health) in seeds.items():
+        write_run(tmp_path, run_id, accuracies, health=run_health)
+    runs = run_files.load_runs(tmp_path, list(seeds))
+    table = tables.table9_statistics(runs)
+    row = table.loc["vgg16-freeze4-sgd"]
+    assert row["seeds"] == 3
+    assert row["test_accuracy_seed_mean"] == pytest.approx(0.58)
+    assert row["test_accuracy_seed_sd"] == pytest.approx(0.072111, abs=1e-6)
+    assert row["val_accuracy_seed_mean"] == pytest.approx(0.64)
+    assert (row["epochs_run"], row["best_epoch"]) == ("5, 6, 4", "2, 3, 4")
+    assert row["flags"] == "not converged (1 of 3 seeds), collapsed (1 of 3 seeds)"
+    single = table.loc["vgg16-freeze5-sgd"]
+    assert (single["seeds"], single["epochs_run"], single["best_epoch"], single["flags"]) == (1, "10", "7", "")
+    grid = tables.freeze_grid(runs)
+    assert grid.loc[4, "SGD"] == pytest.approx(0.58) and grid.loc[5, "SGD"] == pytest.approx(0.55)
+
+
 def test_approach_outside_the_grid_says_so(runs):
     table8 = tables.summary({k: v for k, v in runs.items() if "scratch" not in k})
     assert table8.loc["Random weights", "run"] == tables.NOT_IN_GRID
@@ -338,12 +385,47 @@ def test_claims_are_tested_on_paired_predictions(tmp_path):
     runs = run_files.load_runs(tmp_path, ["vgg16-finetune", "vgg16-freeze3-momentum"])
     tests = differences.approach_tests(runs)
     row = tests.loc["Fine-tuning vs Transfer (3 frozen blocks)"]
-    assert (row["only_a_correct"], row["only_b_correct"]) == (20, 2)
-    assert row["p_value"] == pytest.approx(2 * sum(math.comb(22, i) for i in range(3)) / 2**22)
-    assert row["verdict"] == "holds"
+    assert (row["seeds_a"], row["seeds_b"]) == (1, 1)
+    assert row["difference"] == pytest.approx(0.80 - 0.62)
+    # one seed a side: the paired image bootstrap; 20 vs 2 discordant images leave 0 far outside
+    assert 0.05 < row["difference_ci_low"] < 0.18 < row["difference_ci_high"] < 0.31
+    assert row["p_value"] < 0.01 and row["verdict"] == "holds"
     claims = study_claims.paper_comparison(runs)
     assert claims.loc["Fine-tuning beats transfer (3 frozen blocks)", "verdict"] == "holds"
     assert claims.loc["Transfer beats random weights", "verdict"] == "not measured"
+
+
+def correct_count(k: int, n: int = 100) -> list[bool]:
+    return [True] * k + [False] * (n - k)
+
+
+def test_depth_and_approach_claims_are_tested_across_seeds(tmp_path):
+    # depth 3 (momentum, three seeds) right on 80, 78, 82 of 100 images; depth 4 on 60, 62, 58;
+    # LeNet-5 (one seed) on 70
+    ids = []
+    for k, counts in ((3, (80, 78, 82)), (4, (60, 62, 58))):
+        for seed, count in zip(("", "-seed43", "-seed44"), counts, strict=True):
+            run_id = f"vgg16-freeze{k}-momentum{seed}"
+            write_run(tmp_path, run_id, (0.9, count / 100 + 0.05, count / 100), correct=correct_count(count))
+            ids.append(run_id)
+    write_run(tmp_path, "lenet5-relu-adam", (0.9, 0.7, 0.70), correct=correct_count(70))
+    runs = run_files.load_runs(tmp_path, [*ids, "lenet5-relu-adam"])
+    claims = study_claims.paper_comparison(runs)
+    depth = claims.loc["Freezing blocks 1-3 is best"]
+    assert depth["verdict"] == "holds" and depth["p_value"] < 0.01
+    assert depth["ours"].startswith("depth 3 vs depth 4 (best other depth by validation): difference +0.200 [")
+    assert "k=3: 0.800 ± 0.020 (3 runs)" in depth["ours"]
+    lenet = claims.loc["Transfer beats LeNet-5"]
+    assert lenet["ours"].startswith("transfer 0.800 ± 0.020 (3 seeds) vs LeNet-5 0.700 (1 seed); difference +0.100 [")
+    assert lenet["test"] == "bootstrap over seeds and test images"
+    neighbours = differences.freeze_tests(runs).loc["Momentum: 3 vs 4 frozen blocks"]
+    assert (neighbours["seeds_a"], neighbours["seeds_b"]) == (3, 3)
+    assert neighbours["difference"] == pytest.approx(0.20) and neighbours["verdict"] == "holds"
+    assert neighbours["difference_ci_low"] > 0.05
+    cell = tables.table9_statistics(runs).loc["vgg16-freeze3-momentum"]
+    assert cell["test_accuracy_seed_mean"] == pytest.approx(0.80)
+    # seeds 0.78-0.82 and 100 images: the mean's interval is about +-0.08 wide, around 0.80
+    assert 0.70 < cell["test_accuracy_seed_ci_low"] < 0.78 and 0.82 < cell["test_accuracy_seed_ci_high"] < 0.90
 
 
 def test_paired_test_names_a_run_that_lists_an_image_twice():
@@ -362,8 +444,12 @@ def test_freeze_neighbours_and_momentum_claim(runs):
     assert tests.loc["Momentum: 3 vs 4 frozen blocks", "difference"] == pytest.approx(0.15)
     claims = study_claims.paper_comparison(runs)
     # momentum/NAG beat SGD at depths 5, 3, 1 (x2), 4 (momentum); SGD wins at depth 2 (x2): 7 wins, 2 losses
-    assert claims.loc["Momentum methods (Momentum, NAG) beat plain SGD", "ours"].startswith("wins 7, losses 2")
-    assert claims.loc["Momentum methods (Momentum, NAG) beat plain SGD", "verdict"] == "same direction, not significant"
+    cell_by_cell = "Momentum methods (Momentum, NAG) beat plain SGD, cell by cell (seed means)"
+    assert claims.loc[cell_by_cell, "ours"].startswith("wins 7, losses 2")
+    assert claims.loc[cell_by_cell, "verdict"] == "same direction, not significant"
+    # no predictions in this fixture: the pooled seed-image test cannot be run, and says so
+    pooled = "Momentum methods (Momentum, NAG) beat plain SGD (all depths and seeds pooled)"
+    assert claims.loc[pooled, "verdict"] == "not measured"
 
 
 def test_unreadable_metrics_file_is_named(runs_dir):
@@ -396,12 +482,21 @@ def test_write_all_tables(runs_dir, tmp_path):
         "test weighted F1 [95% CI]",
     ]
     assert f"Sanity gate: {gate['sentence']}" in block
-    assert [markdown_rows(block.split("\n\n")[1])["3"][c] for c in ("SGD", "Momentum", "NAG")] == [
+    cells = markdown_rows(block.split("\n\n")[1])
+    assert [cells[f"3 frozen, {c}"]["test acc, mean ± sd [95% CI]"] for c in ("SGD", "Momentum", "NAG")] == [
         "0.600",
         "0.700",
         "0.610",
-    ]
+    ]  # one seed each, no predictions in this fixture: no sd, no interval
+    assert (
+        cells["3 frozen, SGD"]["seeds"] == "1" and cells["4 frozen, NAG"]["test acc, mean ± sd [95% CI]"] == "missing"
+    )
     assert "Fine-tuning beats transfer (3 frozen blocks)" in block
+    assert "Trained on:" not in block
+    writer.write_all_tables(
+        runs_dir, RUN_IDS, tmp_path / "again", (32, 32, 3), 4, CLASSES, machines=["AMD EPYC 9R14, 2 cores"]
+    )
+    assert (tmp_path / "again" / "readme_results.md").read_text().endswith("Trained on: AMD EPYC 9R14, 2 cores.\n")
 
 
 def test_the_results_block_is_spliced_between_its_markers_and_an_edit_is_seen():

@@ -5,6 +5,9 @@ rule tables:
             f"{RESULTS}/runs/{{run}}/predictions.csv", run=RUNS + REPLICATES
         ),
         histories=expand(f"{RESULTS}/runs/{{run}}/history.csv", run=RUNS),
+        train_provenance=expand(
+            f"{RESULTS}/runs/{{run}}/provenance.json", run=RUNS + REPLICATES
+        ),
         probe=f"{RESULTS}/baselines/linear_probe/metrics.json",
         classes=f"{RESULTS}/data/classes.json",
     output:
@@ -119,6 +122,9 @@ rule landing_page:
         data_provenance=f"{RESULTS}/data/provenance.json",
         recommendation=landing_recommendation(),
         metrics=expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=RUNS + REPLICATES),
+        train_provenance=expand(
+            f"{RESULTS}/runs/{{run}}/provenance.json", run=RUNS + REPLICATES
+        ),
         figures=landing_figures(),
     output:
         page=report(

@@ -7,7 +7,8 @@ from layerscope.core.scripting import run_job
 
 
 def main(smk):
-    from layerscope.results.landing import machine, write_landing
+    from layerscope.core.machine import machines_of
+    from layerscope.results.landing import host_line, write_landing
 
     created = [json.loads(Path(p).read_text())["created"] for p in (smk.input.data_provenance, smk.input.provenance)]
     recommendation = json.loads(Path(smk.input.recommendation[0]).read_text()) if smk.input.recommendation else None
@@ -21,7 +22,7 @@ def main(smk):
         started=created[0],
         finished=created[1],
         experiment=smk.config["experiment"],
-        host=machine(),
+        host=host_line(machines_of(json.loads(Path(p).read_text()) for p in smk.input.train_provenance)),
     )
 
 

@@ -7,6 +7,7 @@ from layerscope.core.scripting import run_job, write_job_provenance
 
 
 def main(smk):
+    from layerscope.core.machine import machines_of
     from layerscope.results.figures import plot_freeze_heatmap, plot_validation_curves
     from layerscope.results.run_files import load_histories, load_probe, load_runs
     from layerscope.results.selection import primary_runs
@@ -26,9 +27,10 @@ def main(smk):
         classes,
         smk.params.transfer_depth,
         probe,
+        machines_of(json.loads(Path(p).read_text()) for p in smk.input.train_provenance),
     )
-    runs = primary_runs(load_runs(runs_dir, smk.params.runs))
-    plot_validation_curves(load_histories(runs_dir, list(runs)), smk.output.curves)
+    runs = load_runs(runs_dir, smk.params.runs)
+    plot_validation_curves(load_histories(runs_dir, list(primary_runs(runs))), smk.output.curves)
     plot_freeze_heatmap(freeze_grid(runs), smk.output.heatmap)
     write_job_provenance(smk, outputs=[*written, smk.output.curves, smk.output.heatmap])
 

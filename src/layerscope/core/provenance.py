@@ -2,8 +2,9 @@
 
 Every rule writes one JSON record next to its outputs naming the experiment, a
 digest of the config, the code version (git commit), the release
-(``layerscope_version``, see CHANGELOG.md), library versions, the seed and sha256
-digests of its inputs and outputs.
+(``layerscope_version``, see CHANGELOG.md), library versions, the machine (CPU model
+and instruction sets, :mod:`layerscope.core.machine`), the seed and sha256 digests of
+its inputs and outputs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from layerscope import __version__
 from layerscope.core.atomic import write_text
+from layerscope.core.machine import machine_record
 
 LIBRARIES = (
     "tensorflow",
@@ -128,6 +130,7 @@ def build_record(
         **stamp(experiment, config, seed),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "libraries": library_versions(),
+        "machine": machine_record(),
         "inputs": _digests(inputs),
         "outputs": _digests(outputs),
         **({"extra": dict(extra)} if extra else {}),

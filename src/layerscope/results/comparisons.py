@@ -3,7 +3,8 @@
 The study's numbers (steel defects, 11 classes) and ours (by default elpv, 4 classes)
 are different tasks, so subtracting them means nothing. What can be compared is the
 *shape* of the results: does an approach beat another here too, at our confidence level?
-Each claim gets a verdict from a paired test on our test images.
+Each claim gets a verdict from a test across the training seeds and the test images
+(:func:`seed_test`), never from one seed's luck.
 """
 
 from __future__ import annotations
@@ -15,10 +16,41 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, spearmanr
 
+from layerscope.core.bootstrap import Interval
 from layerscope.core.errors import LayerscopeError
-from layerscope.core.statistics import McNemar, mcnemar
+from layerscope.core.statistics import (
+    McNemar,
+    SeedImageTest,
+    mcnemar,
+    mean_sd_n,
+    seed_image_bootstrap,
+    seed_image_interval,
+)
 
 ALPHA = 0.05
+
+
+def _test_predictions(run: dict) -> pd.DataFrame:
+    """A finished run's test predictions, checked to list each image once."""
+    preds = run["test_predictions"]
+    repeated = preds["path"][preds["path"].duplicated()].tolist()
+    if repeated:
+        raise LayerscopeError(
+            f"run {run.get('run_id')!r} has more than one test prediction for {repeated[:3]}: "
+            "its predictions.csv is damaged; rerun the run"
+        )
+    return preds
+
+
+def _check_same_images(reference: dict, ref_preds: pd.DataFrame, run: dict, preds: pd.DataFrame) -> pd.DataFrame:
+    """``ref_preds`` merged with ``preds`` on the image path; both runs must cover the same images and labels."""
+    merged = ref_preds.merge(preds, on="path", suffixes=("_a", "_b"), validate="one_to_one")
+    if len(merged) != len(ref_preds) or len(merged) != len(preds) or (merged["true_a"] != merged["true_b"]).any():
+        raise LayerscopeError(
+            f"runs {reference.get('run_id')!r} and {run.get('run_id')!r} were tested on different images "
+            "or labels: compare runs of one experiment only"
+        )
+    return merged
 
 
 def paired_test(run_a: dict | None, run_b: dict | None) -> McNemar | None:
@@ -36,23 +68,9 @@ def paired_test(run_a: dict | None, run_b: dict | None) -> McNemar | None:
         LayerscopeError: the runs were tested on different images or labels, or one
             lists an image twice.
     """
-    preds_a = (run_a or {}).get("test_predictions")
-    preds_b = (run_b or {}).get("test_predictions")
-    if preds_a is None or preds_b is None:
+    if (run_a or {}).get("test_predictions") is None or (run_b or {}).get("test_predictions") is None:
         return None
-    for run, preds in ((run_a, preds_a), (run_b, preds_b)):
-        repeated = preds["path"][preds["path"].duplicated()].tolist()
-        if repeated:
-            raise LayerscopeError(
-                f"run {run.get('run_id')!r} has more than one test prediction for {repeated[:3]}: "
-                "its predictions.csv is damaged; rerun the run"
-            )
-    merged = preds_a.merge(preds_b, on="path", suffixes=("_a", "_b"), validate="one_to_one")
-    if len(merged) != len(preds_a) or (merged["true_a"] != merged["true_b"]).any():
-        raise LayerscopeError(
-            f"runs {run_a.get('run_id')!r} and {run_b.get('run_id')!r} were tested on different images "
-            "or labels: compare runs of one experiment only"
-        )
+    merged = _check_same_images(run_a, _test_predictions(run_a), run_b, _test_predictions(run_b))
     labels = {
         name: i
         for i, name in enumerate(
@@ -63,6 +81,61 @@ def paired_test(run_a: dict | None, run_b: dict | None) -> McNemar | None:
         merged[column].map(labels).to_numpy() for column in ("true_a", "predicted_a", "predicted_b")
     )
     return mcnemar(truth, pred_a, pred_b)
+
+
+SEED_TEST = "bootstrap over seeds and test images"
+SEED_TEST_RESAMPLING_SEED = 0  # fixed, so a table is a function of the runs alone
+
+
+def correctness(runs: Sequence[dict]) -> np.ndarray | None:
+    """0/1 correctness of each run (rows) on each common test image (columns, sorted by path).
+
+    Returns:
+        The matrix, or None when there is no run or one lacks predictions.
+
+    Raises:
+        LayerscopeError: runs tested on different images or labels, or a run listing an
+            image twice.
+    """
+    if not runs or any(run.get("test_predictions") is None for run in runs):
+        return None
+    reference = _test_predictions(runs[0])
+    order = reference["path"].sort_values().to_numpy()
+    rows = []
+    for run in runs:
+        preds = _check_same_images(runs[0], reference, run, _test_predictions(run)).set_index("path")
+        rows.append((preds["predicted_b"] == preds["true_b"]).reindex(order).to_numpy(np.float64))
+    return np.vstack(rows)
+
+
+def seed_test(seeds_a: Sequence[dict], seeds_b: Sequence[dict]) -> SeedImageTest | None:
+    """Test "A beats B" across the training seeds of each side and the shared test images.
+
+    Args:
+        seeds_a: side A's finished runs (e.g. a cell's seeds, or every run of a depth),
+            each with ``test_predictions``.
+        seeds_b: side B's, likewise.
+
+    Returns:
+        :func:`layerscope.core.statistics.seed_image_bootstrap` of their correctness on the
+        common images, or None when a side is empty or lacks predictions.
+
+    Raises:
+        LayerscopeError: runs tested on different images or labels, or a run listing an
+            image twice.
+    """
+    if not seeds_a or not seeds_b:
+        return None
+    matrix = correctness([*seeds_a, *seeds_b])
+    if matrix is None:
+        return None
+    return seed_image_bootstrap(matrix[: len(seeds_a)], matrix[len(seeds_a) :], SEED_TEST_RESAMPLING_SEED)
+
+
+def seed_interval(seeds: Sequence[dict]) -> Interval | None:
+    """A cell's mean test accuracy over its seeds with its 95% interval over seeds and images."""
+    matrix = correctness(seeds)
+    return None if matrix is None else seed_image_interval(matrix, SEED_TEST_RESAMPLING_SEED)
 
 
 def verdict(difference: float, p_value: float, alpha: float = ALPHA) -> str:
@@ -102,33 +175,44 @@ class Claim:
         return self.__dict__.copy()
 
 
-def beats(claim: str, paper: str, name_a: str, run_a: dict | None, name_b: str, run_b: dict | None) -> Claim:
-    """Claim "A beats B" (test accuracy), checked with McNemar's test on our test images.
+def seeds_text(seeds: Sequence[dict]) -> str:
+    """A side's test accuracy as evidence text: ``0.712 ± 0.010 (3 seeds)`` or ``0.712 (1 seed)``."""
+    mean, sd, n = mean_sd_n([run["test"]["accuracy"] for run in seeds])
+    return f"{mean:.3f} ({n} seed)" if n == 1 else f"{mean:.3f} ± {sd:.3f} ({n} seeds)"
+
+
+def beats(claim: str, paper: str, name_a: str, seeds_a: Sequence[dict], name_b: str, seeds_b: Sequence[dict]) -> Claim:
+    """Claim "A beats B" (test accuracy), tested across each side's seeds and the test images.
 
     Args:
         claim: the claim, as the table words it.
         paper: what the study reported for it.
         name_a: A's name in our evidence text.
-        run_a: A's run (with ``test`` metrics and ``test_predictions``), or None if unfinished.
+        seeds_a: A's finished runs, one per training seed (empty if unfinished).
         name_b: B's name in our evidence text.
-        run_b: B's run, likewise.
+        seeds_b: B's, likewise.
 
     Returns:
-        The claim with our accuracies, the discordant counts and the verdict.
+        The claim with our seed-mean accuracies, the difference with its 95% interval and
+        the verdict (:func:`seed_test`).
 
     Raises:
         LayerscopeError: the runs were tested on different images or labels, or one
             lists an image twice.
     """
-    if run_a is None or run_b is None:
-        return Claim(claim, paper, "a run is missing", float("nan"), "not measured", "McNemar")
-    acc_a, acc_b = run_a["test"]["accuracy"], run_b["test"]["accuracy"]
-    test = paired_test(run_a, run_b)
-    p_value = float("nan") if test is None else test.p_value
-    ours = f"{name_a} {acc_a:.3f} vs {name_b} {acc_b:.3f}"
-    if test is not None:
-        ours += f" ({test.only_a_correct} vs {test.only_b_correct} images only one gets right)"
-    return Claim(claim, paper, ours, p_value, verdict(acc_a - acc_b, p_value), "McNemar (exact)")
+    if not seeds_a or not seeds_b:
+        return Claim(claim, paper, "a run is missing", float("nan"), "not measured", SEED_TEST)
+    test = seed_test(seeds_a, seeds_b)
+    ours = f"{name_a} {seeds_text(seeds_a)} vs {name_b} {seeds_text(seeds_b)}"
+    if test is None:
+        return Claim(claim, paper, ours, float("nan"), "not measured", SEED_TEST)
+    ours += f"; difference {difference_text(test)}"
+    return Claim(claim, paper, ours, test.p_value, verdict(test.difference, test.p_value), SEED_TEST)
+
+
+def difference_text(test: SeedImageTest) -> str:
+    """A - B with its 95% interval: ``+0.031 [-0.004, 0.066]``."""
+    return f"{test.difference:+.3f} [{test.low:+.3f}, {test.high:+.3f}]"
 
 
 def sign_test(claim: str, paper: str, pairs: Sequence[tuple[float, float]]) -> Claim:
@@ -191,20 +275,3 @@ def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:
     """
     frame = pd.DataFrame([c.row() for c in claims], columns=["claim", "paper", "ours", "p_value", "verdict", "test"])
     return frame.set_index("claim")
-
-
-def mean_by(cells: Mapping[tuple[int, str], float], key_index: int) -> dict:
-    """Mean test accuracy by one coordinate of (depth, optimizer) cells, ignoring missing ones.
-
-    Args:
-        cells: test accuracy per ``(depth, optimizer)``; NaN for a missing run.
-        key_index: 0 to average by depth, 1 by optimizer.
-
-    Returns:
-        The mean per depth or per optimizer.
-    """
-    groups: dict = {}
-    for key, value in cells.items():
-        if value == value:
-            groups.setdefault(key[key_index], []).append(value)
-    return {key: float(np.mean(values)) for key, values in groups.items()}

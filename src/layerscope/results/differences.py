@@ -1,4 +1,8 @@
-"""Table 8's and Table 9's differences tested: McNemar's exact test on paired test predictions."""
+"""Table 8's and Table 9's differences tested across training seeds and test images.
+
+Each side is a cell with all its finished seeds; :func:`layerscope.results.comparisons.seed_test`
+resamples both, so a difference one seed's luck made does not pass as a finding.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +12,25 @@ from collections.abc import Mapping
 import pandas as pd
 
 from layerscope.core.render import MISSING
-from layerscope.results.comparisons import paired_test, verdict
+from layerscope.core.statistics import mean_and_sd
+from layerscope.results.comparisons import seed_test, verdict
 from layerscope.results.gate import sanity_gate
-from layerscope.results.selection import metric, optimizer_label, optimizer_rank, primary_runs, select
+from layerscope.results.selection import cell_runs, optimizer_label, optimizer_rank, primary_runs, select
 from layerscope.results.tables import PROBE, TRANSFER, frame, summary
 from layerscope.train.runs import parse_name
 
 
 def approach_tests(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dict | None = None) -> pd.DataFrame:
-    """Table 8's differences tested: McNemar's exact test on paired test predictions.
+    """Table 8's differences tested across seeds and test images (:func:`seed_test`).
 
     Fine-tuning vs transfer, transfer vs random weights, transfer vs LeNet-5, transfer vs
     fixed feature extraction, and the best VGG-16 run vs the linear probe; each side is
-    the run Table 8 shows for that approach.
+    the run Table 8 shows for that approach, with all its seeds.
     """
     table8 = summary(runs, transfer_depth, probe)
-    chosen = {model: (table8.loc[model, "run"], runs.get(table8.loc[model, "run"])) for model in table8.index}
+    chosen = {model: (table8.loc[model, "run"], cell_runs(runs, table8.loc[model, "run"])) for model in table8.index}
     if probe is not None:
-        chosen[PROBE] = ("linear-probe", probe)
+        chosen[PROBE] = ("linear-probe", [probe])
     transfer = f"{TRANSFER} ({transfer_depth} frozen blocks)"
     best_vgg = sanity_gate(runs)["run"]
     pairs = [
@@ -35,15 +40,16 @@ def approach_tests(runs: Mapping[str, dict | None], transfer_depth: int = 3, pro
         (transfer, "Fixed feature extraction"),
     ]
     if best_vgg is not None and probe is not None:
-        chosen["Best VGG-16 run (by validation)"] = (best_vgg, runs.get(best_vgg))
+        chosen["Best VGG-16 run (by validation)"] = (best_vgg, cell_runs(runs, best_vgg))
         pairs.append(("Best VGG-16 run (by validation)", PROBE))
-    return _paired_rows([(a, b, chosen.get(a, (MISSING, None)), chosen.get(b, (MISSING, None))) for a, b in pairs])
+    return _paired_rows([(a, b, chosen.get(a, (MISSING, [])), chosen.get(b, (MISSING, []))) for a, b in pairs])
 
 
 def freeze_tests(runs: Mapping[str, dict | None]) -> pd.DataFrame:
-    """Table 9's neighbours tested: each freeze depth k against k+1, per optimizer (McNemar)."""
-    primary = primary_runs(runs)
-    cells = {parse_name(run_id)[1:]: (run_id, run) for run_id, run in select(primary, "freeze").items()}
+    """Table 9's neighbours tested: each freeze depth k against k+1, per optimizer, across seeds."""
+    cells = {
+        parse_name(run_id)[1:]: (run_id, cell_runs(runs, run_id)) for run_id in select(primary_runs(runs), "freeze")
+    }
     pairs = [
         (f"{optimizer_label(opt)}: {k} vs {k + 1} frozen blocks", None, cells[(k, opt)], cells[(k + 1, opt)])
         for (k, opt) in sorted(cells, key=lambda c: (optimizer_rank(c[1]), c[0]))
@@ -54,22 +60,23 @@ def freeze_tests(runs: Mapping[str, dict | None]) -> pd.DataFrame:
 
 def _paired_rows(pairs: list[tuple]) -> pd.DataFrame:
     rows = []
-    for name_a, name_b, (id_a, run_a), (id_b, run_b) in pairs:
-        test = paired_test(run_a, run_b)
-        difference = metric(run_a, "test") - metric(run_b, "test")
-        p_value = math.nan if test is None else test.p_value
+    for name_a, name_b, (id_a, seeds_a), (id_b, seeds_b) in pairs:
+        test = seed_test(seeds_a, seeds_b)
+        difference = _seed_mean(seeds_a) - _seed_mean(seeds_b)
         rows.append(
             {
                 "comparison": name_a if name_b is None else f"{name_a} vs {name_b}",
                 "run_a": id_a,
                 "run_b": id_b,
-                "test_accuracy_a": metric(run_a, "test"),
-                "test_accuracy_b": metric(run_b, "test"),
+                "seeds_a": len(seeds_a),
+                "seeds_b": len(seeds_b),
+                "test_accuracy_a": _seed_mean(seeds_a),
+                "test_accuracy_b": _seed_mean(seeds_b),
                 "difference": difference,
-                "only_a_correct": math.nan if test is None else test.only_a_correct,
-                "only_b_correct": math.nan if test is None else test.only_b_correct,
-                "p_value": p_value,
-                "verdict": verdict(difference, p_value),
+                "difference_ci_low": math.nan if test is None else test.low,
+                "difference_ci_high": math.nan if test is None else test.high,
+                "p_value": math.nan if test is None else test.p_value,
+                "verdict": "not measured" if test is None else verdict(difference, test.p_value),
             }
         )
     return frame(
@@ -78,13 +85,19 @@ def _paired_rows(pairs: list[tuple]) -> pd.DataFrame:
         [
             "run_a",
             "run_b",
+            "seeds_a",
+            "seeds_b",
             "test_accuracy_a",
             "test_accuracy_b",
             "difference",
-            "only_a_correct",
-            "only_b_correct",
+            "difference_ci_low",
+            "difference_ci_high",
             "p_value",
             "verdict",
         ],
-        {"only_a_correct": "Int64", "only_b_correct": "Int64"},
+        {"seeds_a": "Int64", "seeds_b": "Int64"},
     )
+
+
+def _seed_mean(seeds: list[dict]) -> float:
+    return mean_and_sd([run["test"]["accuracy"] for run in seeds])[0]

@@ -85,17 +85,10 @@ def category_link(name: str) -> str:
     return f"<a href=\"javascript:app.showCategory('{quote(name)}')\">{html.escape(name)}</a>"
 
 
-def machine() -> str:
-    """The machine this job ran on: OS, CPU model, core count and NVIDIA GPUs."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, {gpu_count()} NVIDIA GPU(s)"
+def host_line(training_machines: Sequence[str]) -> str:
+    """Where the run ran: the training jobs' machines (CPU model, instruction sets), OS and NVIDIA GPUs."""
+    machines = "; ".join(training_machines) or "machine not recorded"
+    return f"{machines} ({platform.system()} {platform.release()}, {gpu_count()} NVIDIA GPU(s))"
 
 
 def wall_time(started: str, finished: str) -> str:
@@ -131,7 +124,7 @@ def landing_html(
         started: ISO time of the data stage's provenance (start of the wall time).
         finished: ISO time of the last results job's provenance.
         experiment: the experiment's name.
-        host: the machine, as :func:`machine` describes it.
+        host: the machine, as :func:`host_line` describes it.
 
     Returns:
         The fragment.

@@ -19,7 +19,7 @@ import pandas as pd
 
 from layerscope.core.atomic import write_text
 from layerscope.core.errors import LayerscopeError
-from layerscope.core.render import best_mask, to_markdown
+from layerscope.core.render import to_markdown
 from layerscope.results.gate import gate_line
 
 BEGIN = re.compile(r"<!-- results: (?P<source>\S+) sha256=(?P<sha>[0-9a-f]{64}) -->\n")
@@ -57,15 +57,44 @@ def claims_summary(claims: pd.DataFrame) -> pd.DataFrame:
     return claims[[column for column in claims.columns if column != "test"]]
 
 
-def readme_results(tables: Mapping[str, pd.DataFrame], gate: dict, classes: Sequence[str]) -> str:
-    """The README's results block: Table 8, Table 9, the sanity gate and the study's claims."""
-    grid = tables["table9_freeze_grid"]
+def freeze_cells(table9: pd.DataFrame) -> pd.DataFrame:
+    """Table 9 as the README shows it: per cell its seeds, mean ± sd and interval, epochs, best epochs, flags."""
+    rows = {}
+    for _, row in table9.iterrows():
+        sd = row["test_accuracy_seed_sd"]
+        mean = row["test_accuracy_seed_mean"]
+        spread = "" if not isinstance(sd, float) or sd != sd else f" ± {sd:.3f}"
+        rows[f"{row['frozen_blocks']} frozen, {row['optimizer']}"] = {
+            "seeds": row["seeds"],
+            "test acc, mean ± sd [95% CI]": "missing"
+            if mean != mean
+            else f"{mean:.3f}{spread}"
+            + _interval_text(row["test_accuracy_seed_ci_low"], row["test_accuracy_seed_ci_high"]),
+            "epochs run": row["epochs_run"],
+            "best epoch": row["best_epoch"],
+            "flags": row["flags"] or "",
+        }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "cell (Table 9)"
+    return frame
+
+
+def _interval_text(low: float, high: float) -> str:
+    return "" if low != low else f" [{low:.3f}, {high:.3f}]"
+
+
+def readme_results(
+    tables: Mapping[str, pd.DataFrame], gate: dict, classes: Sequence[str], machines: Sequence[str] = ()
+) -> str:
+    """The README's results block: Table 8, Table 9 by cell, the sanity gate, the study's claims, the machine."""
     sections = [
         to_markdown(approach_table(tables["table8_summary"])),
-        to_markdown(grid, best_mask(grid, grid.columns, "grid")),
+        to_markdown(freeze_cells(tables["table9_statistics"])),
         f"Sanity gate: {gate_line(gate, classes)}",
         to_markdown(claims_summary(tables["comparison_paper"])),
     ]
+    if machines:
+        sections.append("Trained on: " + "; ".join(machines) + ".")
     return "\n".join(section.rstrip("\n") + "\n" for section in sections)
 
 

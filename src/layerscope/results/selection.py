@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping
 
 from layerscope.core.statistics import mean_and_sd
+from layerscope.train.health import flags_of
 from layerscope.train.optimizers import OPTIMIZERS
 from layerscope.train.runs import parse_name, split_replicate
 
@@ -42,10 +43,42 @@ def optimizer_label(optimizer: str | None) -> str:
     return OPTIMIZERS.get(optimizer, str(optimizer))
 
 
-def best_by_val(candidates: Mapping[str, dict | None]) -> str | None:
-    """The finished candidate with the highest validation accuracy (first on ties)."""
+def cell_runs(runs: Mapping[str, dict | None], run_id: str) -> list[dict]:
+    """The finished runs of one cell: ``run_id`` and its seed replicates (``<run-id>-seed<s>``), in input order."""
+    return [run for other, run in runs.items() if split_replicate(other)[0] == run_id and run is not None]
+
+
+def best_by_val(candidates: Mapping[str, dict | None], runs: Mapping[str, dict | None] | None = None) -> str | None:
+    """The finished candidate with the highest validation accuracy (first on ties).
+
+    With ``runs`` (seed replicates included) a candidate scores the mean validation
+    accuracy over its seeds. A candidate with a collapsed or unconverged seed
+    (:mod:`layerscope.train.health`) is chosen only when no healthy candidate has
+    finished, and the tables then print its flags beside it.
+    """
+    runs = candidates if runs is None else runs
     finished = [run_id for run_id, run in candidates.items() if run is not None]
-    return max(finished, key=lambda run_id: metric(candidates[run_id], "val"), default=None)
+    healthy = [run_id for run_id in finished if not cell_flags(runs, run_id)]
+
+    def score(run_id: str) -> float:
+        return mean_and_sd([metric(run, "val") for run in cell_runs(runs, run_id) or [candidates[run_id]]])[0]
+
+    return max(healthy or finished, key=score, default=None)
+
+
+def cell_flags(runs: Mapping[str, dict | None], run_id: str) -> str:
+    """The health flags of a cell's seeds as the tables print them ("" when every seed is healthy).
+
+    E.g. ``"not converged (1 of 3 seeds)"``; a one-seed cell prints the flag alone.
+    """
+    seeds = cell_runs(runs, run_id)
+    counts: dict[str, int] = {}
+    for run in seeds:
+        for flag in flags_of(run):
+            counts[flag] = counts.get(flag, 0) + 1
+    if len(seeds) == 1:
+        return ", ".join(counts)
+    return ", ".join(f"{flag} ({count} of {len(seeds)} seeds)" for flag, count in counts.items())
 
 
 def primary_runs(runs: Mapping[str, dict | None]) -> dict[str, dict | None]:
@@ -60,16 +93,25 @@ def primary_runs(runs: Mapping[str, dict | None]) -> dict[str, dict | None]:
     return {run_id: run for run_id, run in runs.items() if split_replicate(run_id)[1] is None}
 
 
-def seed_spread(runs: Mapping[str, dict | None], run_id: str) -> tuple[int, float, float | str]:
-    """(finished seeds, mean, sd) of the test accuracy of ``run_id`` and its seed replicates.
+def seed_spread(runs: Mapping[str, dict | None], run_id: str, split: str = "test") -> tuple[int, float, float | str]:
+    """(finished seeds, mean, sd) of the accuracy on ``split`` of ``run_id`` and its seed replicates.
 
     The sd of one seed is :data:`NOT_APPLICABLE`, of none NaN (reads ``missing``).
     """
-    values = [
-        metric(run, "test") for other, run in runs.items() if split_replicate(other)[0] == run_id and run is not None
-    ]
+    values = [metric(run, split) for run in cell_runs(runs, run_id)]
     count, (mean, sd) = len(values), mean_and_sd(values)
     return count, mean, NOT_APPLICABLE if count == 1 else sd
+
+
+def seed_values(runs: Mapping[str, dict | None], run_id: str, field: str) -> str:
+    """A per-seed field of a cell's runs (e.g. ``health.best_epoch``) as text, seeds in order: ``"6, 4, 9"``."""
+    values = []
+    for run in cell_runs(runs, run_id):
+        value = run
+        for key in field.split("."):
+            value = (value or {}).get(key)
+        values.append("?" if value is None else str(value))
+    return ", ".join(values)
 
 
 def majority(runs: Mapping[str, dict | None]) -> dict | None:

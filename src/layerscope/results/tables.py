@@ -14,15 +14,19 @@ import pandas as pd
 
 from layerscope.core.render import MISSING
 from layerscope.data.splits import SPLITS
+from layerscope.results.comparisons import seed_interval
 from layerscope.results.selection import (
     NOT_APPLICABLE,
     best_by_val,
+    cell_flags,
+    cell_runs,
     majority,
     metric,
     optimizer_label,
     optimizer_rank,
     primary_runs,
     seed_spread,
+    seed_values,
     select,
 )
 from layerscope.train.runs import parse_name
@@ -164,11 +168,14 @@ def _interval(run: dict | None, key: str) -> tuple[float, float]:
 
 
 def _test_figures(run: dict | None) -> dict:
-    """Test accuracy and weighted F1, each with its 95% bootstrap interval."""
+    """Test accuracy and weighted F1, each with its 95% bootstrap interval; balanced and binary accuracy."""
     row = {}
     for key in ("accuracy", "f1_weighted"):
         low, high = _interval(run, key)
         row.update({f"test_{key}": metric(run, "test", key), f"test_{key}_ci_low": low, f"test_{key}_ci_high": high})
+    test = (run or {}).get("test") or {}
+    row["test_balanced_accuracy"] = float(test.get("balanced_accuracy", math.nan))
+    row["test_binary_accuracy"] = float((test.get("binary") or {}).get("accuracy", math.nan))
     return row
 
 
@@ -182,9 +189,12 @@ SUMMARY_COLUMNS = [
     "test_f1_weighted",
     "test_f1_weighted_ci_low",
     "test_f1_weighted_ci_high",
+    "test_balanced_accuracy",
+    "test_binary_accuracy",
     "seeds",
     "test_accuracy_seed_mean",
     "test_accuracy_seed_sd",
+    "flags",
     "missing_candidates",
 ]
 
@@ -195,7 +205,9 @@ def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dic
     "Transfer" is the study's chosen depth (``transfer_depth`` frozen blocks, best optimizer
     by validation), as in the study, where the depth was chosen from Grad-CAM maps;
     "Best freeze depth" is the best of depths 1-4 by validation. Two baselines close the
-    table: the linear probe and the majority class. ``seeds`` counts the finished training
+    table: the linear probe and the majority class. A candidate scores its mean validation
+    accuracy over seeds; a collapsed or unconverged one is picked only when no healthy
+    one has finished, and ``flags`` then says so. ``seeds`` counts the finished training
     seeds of the chosen run, with the mean and sd of their test accuracy;
     ``missing_candidates`` counts unfinished runs of the group.
 
@@ -210,7 +222,7 @@ def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dic
     primary = primary_runs(runs)
     rows = []
     for model, candidates in _summary_candidates(primary, transfer_depth).items():
-        chosen = best_by_val(candidates)
+        chosen = best_by_val(candidates, runs)
         run = None if chosen is None else candidates[chosen]
         seeds, seed_mean, seed_sd = (0, math.nan, math.nan) if chosen is None else seed_spread(runs, chosen)
         label = f"{TRANSFER} ({transfer_depth} frozen blocks)" if model == TRANSFER else model
@@ -223,6 +235,7 @@ def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dic
                 "seeds": seeds,
                 "test_accuracy_seed_mean": seed_mean,
                 "test_accuracy_seed_sd": seed_sd,
+                "flags": "" if chosen is None else cell_flags(runs, chosen),
                 "missing_candidates": sum(r is None for r in candidates.values()),
             }
         )
@@ -246,6 +259,7 @@ def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dic
                 "model": MAJORITY,
                 "run": "always class " + str(baseline["class_index"]),
                 "test_accuracy": baseline["accuracy"],
+                "test_binary_accuracy": baseline.get("binary_accuracy", math.nan),
                 "test_f1_weighted": baseline["f1_weighted"],
                 "test_accuracy_seed_sd": NOT_APPLICABLE,
             }
@@ -254,15 +268,15 @@ def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dic
 
 
 def freeze_grid(runs: Mapping[str, dict | None]) -> pd.DataFrame:
-    """Table 9: test accuracy by frozen blocks (rows, deepest first) and optimizer (columns).
+    """Table 9: mean test accuracy over seeds by frozen blocks (rows, deepest first) and optimizer (columns).
 
     Args:
-        runs: runs by id, as :func:`load_runs` returns them.
+        runs: runs by id, as :func:`load_runs` returns them (seed replicates included).
 
     Returns:
-        The grid; NaN where a run is unfinished.
+        The grid; NaN where no seed of a cell has finished.
     """
-    cells = {parse_name(run_id)[1:]: metric(run, "test") for run_id, run in select(runs, "freeze").items()}
+    cells = {parse_name(run_id)[1:]: seed_spread(runs, run_id)[1] for run_id in select(primary_runs(runs), "freeze")}
     depths = sorted({k for k, _ in cells}, reverse=True)
     optimizers = sorted({opt for _, opt in cells}, key=optimizer_rank)
     grid = pd.DataFrame(
@@ -275,41 +289,62 @@ def freeze_grid(runs: Mapping[str, dict | None]) -> pd.DataFrame:
     return grid
 
 
-def table9_statistics(runs: Mapping[str, dict | None]) -> pd.DataFrame:
-    """Table 9 in long form, with 95% bootstrap intervals and the spread across training seeds.
+TABLE9_COLUMNS = [
+    "frozen_blocks",
+    "optimizer",
+    "seeds",
+    "test_accuracy_seed_mean",
+    "test_accuracy_seed_sd",
+    "test_accuracy_seed_ci_low",
+    "test_accuracy_seed_ci_high",
+    "val_accuracy_seed_mean",
+    "test_accuracy",
+    "test_accuracy_ci_low",
+    "test_accuracy_ci_high",
+    "test_f1_weighted",
+    "test_f1_weighted_ci_low",
+    "test_f1_weighted_ci_high",
+    "test_balanced_accuracy",
+    "test_binary_accuracy",
+    "epochs_run",
+    "best_epoch",
+    "flags",
+]
 
-    Each cell's test accuracy and weighted F1 with their intervals, and the mean and sd of
-    test accuracy across training seeds.
+
+def table9_statistics(runs: Mapping[str, dict | None]) -> pd.DataFrame:
+    """Table 9 in long form: each cell's seeds, their spread, epochs and health.
+
+    Per cell: the mean and sd of test accuracy across training seeds, the mean's 95%
+    interval over seeds and test images (:func:`seed_interval`), and the mean
+    validation accuracy; the first seed's test accuracy and weighted F1 with their 95%
+    bootstrap intervals over test images; per seed (in seed order) the epochs run and the
+    best (kept) epoch; and the health flags ("not converged": best epoch = last epoch;
+    "collapsed": one predicted class or within 0.02 of the majority class).
     """
     rows = []
     for run_id, run in select(primary_runs(runs), "freeze").items():
         k, optimizer = parse_name(run_id)[1:]
         seeds, seed_mean, seed_sd = seed_spread(runs, run_id)
+        interval = seed_interval(cell_runs(runs, run_id))
         rows.append(
             {
                 "run": run_id,
                 "frozen_blocks": k,
                 "optimizer": optimizer_label(optimizer),
-                **_test_figures(run),
                 "seeds": seeds,
                 "test_accuracy_seed_mean": seed_mean,
                 "test_accuracy_seed_sd": seed_sd,
+                "test_accuracy_seed_ci_low": math.nan if interval is None else interval.low,
+                "test_accuracy_seed_ci_high": math.nan if interval is None else interval.high,
+                "val_accuracy_seed_mean": seed_spread(runs, run_id, "val")[1],
+                **_test_figures(run),
+                "epochs_run": seed_values(runs, run_id, "health.epochs_run") or MISSING,
+                "best_epoch": seed_values(runs, run_id, "health.best_epoch") or MISSING,
+                "flags": cell_flags(runs, run_id),
             }
         )
-    columns = [
-        "frozen_blocks",
-        "optimizer",
-        "test_accuracy",
-        "test_accuracy_ci_low",
-        "test_accuracy_ci_high",
-        "test_f1_weighted",
-        "test_f1_weighted_ci_low",
-        "test_f1_weighted_ci_high",
-        "seeds",
-        "test_accuracy_seed_mean",
-        "test_accuracy_seed_sd",
-    ]
-    return frame(rows, "run", columns, {"frozen_blocks": "Int64", "seeds": "Int64"})
+    return frame(rows, "run", TABLE9_COLUMNS, {"frozen_blocks": "Int64", "seeds": "Int64"})
 
 
 def frame(rows: list[dict], index: str, columns: list[str], dtypes: Mapping[str, str] | None = None) -> pd.DataFrame:

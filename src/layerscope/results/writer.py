@@ -58,25 +58,26 @@ TABLES = {  # file stem: (builder, best columns, best scope, caption); builders 
         approach_tests,
         [],
         "column",
-        "Table 8, differences tested: McNemar's exact test on paired test predictions.",
+        "Table 8, differences tested: bootstrap over training seeds and test images (95% interval of A - B).",
     ),
     "table9_freeze_grid": (
-        lambda runs, *_: freeze_grid(primary_runs(runs)),
+        lambda runs, *_: freeze_grid(runs),
         None,
         "grid",
-        "Table 9. Test accuracy by frozen blocks 1..k and optimizer.",
+        "Table 9. Test accuracy (mean over training seeds) by frozen blocks 1..k and optimizer.",
     ),
     "table9_statistics": (
         lambda runs, *_: table9_statistics(runs),
-        ["test_accuracy"],
+        ["test_accuracy_seed_mean"],
         "column",
-        "Table 9 with 95% bootstrap intervals and the spread across training seeds.",
+        "Table 9 per cell: seeds, mean ± sd of test accuracy across them, the first seed's 95% "
+        "bootstrap interval, epochs run and best epoch per seed, and health flags.",
     ),
     "table9_tests": (
         lambda runs, *_: freeze_tests(runs),
         [],
         "column",
-        "Table 9, neighbouring freeze depths tested: McNemar's exact test, per optimizer.",
+        "Table 9, neighbouring freeze depths tested per optimizer: bootstrap over training seeds and test images.",
     ),
     "comparison_paper": (
         paper_comparison,
@@ -127,6 +128,7 @@ def write_all_tables(
     classes: Sequence[str],
     transfer_depth: int = 3,
     probe: dict | None = None,
+    machines: Sequence[str] = (),
 ) -> list[Path]:
     """Tables 4-9, their tests, the paper comparison, sanity_gate.json, summary.md and readme_results.md.
 
@@ -139,6 +141,8 @@ def write_all_tables(
         classes: the class names, index order (the majority class is named in the gate).
         transfer_depth: the frozen depth of Table 8's "Transfer" row.
         probe: the linear probe's metrics (with ``test_predictions``), or None.
+        machines: the machines the runs trained on (:func:`layerscope.core.machine.machines_of`),
+            named in the README's block.
 
     Returns:
         Every file written.
@@ -163,5 +167,5 @@ def write_all_tables(
     gate = sanity_gate(runs, probe)
     write_text(out / "sanity_gate.json", json.dumps({**gate, "sentence": gate_line(gate, classes)}, indent=1) + "\n")
     write_text(out / "summary.md", _summary_markdown(primary_runs(runs), tables, gate, classes))
-    write_text(out / "readme_results.md", readme_results(tables, gate, classes))
+    write_text(out / "readme_results.md", readme_results(tables, gate, classes, machines))
     return [*files, out / "sanity_gate.json", out / "summary.md", out / "readme_results.md"]

@@ -125,7 +125,7 @@ def run_probe(
         **details,
         "fit_seconds": round(time.perf_counter() - fit_started, 2),
         **{name: classification_metrics(labels[name], p, classes) for name, p in probabilities.items()},
-        "majority_baseline": majority_baseline(labels["train"], labels["test"], len(classes)),
+        "majority_baseline": majority_baseline(labels["train"], labels["test"], len(classes), classes),
     }
     metrics["test"] = add_intervals(metrics["test"], labels["test"], probabilities["test"], seed)
     manifest = pd.read_csv(Path(data_dir) / "manifest.csv")

@@ -43,6 +43,7 @@ from layerscope.train.fit import (
     loaded_code_digest,
     publish,
 )
+from layerscope.train.health import run_health
 from layerscope.train.models import lenet5, load_model, set_frozen_blocks, split_at_block, vgg16
 from layerscope.train.optimizers import make_optimizer
 from layerscope.train.plots import plot_history
@@ -307,12 +308,27 @@ def train_run(
         "cached_frozen_blocks": cut,
         "parameters": parameter_counts(model),
         **{name: classification_metrics(splits[name][1], p, classes) for name, p in probabilities.items()},
-        "majority_baseline": majority_baseline(splits["train"][1], splits["test"][1], len(classes)),
+        "majority_baseline": majority_baseline(splits["train"][1], splits["test"][1], len(classes), classes),
     }
     metrics["test"] = add_intervals(metrics["test"], splits["test"][1], probabilities["test"], data_seed)
     metrics["beats_majority"] = {
         key: metrics["test"][key] > metrics["majority_baseline"][key] for key in ("accuracy", "f1_weighted")
     }
+    metrics["health"] = run_health(
+        history.to_dict("records"),
+        probabilities["test"].argmax(axis=1),
+        metrics["test"]["accuracy"],
+        metrics["majority_baseline"]["accuracy"],
+    )
+    if metrics["health"]["flags"]:
+        log.warning(
+            "%s is %s (best epoch %s of %d, %d distinct test predictions): the tables mark it",
+            spec.run_id,
+            " and ".join(metrics["health"]["flags"]),
+            metrics["health"]["best_epoch"],
+            len(history),
+            metrics["health"]["predicted_classes"],
+        )
     _write_outputs(files, model, history, metrics, splits["test"][1], probabilities["test"], data_dir, classes)
     clear_state(files.state)
     log.info(

@@ -7,6 +7,7 @@ A run id names the model, initialisation, freeze depth and optimizer, e.g.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 
@@ -231,10 +232,30 @@ def training_seeds(config: dict) -> list[int]:
     return list(config["runs"].get("seeds") or [config["seed"]])
 
 
+def seeded_runs(runs: dict) -> list[str]:
+    """The runs of the grid trained under every seed: those ``runs.seeded`` names or matches.
+
+    ``runs.seeded`` lists run ids or shell-style patterns of them (``vgg16-freeze*-momentum``);
+    null (or absent) seeds every run.
+
+    Raises:
+        LayerscopeError: a pattern that matches no run of the grid (a typo would silently
+            leave the cells it meant with one seed).
+    """
+    grid = run_grid(runs)
+    patterns = runs.get("seeded")
+    if patterns is None:
+        return grid
+    unmatched = [pattern for pattern in patterns if not fnmatch.filter(grid, pattern)]
+    if unmatched:
+        raise LayerscopeError(f"runs.seeded: {unmatched} match(es) no run of this config's grid ({', '.join(grid)})")
+    return [run_id for run_id in grid if any(fnmatch.fnmatchcase(run_id, pattern) for pattern in patterns)]
+
+
 def replicate_grid(config: dict) -> list[str]:
-    """The seed replicates of every run of the grid (empty with one training seed)."""
+    """The seed replicates of the seeded runs of the grid (empty with one training seed)."""
     extra = training_seeds(config)[1:]
-    return [f"{run_id}-seed{seed}" for run_id in run_grid(config["runs"]) for seed in extra]
+    return [f"{run_id}-seed{seed}" for run_id in seeded_runs(config["runs"]) if extra for seed in extra]
 
 
 def run_seed(run_id: str, config: dict) -> int:

@@ -1,0 +1,93 @@
+"""The machine a job ran on: CPU model and the instruction sets TensorFlow's kernels can use.
+
+Results are not bitwise equal across CPU kinds (AVX2, AVX-512, AVX512-BF16 and AMX
+kernels round differently), so every provenance record names the CPU, the vector
+instruction sets it offers and the oneDNN settings, and a result can be traced to the
+kind of machine that made it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+# The x86 flags (as /proc/cpuinfo spells them) that decide which TensorFlow/oneDNN
+# kernels run, widest last.
+ISA_FLAGS = (
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+)
+ONEDNN_VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")
+
+
+def cpu_description(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> tuple[str, list[str]]:
+    """(model, instruction sets of :data:`ISA_FLAGS` present) from ``cpuinfo``.
+
+    The model is the model name with the family and model numbers, which tell CPU
+    generations apart where a virtual machine names them all "AMD EPYC".
+
+    Args:
+        cpuinfo: a file in /proc/cpuinfo's format; where it is absent (not Linux) the
+            model is :func:`platform.processor` and no instruction set is listed.
+
+    Returns:
+        The first processor's model and its flags of interest, in :data:`ISA_FLAGS` order.
+    """
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), []
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break  # the first processor is enough: all cores are one kind here
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    model = fields.get("model name") or fields.get("Model") or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        model += f" (family {fields['cpu family']}, model {fields['model']})"
+    return model, [flag for flag in ISA_FLAGS if flag in flags]
+
+
+def machine_record() -> dict:
+    """The machine fields of a provenance record: CPU, instruction sets, cores, oneDNN settings.
+
+    An unset oneDNN variable is recorded as None (TensorFlow's default: oneDNN on for x86).
+    """
+    model, isa = cpu_description()
+    return {
+        "cpu_model": model,
+        "cpu_isa": isa,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        **{name.lower(): os.environ.get(name) for name in ONEDNN_VARIABLES},
+    }
+
+
+def machine_line(record: dict) -> str:
+    """The machine in one line, as the README's results name it."""
+    isa = ", ".join(flag.upper().replace("_", "-") for flag in record.get("cpu_isa") or []) or "none listed"
+    onednn = record.get("tf_enable_onednn_opts")
+    onednn_text = "oneDNN default (on)" if onednn is None else f"TF_ENABLE_ONEDNN_OPTS={onednn}"
+    return f"{record.get('cpu_model')}, {record.get('cpu_count')} cores, instruction sets {isa}; {onednn_text}"
+
+
+def machines_of(records: Iterable[Mapping]) -> list[str]:
+    """The distinct machines (:func:`machine_line`) of provenance records, in first-seen order."""
+    lines: list[str] = []
+    for record in records:
+        if "machine" in record and (line := machine_line(record["machine"])) not in lines:
+            lines.append(line)
+    return lines
