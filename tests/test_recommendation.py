@@ -88,7 +88,7 @@ def test_recommendation_that_is_the_best_depth():
     assert "which is the depth the sweep found best" in verdict["sentence"]
 
 
-def test_recommendation_tied_or_worse_is_said_with_mcnemar():
+def test_recommendation_tied_or_worse_is_said_with_its_test():
     faith = {"t": {3: 0.3, 4: 0.5, 5: 0.0}}
     moved = {1: 0.01, 2: 0.02, 3: 0.03, 4: 0.04, 5: 0.9}  # median 0.03: freeze 1-3
     table, verdict = recommend(quality_rows(faith), moved, sweep({3: 30, 4: 29, 5: 20}))
@@ -97,9 +97,11 @@ def test_recommendation_tied_or_worse_is_said_with_mcnemar():
     assert ranks["rank_faithfulness"].tolist() == [2.0, 1.0, 3.0] and ranks["rank_weight_change"].tolist() == [1, 2, 3]
     assert ranks["mean_rank"].tolist() == [1.5, 1.5, 3.0]
     assert table["finetune_change_pct"].tolist() == pytest.approx([100 * v for v in moved.values()])
-    # the tie goes to the more faithful block; 30 vs 29 right, discordant (1, 0): exact McNemar p = 1
-    assert verdict["recommended"] == 4 and verdict["best"] == 3 and verdict["p_value"] == pytest.approx(1.0)
-    assert "statistically tied with the sweep's best depth, 3 blocks (McNemar p = 1)" in verdict["sentence"]
+    # the tie goes to the more faithful block; 30 vs 29 right, one image apart: a resample
+    # misses that image with probability (1 - 1/n)^n, about 0.37, so p is about 0.74
+    assert verdict["recommended"] == 4 and verdict["best"] == 3 and verdict["p_value"] == pytest.approx(0.74, abs=0.06)
+    assert "statistically tied with the sweep's best depth, 3 blocks (p = 0.7" in verdict["sentence"]
+    assert "bootstrap over seeds and test images" in verdict["sentence"]
     assert "weight change during fine-tuning" in verdict["sentence"]
     _, verdict = recommend(quality_rows(faith), None, sweep({3: 38, 4: 20, 5: 10}))
     assert (

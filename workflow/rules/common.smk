@@ -137,6 +137,9 @@ QUALITY_RUNS = [
     if parse_name(run)[0] in ("freeze", "finetune", "scratch")
 ]
 FREEZE_RUNS = [run for run in RUNS if parse_name(run)[0] == "freeze"]
+FREEZE_SEEDS = FREEZE_RUNS + [
+    run for run in REPLICATES if parse_name(run)[0] == "freeze"
+]
 
 
 def finetune_store():

@@ -61,9 +61,9 @@ rule freeze_recommendation:
     input:
         quality=expand(f"{RESULTS}/explain/{{run}}/quality.csv", run=QUALITY_RUNS),
         finetune_store=finetune_store(),
-        metrics=expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=FREEZE_RUNS),
-        predictions=expand(f"{RESULTS}/runs/{{run}}/predictions.csv", run=FREEZE_RUNS),
-        histories=expand(f"{RESULTS}/runs/{{run}}/history.csv", run=FREEZE_RUNS),
+        metrics=expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=FREEZE_SEEDS),
+        predictions=expand(f"{RESULTS}/runs/{{run}}/predictions.csv", run=FREEZE_SEEDS),
+        histories=expand(f"{RESULTS}/runs/{{run}}/history.csv", run=FREEZE_SEEDS),
     output:
         csv=f"{RESULTS}/tables/freeze_recommendation.csv",
         md=report(
@@ -108,7 +108,7 @@ rule freeze_recommendation:
     conda:
         "../envs/layerscope.yaml"
     params:
-        runs=FREEZE_RUNS,
+        runs=FREEZE_SEEDS,
         code=code_digest("freeze_recommendation.py"),
     script:
         "../scripts/freeze_recommendation.py"

@@ -16,8 +16,8 @@ reading, one per VGG-16 block k:
 Each signal ranks the depths (a: by faithfulness; b: by distance from its recommended
 depth); the mean rank is the recommendation. It is then set beside what the sweep
 measured: test accuracy per depth (the optimizer picked by validation at each depth),
-Spearman's rank correlation between predicted and measured orderings, and McNemar's test
-of the recommended depth's run against the best one.
+Spearman's rank correlation between predicted and measured orderings, and a test of the
+recommended depth's cell against the best one across their seeds and the test images.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from layerscope.core.atomic import write_text
 from layerscope.core.blocks import block_of
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import write_table
-from layerscope.results.comparisons import ALPHA, paired_test
+from layerscope.results.comparisons import ALPHA, SEED_TEST, seed_test
 from layerscope.results.figures import plot_freeze_recommendation
-from layerscope.results.selection import best_by_val
+from layerscope.results.selection import best_by_val, cell_runs, primary_runs
 from layerscope.train.runs import parse_name
 from layerscope.weights.store import WeightChangeStore
 from layerscope.weights.summary import block_summary
@@ -127,15 +127,15 @@ def _ranks(scores: Mapping[int, float], higher_is_better: bool = True) -> dict[i
 
 
 def sweep_by_depth(runs: Mapping[str, dict | None]) -> dict[int, tuple[str, dict]]:
-    """Per freeze depth of the sweep: the run picked by validation among its optimizers."""
+    """Per freeze depth of the sweep: the run picked by validation among its optimizers (seed means)."""
     by_depth: dict[int, dict[str, dict | None]] = {}
-    for run_id, run in runs.items():
+    for run_id, run in primary_runs(runs).items():
         family, k, _ = parse_name(run_id)
         if family == "freeze" and k in BLOCKS:
             by_depth.setdefault(k, {})[run_id] = run
     chosen = {}
     for k, candidates in by_depth.items():
-        best = best_by_val(candidates)
+        best = best_by_val(candidates, runs)
         if best is not None:
             chosen[k] = (best, candidates[best])
     return chosen
@@ -156,7 +156,7 @@ def recommend(
     Returns:
         ``(table, verdict)``: one row per block 1-5 (columns :data:`COLUMNS`), and a dict
         with the recommended depth, the best measured depth, Spearman's rho and n, the
-        McNemar p-value between the two, and ``sentence``, the finding in words.
+        p-value between the two (bootstrap over seeds and images), and ``sentence``.
     """
     faith = block_faithfulness(quality).set_index("block")
     rank_a = _ranks(faith["faithfulness"].to_dict())
@@ -165,6 +165,7 @@ def recommend(
         by_movement = depth_by_movement(moved)
         rank_b = _ranks({k: -abs(k - by_movement) for k in BLOCKS if k in faith.index})
     sweep = sweep_by_depth(runs)
+    seeds = {k: cell_runs(runs, run_id) for k, (run_id, _) in sweep.items()}
     rows = []
     for k in BLOCKS:
         ranks = [r[k] for r in (rank_a, rank_b) if k in r]
@@ -188,10 +189,10 @@ def recommend(
             }
         )
     table = pd.DataFrame(rows, columns=COLUMNS)
-    return table, _verdict(table, sweep, bool(moved))
+    return table, _verdict(table, seeds, bool(moved))
 
 
-def _verdict(table: pd.DataFrame, sweep: Mapping[int, tuple[str, dict]], with_movement: bool) -> dict:
+def _verdict(table: pd.DataFrame, sweep: Mapping[int, list[dict]], with_movement: bool) -> dict:
     ranked = table.dropna(subset=["mean_rank"]).sort_values(["mean_rank", "rank_faithfulness"])
     recommended = int(ranked["frozen_blocks"].iloc[0])
     measured = table.dropna(subset=["test_accuracy"])
@@ -217,14 +218,11 @@ def _verdict(table: pd.DataFrame, sweep: Mapping[int, tuple[str, dict]], with_mo
     elif recommended not in sweep:
         outcome = f"a depth the sweep did not train (its best is {best} blocks)"
     else:
-        test = paired_test(sweep[recommended][1], sweep[best][1])
+        test = seed_test(sweep[recommended], sweep[best])
         p_value = test.p_value if test is not None else math.nan
         tied = not p_value < ALPHA
-        outcome = (
-            f"statistically tied with the sweep's best depth, {best} blocks (McNemar p = {p_value:.2g})"
-            if tied
-            else f"worse than the sweep's best depth, {best} blocks (McNemar p = {p_value:.2g})"
-        )
+        where = f"the sweep's best depth, {best} blocks (p = {p_value:.2g}, {SEED_TEST})"
+        outcome = f"statistically tied with {where}" if tied else f"worse than {where}"
     accuracy = table.set_index("frozen_blocks")["test_accuracy"]
     sentence = (
         f"The signals ({signals}) recommend freezing blocks 1-{recommended}, {outcome}; "
