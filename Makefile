@@ -19,7 +19,7 @@ python-version:
 	$$py -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
 	echo "layerscope needs Python >= 3.11, but $$py is $$($$py -V 2>&1): make PYTHON=python3.11 (and rm -rf $(VENV) if it holds the old one)" >&2; exit 1; }
 
-$(STAMP): pyproject.toml constraints.txt | python-version
+$(STAMP): pyproject.toml constraints.txt src/layerscope/__init__.py | python-version
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'

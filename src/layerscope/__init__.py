@@ -1,3 +1,3 @@
 """layerscope: a reproducible pipeline for explanation-guided transfer learning."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
