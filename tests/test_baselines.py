@@ -1,9 +1,19 @@
-"""The linear-probe baseline on hand-built features."""
+"""The linear-probe baselines: on hand-built features, and on each VGG-16 block's pooled features."""
 
 import numpy as np
 import pytest
+from conftest import prepared_tiny_folder
 
-from layerscope.train.probe import PROBE_C_GRID, fit_probe, pooled_features
+from layerscope.data.prepare import load_split
+from layerscope.train.features import frozen_extractor
+from layerscope.train.probe import (
+    BLOCK_PROBE_COLUMNS,
+    PROBE_C_GRID,
+    block_pooled_features,
+    block_probe_table,
+    fit_probe,
+    pooled_features,
+)
 
 
 def test_pooled_features_are_channel_mean_then_max():
@@ -43,3 +53,16 @@ def test_class_missing_from_training_gets_zero_probability():
     probabilities, _ = fit_probe(features, labels, "balanced", seed=0)
     assert probabilities["test"].shape == (200, 3)
     assert probabilities["test"][:, 2].max() == pytest.approx(0.0)
+
+
+def test_every_block_probe_reads_the_same_features_as_the_cache(tmp_path):
+    data_dir = prepared_tiny_folder(tmp_path, seed=51)
+    images = {"val": load_split(data_dir, "val")[0]}
+    pooled = block_pooled_features(images, "hed-bsds500")
+    assert [pooled[k]["val"].shape[1] for k in range(1, 6)] == [128, 256, 512, 1024, 1024]
+    for k in (2, 5):  # the multi-output pass equals the cut the feature cache makes
+        maps = frozen_extractor(images["val"].shape[1:], k, "hed-bsds500").predict(images["val"].astype("float32"))
+        np.testing.assert_allclose(pooled[k]["val"], pooled_features(maps), rtol=1e-4, atol=1e-4)
+    table = block_probe_table(data_dir, "hed-bsds500", "none", seed=0)
+    assert list(table.columns) == BLOCK_PROBE_COLUMNS and table["block"].tolist() == [1, 2, 3, 4, 5]
+    assert table["val_accuracy"].between(0, 1).all() and table["C"].isin(PROBE_C_GRID).all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -120,8 +121,14 @@ def test_write_recommendation_writes_tables_verdict_and_figure(tmp_path):
     saved = json.loads(stem.with_suffix(".json").read_text())
     assert saved["recommended"] == verdict["recommended"] == 3 and saved["rho"] == pytest.approx(1.0)
     markdown = stem.with_suffix(".md").read_text()
-    assert verdict["sentence"] in markdown and "frozen_blocks" in markdown
-    table = pd.read_csv(stem.with_suffix(".csv"), na_values="missing")
+    assert verdict["signals"] in markdown and verdict["signals"] in verdict["sentence"]
+    ranking = pd.read_csv(stem.with_suffix(".csv"), na_values="missing")
+    assert ranking["kind"].tolist().count("baseline") == 3 and "Grad-CAM faithfulness at block k" in set(
+        ranking["signal"]
+    )
+    blocks = Path(f"{stem}_blocks")
+    assert verdict["sentence"] in blocks.with_suffix(".md").read_text()
+    table = pd.read_csv(blocks.with_suffix(".csv"), na_values="missing")
     assert table["frozen_blocks"].tolist() == [1, 2, 3, 4, 5] and table["test_accuracy"].isna().tolist() == [
         True,
         True,
@@ -130,3 +137,14 @@ def test_write_recommendation_writes_tables_verdict_and_figure(tmp_path):
         False,
     ]
     assert figure.stat().st_size > 10_000
+
+
+def test_probe_and_gradient_norm_signals_join_the_block_table():
+    rgn = {1: 0.01, 2: 0.02, 3: 0.03, 4: 0.5, 5: 0.9}  # median 0.03: blocks 1-3 would change least
+    probes = {1: 0.60, 2: 0.65, 3: 0.70, 4: 0.72, 5: 0.71}
+    table, _ = recommend(quality_rows({"t": {3: 0.3, 4: 0.5, 5: 0.0}}), None, sweep({3: 30, 4: 29}), probes, rgn)
+    rows = table.set_index("frozen_blocks")
+    assert rows["probe_val_accuracy"].tolist() == list(probes.values()) and rows["rgn"].tolist() == list(rgn.values())
+    # ranked by distance from depth 3: |k - 3| = 2, 1, 0, 1, 2
+    assert rows["rank_rgn"].tolist() == [4.5, 2.5, 1.0, 2.5, 4.5]
+    assert rows["mean_rank"].notna().sum() == 3  # the recommendation still reads faithfulness (and movement) only

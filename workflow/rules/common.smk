@@ -142,6 +142,15 @@ FREEZE_SEEDS = FREEZE_RUNS + [
 ]
 
 
+def gradient_norms_table():
+    """The relative gradient norms at the start of fine-tuning (none without fine-tuning)."""
+    return (
+        [f"{RESULTS}/baselines/gradient_norms.csv"]
+        if config["runs"]["finetune_from"]
+        else []
+    )
+
+
 def finetune_store():
     """The fine-tuning run's weight-change store: how far each block moves when allowed."""
     return (

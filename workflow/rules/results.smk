@@ -64,8 +64,17 @@ rule freeze_recommendation:
         metrics=expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=FREEZE_SEEDS),
         predictions=expand(f"{RESULTS}/runs/{{run}}/predictions.csv", run=FREEZE_SEEDS),
         histories=expand(f"{RESULTS}/runs/{{run}}/history.csv", run=FREEZE_SEEDS),
+        probes=f"{RESULTS}/baselines/block_probes.csv",
+        gradient_norms=gradient_norms_table(),
     output:
         csv=f"{RESULTS}/tables/freeze_recommendation.csv",
+        blocks=multiext(
+            f"{RESULTS}/tables/freeze_recommendation_blocks",
+            ".csv",
+            ".md",
+            ".tex",
+            ".html",
+        ),
         md=report(
             f"{RESULTS}/tables/freeze_recommendation.md",
             labels={

@@ -85,3 +85,45 @@ rule linear_probe:
         code=code_digest("linear_probe.py"),
     script:
         "../scripts/linear_probe.py"
+
+
+rule block_probes:
+    input:
+        **data_inputs(),
+    output:
+        table=f"{RESULTS}/baselines/block_probes.csv",
+        provenance=f"{RESULTS}/baselines/block_probes.provenance.json",
+    log:
+        f"{LOGS}/block_probes.log",
+    benchmark:
+        f"{BENCHMARKS}/block_probes.tsv"
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        weights=config["training"]["weights"],
+        class_weight=config["training"]["class_weight"],
+        seed=config["seed"],
+        code=code_digest("block_probes.py"),
+    script:
+        "../scripts/block_probes.py"
+
+
+rule gradient_norms:
+    input:
+        **data_inputs(splits=["train"]),
+        model=lambda wildcards: f"{RESULTS}/runs/{finetune_source(config['runs'])}/model.keras",
+    output:
+        table=f"{RESULTS}/baselines/gradient_norms.csv",
+        provenance=f"{RESULTS}/baselines/gradient_norms.provenance.json",
+    log:
+        f"{LOGS}/gradient_norms.log",
+    benchmark:
+        f"{BENCHMARKS}/gradient_norms.tsv"
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        batch_size=config["training"]["batch_size"],
+        seed=config["seed"],
+        code=code_digest("gradient_norms.py"),
+    script:
+        "../scripts/gradient_norms.py"

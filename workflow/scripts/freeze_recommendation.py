@@ -12,7 +12,10 @@ def main(smk):
     runs = load_runs(Path(smk.input.metrics[0]).parents[1], smk.params.runs) if smk.input.metrics else {}
     store = smk.input.finetune_store[0] if smk.input.finetune_store else None
     stem = Path(smk.output.csv).with_suffix("")
-    verdict = write_recommendation(smk.input.quality, store, runs, stem, smk.output.figure)
+    gradient_norms = smk.input.gradient_norms[0] if smk.input.gradient_norms else None
+    verdict = write_recommendation(
+        smk.input.quality, store, runs, stem, smk.output.figure, smk.input.probes, gradient_norms
+    )
     write_job_provenance(
         smk,
         extra={"recommended": verdict["recommended"], "best": verdict["best"]},

@@ -133,10 +133,18 @@ def plot_freeze_heatmap(grid_df: pd.DataFrame, out_png: str | os.PathLike) -> Pa
     return save_figure(fig, out_png)
 
 
-def plot_freeze_recommendation(table: pd.DataFrame, sentence: str, out_png: str | os.PathLike) -> Path:
-    """Draw the signals per block (left) beside the sweep's test accuracy per depth (right).
+SIGNAL_SERIES = (  # column, label, higher is better
+    ("faithfulness", "Grad-CAM faithfulness (insertion - deletion AUC)", True),
+    ("finetune_change_pct", "net change in fine-tuning (less: freeze)", False),
+    ("probe_val_accuracy", "linear probe on block k (val accuracy)", True),
+    ("rgn", "relative gradient norm at fine-tuning start (less: freeze)", False),
+)
 
-    A reader sees at once whether the depth the explanations favour is the one that tests best.
+
+def plot_freeze_recommendation(table: pd.DataFrame, sentence: str, out_png: str | os.PathLike) -> Path:
+    """Draw each signal per block (left, scaled to 0..1, 1 = its favoured block) beside the sweep (right).
+
+    A reader sees at once whether the depth a signal favours is the one that tests best.
 
     Args:
         table: :func:`layerscope.results.recommendation.recommend`'s table.
@@ -149,13 +157,17 @@ def plot_freeze_recommendation(table: pd.DataFrame, sentence: str, out_png: str 
     fig = Figure(figsize=(10, 4.4))
     left, right = fig.subplots(1, 2)
     k = table["frozen_blocks"]
-    left.bar(k, table["faithfulness"], yerr=table["faithfulness_sd"].fillna(0), color="tab:blue", alpha=0.7)
-    left.set_xlabel("block k (Grad-CAM at its last conv layer)")
-    left.set_ylabel("Grad-CAM faithfulness (insertion - deletion AUC)", color="tab:blue")
-    if table["finetune_change_pct"].notna().any():
-        twin = left.twinx()
-        twin.plot(k, table["finetune_change_pct"], "o-", color="tab:red")
-        twin.set_ylabel("net change in fine-tuning, % of weight L1", color="tab:red")
+    for (column, label, higher), marker in zip(SIGNAL_SERIES, "osD^", strict=True):
+        values = table[column].astype(float)
+        if values.notna().sum() < 2:
+            continue
+        span = values.max() - values.min()
+        scaled = (values - values.min()) / span if span > 0 else values * 0 + 0.5
+        left.plot(k, scaled if higher else 1 - scaled, marker=marker, label=label)
+    left.set_xlabel("block k")
+    left.set_ylabel("signal, scaled (1: the block it favours)")
+    left.set_ylim(-0.05, 1.05)
+    left.legend(loc="lower left", fontsize=7)
     measured = table.dropna(subset=["test_accuracy"])
     right.errorbar(
         measured["frozen_blocks"],

@@ -38,6 +38,8 @@ from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import write_table
 from layerscope.results.comparisons import ALPHA, SEED_TEST, seed_test
 from layerscope.results.figures import plot_freeze_recommendation
+from layerscope.results.freeze_signals import block_rgn, ranking, ranking_sentence, signal_scores, sweeps_of
+from layerscope.results.published import paper_best_depth
 from layerscope.results.selection import best_by_val, cell_runs, primary_runs
 from layerscope.train.runs import parse_name
 from layerscope.weights.store import WeightChangeStore
@@ -53,6 +55,9 @@ COLUMNS = [
     "rank_faithfulness",
     "rank_weight_change",
     "mean_rank",
+    "probe_val_accuracy",
+    "rgn",
+    "rank_rgn",
     "run",
     "test_accuracy",
     "test_accuracy_ci_low",
@@ -111,7 +116,10 @@ def block_movement(blocks: pd.DataFrame) -> dict[int, float]:
 
 
 def depth_by_movement(moved: Mapping[int, float]) -> int:
-    """Freeze the leading blocks that moved less than the median block (at least one)."""
+    """Freeze the leading blocks that moved less than the median block (at least one).
+
+    The same rule reads the relative gradient norms: blocks that would change least stay frozen.
+    """
     threshold = float(np.median(list(moved.values())))
     depth = 0
     for block in sorted(moved):
@@ -142,7 +150,11 @@ def sweep_by_depth(runs: Mapping[str, dict | None]) -> dict[int, tuple[str, dict
 
 
 def recommend(
-    quality: pd.DataFrame, moved: Mapping[int, float] | None, runs: Mapping[str, dict | None]
+    quality: pd.DataFrame,
+    moved: Mapping[int, float] | None,
+    runs: Mapping[str, dict | None],
+    probes: Mapping[int, float] | None = None,
+    rgn: Mapping[int, float] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """The recommendation table and its verdict.
 
@@ -152,6 +164,10 @@ def recommend(
             or None without a fine-tuning run (signal b is then left out).
         runs: the sweep's runs (run id -> loaded metrics with test predictions, None if
             unfinished), as :func:`layerscope.results.run_files.load_runs` gives them.
+        probes: the block probes' validation accuracy per block, or None (not ranked
+            into the recommendation; scored beside it by :mod:`layerscope.results.freeze_signals`).
+        rgn: the mean relative gradient norm per block at the start of fine-tuning, or
+            None (likewise scored beside it).
 
     Returns:
         ``(table, verdict)``: one row per block 1-5 (columns :data:`COLUMNS`), and a dict
@@ -164,6 +180,7 @@ def recommend(
     if moved:
         by_movement = depth_by_movement(moved)
         rank_b = _ranks({k: -abs(k - by_movement) for k in BLOCKS if k in faith.index})
+    rank_rgn = _ranks({k: -abs(k - depth_by_movement(rgn)) for k in BLOCKS if k in rgn}) if rgn else {}
     sweep = sweep_by_depth(runs)
     seeds = {k: cell_runs(runs, run_id) for k, (run_id, _) in sweep.items()}
     rows = []
@@ -182,6 +199,9 @@ def recommend(
                 "rank_faithfulness": rank_a.get(k, math.nan),
                 "rank_weight_change": rank_b.get(k, math.nan),
                 "mean_rank": float(np.mean(ranks)) if ranks else math.nan,
+                "probe_val_accuracy": (probes or {}).get(k, math.nan),
+                "rgn": (rgn or {}).get(k, math.nan),
+                "rank_rgn": rank_rgn.get(k, math.nan),
                 "run": run_id,
                 "test_accuracy": float(test.get("accuracy", math.nan)),
                 "test_accuracy_ci_low": float(ci[0]),
@@ -250,27 +270,49 @@ def write_recommendation(
     runs: Mapping[str, dict | None],
     out_stem: str | os.PathLike,
     figure: str | os.PathLike,
+    probes_file: str | os.PathLike | None = None,
+    gradient_norms_file: str | os.PathLike | None = None,
 ) -> dict:
-    """Read the signals; write the table, its JSON verdict and the figure.
+    """Read the signals; write the ranking of signals, the per-block table, the JSON verdict and the figure.
 
-    The table goes to ``<stem>.csv``, ``.md`` (with the finding as caption) and ``.tex``;
-    the verdict to ``<stem>.json``.
+    The ranking (every signal and trivial rule scored over the sweeps,
+    :mod:`layerscope.results.freeze_signals`) goes to ``<stem>.csv``, ``.md``, ``.tex`` and
+    ``.html``; the per-block signals and sweep accuracies to ``<stem>_blocks.*``; the verdict
+    to ``<stem>.json``.
 
     Args:
         quality_files: ``quality.csv`` of the explained VGG-16 runs.
         finetune_store: the fine-tuning run's ``weight_changes.h5``, or None.
-        runs: the sweep's runs as :func:`layerscope.results.run_files.load_runs` gives them.
+        runs: the sweep's runs (seed replicates included) as
+            :func:`layerscope.results.run_files.load_runs` gives them.
         out_stem: path of the tables without suffix.
         figure: path of the PNG.
+        probes_file: the block probes' table (``block_probes.csv``), or None.
+        gradient_norms_file: the relative gradient norms per layer (``gradient_norms.csv``), or None.
 
     Returns:
-        The verdict of :func:`recommend`.
+        The verdict of :func:`recommend`, with ``signals``: the ranking in words.
     """
     quality = pd.concat([pd.read_csv(path) for path in quality_files], ignore_index=True)
     moved = block_movement(block_summary(WeightChangeStore(finetune_store))) if finetune_store else None
-    table, verdict = recommend(quality, moved, runs)
-    caption = f"Freeze-depth recommendation from explanations and weight change. {verdict['sentence']}"
-    write_table(table.set_index("frozen_blocks"), out_stem, caption=caption)
+    probes = None
+    if probes_file is not None:
+        probes = pd.read_csv(probes_file).set_index("block")["val_accuracy"].to_dict()
+    rgn = block_rgn(pd.read_csv(gradient_norms_file)) if gradient_norms_file is not None else None
+    table, verdict = recommend(quality, moved, runs, probes, rgn)
+    ranks = ranking(signal_scores(table), sweeps_of(runs), paper_best_depth()[0])
+    verdict["signals"] = ranking_sentence(ranks)
+    verdict["sentence"] += " " + verdict["signals"]
+    write_table(
+        ranks.set_index("signal"),
+        out_stem,
+        caption=f"Freeze-depth signals scored as model selection over the sweep's seeds. {verdict['signals']}",
+    )
+    write_table(
+        table.set_index("frozen_blocks"),
+        f"{out_stem}_blocks",
+        caption=f"Freeze-depth signals per block beside the sweep. {verdict['sentence']}",
+    )
     finite = {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in verdict.items()}
     write_text(Path(out_stem).with_suffix(".json"), json.dumps(finite, indent=1) + "\n")
     plot_freeze_recommendation(table, verdict["sentence"], figure)

@@ -142,3 +142,85 @@ def run_probe(
         time.perf_counter() - started,
     )
     return metrics
+
+
+BLOCK_PROBE_COLUMNS = [
+    "block",
+    "layer",
+    "features",
+    "C",
+    "train_accuracy",
+    "val_accuracy",
+    "test_accuracy",
+    "test_balanced_accuracy",
+    "test_binary_accuracy",
+]
+
+
+def block_pooled_features(images: dict[str, np.ndarray], weights: str, batch_size: int = 64) -> dict[int, dict]:
+    """Pooled features (:func:`pooled_features`) of every block's ``block{k}_pool`` in one pass per split.
+
+    Args:
+        images: uint8 images per split, (N, H, W, 3) each.
+        weights: the pretrained VGG-16 conv base to read.
+        batch_size: images per forward pass.
+
+    Returns:
+        Block k (1..5) -> split -> (N, 2 C_k) features.
+    """
+    import keras
+
+    from layerscope.train.features import frozen_extractor
+
+    base = frozen_extractor(next(iter(images.values())).shape[1:], 5, weights)
+    outputs = [base.get_layer(f"block{k}_pool").output for k in range(1, 6)]
+    probe_net = keras.Model(base.inputs, outputs)
+    pooled: dict[int, dict] = {k: {} for k in range(1, 6)}
+    for split, x in images.items():
+        parts: dict[int, list[np.ndarray]] = {k: [] for k in range(1, 6)}
+        for start in range(0, len(x), batch_size):
+            maps = probe_net.predict_on_batch(x[start : start + batch_size].astype(np.float32))
+            for k, block_maps in enumerate(maps, start=1):
+                parts[k].append(pooled_features(np.asarray(block_maps)))
+        for k in parts:
+            pooled[k][split] = np.concatenate(parts[k])
+    return pooled
+
+
+def block_probe_table(data_dir: Path, weights: str, class_weight: str, seed: int) -> pd.DataFrame:
+    """The linear probe on each VGG-16 block's pooled features: how good block k's features are untrained.
+
+    A freeze-depth signal that needs no training of the network, so it covers depths 1
+    and 2 even where the sweep cannot: freezing k blocks keeps block k's features, and
+    the better a probe does on them the less the frozen part costs.
+
+    Args:
+        data_dir: the data stage's output folder.
+        weights: the pretrained VGG-16 conv base.
+        class_weight: the training config's class weighting ("balanced" or "none").
+        seed: the logistic regressions' random state.
+
+    Returns:
+        One row per block 1..5 (:data:`BLOCK_PROBE_COLUMNS`); C chosen on validation.
+    """
+    classes = load_classes(data_dir)
+    splits = {name: load_split(data_dir, name) for name in SPLITS}
+    labels = {name: y for name, (_, y) in splits.items()}
+    pooled = block_pooled_features({name: x for name, (x, _) in splits.items()}, weights)
+    rows = []
+    for k, features in pooled.items():
+        probabilities, details = fit_probe(features, labels, class_weight, seed)
+        metrics = {name: classification_metrics(labels[name], p, classes) for name, p in probabilities.items()}
+        rows.append(
+            {
+                "block": k,
+                "layer": f"block{k}_pool",
+                "features": features["train"].shape[1],
+                "C": details["C"],
+                **{f"{name}_accuracy": metrics[name]["accuracy"] for name in SPLITS},
+                "test_balanced_accuracy": metrics["test"]["balanced_accuracy"],
+                "test_binary_accuracy": (metrics["test"]["binary"] or {}).get("accuracy", float("nan")),
+            }
+        )
+        log.info("block-%d probe: C=%g, validation accuracy %.3f", k, details["C"], metrics["val"]["accuracy"])
+    return pd.DataFrame(rows, columns=BLOCK_PROBE_COLUMNS)

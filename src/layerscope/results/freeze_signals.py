@@ -1,0 +1,157 @@
+"""Which freeze-depth signal picks the depth? Each signal scored like a model-selection method.
+
+Every signal gives each depth k = 1..5 a score (higher: freeze k blocks): Grad-CAM
+faithfulness at block k, the blocks that moved least in fine-tuning, their mean rank
+(the recommendation), the linear probe's validation accuracy on block k's pooled
+features, and the blocks with the smallest relative gradient norm at the start of
+fine-tuning. Each trained sweep (one optimizer and one seed, every swept depth trained)
+scores them (:mod:`layerscope.results.model_selection`): Kendall's tau and Spearman's
+rho against validation accuracy, the hit rate, and the regret on test accuracy with its
+interval over sweeps; the trivial rules (the study's depth, the deepest depth, a random
+depth) are scored the same way. A signal that does not beat them has not chosen anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from layerscope.results.model_selection import (
+    SignalSummary,
+    Sweep,
+    fixed_depth,
+    random_depth,
+    score_signal,
+    summarise,
+)
+from layerscope.results.selection import metric
+from layerscope.train.runs import parse_name, split_replicate
+
+BASELINE, SIGNAL = "baseline", "signal"
+RANKING_COLUMNS = [
+    "signal",
+    "kind",
+    "depths_picked",
+    "sweeps",
+    "kendall_tau",
+    "spearman_rho",
+    "hit_rate",
+    "regret",
+    "regret_ci_low",
+    "regret_ci_high",
+]
+
+
+def signal_scores(blocks: pd.DataFrame) -> dict[str, dict[int, float]]:
+    """Each signal's score per depth from the per-block table (:func:`layerscope.results.recommendation.recommend`).
+
+    Ranks become scores by sign (rank 1 scores highest); signals the run did not measure
+    are left out.
+    """
+    table = blocks.set_index("frozen_blocks")
+    columns = {
+        "Grad-CAM faithfulness at block k": ("faithfulness", 1),
+        "weight change in fine-tuning (blocks below the median frozen)": ("rank_weight_change", -1),
+        "recommendation (mean rank of the two above)": ("mean_rank", -1),
+        "linear probe on block k's pretrained features (validation accuracy)": ("probe_val_accuracy", 1),
+        "relative gradient norm at the start of fine-tuning (blocks below the median frozen)": ("rank_rgn", -1),
+    }
+    signals = {}
+    for name, (column, sign) in columns.items():
+        if column in table and table[column].notna().any():
+            signals[name] = {int(k): sign * float(v) for k, v in table[column].items() if v == v}
+    return signals
+
+
+def sweeps_of(runs: Mapping[str, dict | None]) -> list[Sweep]:
+    """The complete sweeps of the runs: per optimizer and seed, every depth that seed trained.
+
+    A sweep needs at least two depths; runs under their plain ids make the first seed's sweep.
+    """
+    cells: dict[tuple[str, int | None], dict[int, dict]] = {}
+    for run_id, run in runs.items():
+        family, k, optimizer = parse_name(run_id)
+        if family == "freeze" and run is not None:
+            cells.setdefault((optimizer, split_replicate(run_id)[1]), {})[k] = run
+    sweeps = []
+    for (optimizer, seed), by_depth in sorted(cells.items(), key=lambda item: (item[0][0], item[0][1] or -1)):
+        if len(by_depth) > 1:
+            sweeps.append(
+                Sweep(
+                    f"{optimizer}, {'first seed' if seed is None else f'seed {seed}'}",
+                    val={k: metric(run, "val") for k, run in by_depth.items()},
+                    test={k: metric(run, "test") for k, run in by_depth.items()},
+                )
+            )
+    return sweeps
+
+
+def ranking(signals: Mapping[str, Mapping[int, float]], sweeps: list[Sweep], study_depth: int) -> pd.DataFrame:
+    """Every signal and trivial rule scored over the sweeps, lowest mean regret first.
+
+    Args:
+        signals: score per depth of each signal (:func:`signal_scores`).
+        sweeps: the trained sweeps (:func:`sweeps_of`).
+        study_depth: the depth the study chose (the "always" rule's depth).
+
+    Returns:
+        One row per signal and rule (:data:`RANKING_COLUMNS`).
+    """
+    rows = [_row(name, SIGNAL, summarise([score_signal(s, sweep) for sweep in sweeps])) for name, s in signals.items()]
+    deepest = max((max(sweep.depths) for sweep in sweeps if sweep.depths), default=5)
+    rows += [
+        _row(f"always {study_depth} frozen blocks (the study's choice)", BASELINE,
+             summarise([score_signal(fixed_depth(study_depth), sweep) for sweep in sweeps])),
+        _row(f"always the deepest swept depth ({deepest})", BASELINE,
+             summarise([score_signal(fixed_depth(deepest), sweep) for sweep in sweeps])),
+        _row("a random swept depth (expected)", BASELINE, summarise([random_depth(sweep) for sweep in sweeps])),
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=RANKING_COLUMNS)
+    return frame.sort_values(["regret", "hit_rate"], ascending=[True, False], na_position="last", kind="stable")
+
+
+def _row(name: str, kind: str, summary: SignalSummary) -> dict:
+    return {
+        "signal": name,
+        "kind": kind,
+        "depths_picked": summary.chosen,
+        "sweeps": summary.sweeps,
+        "kendall_tau": summary.tau,
+        "spearman_rho": summary.rho,
+        "hit_rate": summary.hit_rate,
+        "regret": summary.regret,
+        "regret_ci_low": summary.regret_low,
+        "regret_ci_high": summary.regret_high,
+    }
+
+
+def ranking_sentence(table: pd.DataFrame) -> str:
+    """Which signal, if any, beats the trivial rules, and by how much, in words."""
+    scored = table.dropna(subset=["regret"])
+    signals, baselines = scored[scored["kind"] == SIGNAL], scored[scored["kind"] == BASELINE]
+    if signals.empty or baselines.empty:
+        return "No sweep with two or more depths finished, so no signal could be scored."
+    best, rule = signals.iloc[0], baselines.iloc[0]
+    sweeps = int(best["sweeps"])
+    numbers = (
+        f"mean regret {best['regret']:.3f} [{best['regret_ci_low']:.3f}, {best['regret_ci_high']:.3f}] and hit "
+        f"rate {best['hit_rate']:.2f} over {sweeps} sweep{'s' if sweeps != 1 else ''}, against "
+        f"{rule['regret']:.3f} and {rule['hit_rate']:.2f} for the best trivial rule ({rule['signal']})"
+    )
+    beats = best["regret"] < rule["regret"] and best["hit_rate"] >= rule["hit_rate"]
+    margin = rule["regret"] - best["regret"]
+    if beats:
+        return f"The best signal, {best['signal']}, beats the trivial rules by {margin:.3f} in regret: {numbers}."
+    return f"No signal beats the trivial rules: the best, {best['signal']}, has {numbers}."
+
+
+def block_rgn(layers: pd.DataFrame) -> dict[int, float]:
+    """Mean relative gradient norm of each VGG-16 block's layers (the head left out).
+
+    Args:
+        layers: :func:`layerscope.train.gradient_norms.relative_gradient_norms`' table.
+    """
+    blocks = layers[layers["block"].str.fullmatch(r"block\d+")]
+    means = blocks.groupby("block")["rgn"].mean()
+    return {int(block.removeprefix("block")): float(value) for block, value in means.items()}
