@@ -142,6 +142,11 @@ FREEZE_SEEDS = FREEZE_RUNS + [
 ]
 
 
+def seeds_of(run):
+    """A run and its seed replicates, plain id first."""
+    return [run] + [other for other in REPLICATES if split_replicate(other)[0] == run]
+
+
 def gradient_norms_table():
     """The relative gradient norms at the start of fine-tuning (none without fine-tuning)."""
     return (
@@ -205,6 +210,7 @@ def all_outputs():
     outputs += expand(f"{RESULTS}/explain/{{run}}/onset.png", run=ONSET_RUNS)
     if QUALITY_RUNS:
         outputs.append(f"{RESULTS}/tables/freeze_recommendation.md")
+        outputs += expand(f"{RESULTS}/explain/{{run}}/map_shape.md", run=QUALITY_RUNS)
     if len(comparison_runs()) > 1:
         outputs.append(f"{RESULTS}/figures/weight_changes_freeze_comparison.png")
     if config["weight_changes"]["animation"]:

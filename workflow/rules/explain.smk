@@ -170,3 +170,30 @@ rule explanation_quality:
         code=code_digest("explanation_quality.py"),
     script:
         "../scripts/explanation_quality.py"
+
+
+rule map_shape:
+    input:
+        **data_inputs(["test"]),
+        maps=f"{RESULTS}/explain/{{run}}/maps.npz",
+        models=lambda wildcards: expand(
+            f"{RESULTS}/runs/{{seed}}/model.keras", seed=seeds_of(wildcards.run)
+        ),
+    output:
+        **{
+            suffix: f"{RESULTS}/explain/{{run}}/map_shape.{suffix}"
+            for suffix in ("csv", "md", "tex", "html")
+        },
+        provenance=f"{RESULTS}/explain/{{run}}/map_shape.provenance.json",
+    log:
+        f"{LOGS}/map_shape/{{run}}.log",
+    benchmark:
+        f"{BENCHMARKS}/map_shape/{{run}}.tsv"
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        batch_size=config["explain"]["batch_size"],
+        seed=config["seed"],
+        code=code_digest("map_shape.py"),
+    script:
+        "../scripts/map_shape.py"

@@ -65,6 +65,7 @@ rule freeze_recommendation:
         predictions=expand(f"{RESULTS}/runs/{{run}}/predictions.csv", run=FREEZE_SEEDS),
         histories=expand(f"{RESULTS}/runs/{{run}}/history.csv", run=FREEZE_SEEDS),
         probes=f"{RESULTS}/baselines/block_probes.csv",
+        map_shapes=expand(f"{RESULTS}/explain/{{run}}/map_shape.csv", run=QUALITY_RUNS),
         gradient_norms=gradient_norms_table(),
     output:
         csv=f"{RESULTS}/tables/freeze_recommendation.csv",

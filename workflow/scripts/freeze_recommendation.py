@@ -14,7 +14,7 @@ def main(smk):
     stem = Path(smk.output.csv).with_suffix("")
     gradient_norms = smk.input.gradient_norms[0] if smk.input.gradient_norms else None
     verdict = write_recommendation(
-        smk.input.quality, store, runs, stem, smk.output.figure, smk.input.probes, gradient_norms
+        smk.input.quality, store, runs, stem, smk.output.figure, smk.input.probes, gradient_norms, smk.input.map_shapes
     )
     write_job_provenance(
         smk,

@@ -36,6 +36,7 @@ from layerscope.core.atomic import write_text
 from layerscope.core.blocks import block_of
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import write_table
+from layerscope.explain.map_shape import sharpest_sentence
 from layerscope.results.comparisons import ALPHA, SEED_TEST, seed_test
 from layerscope.results.figures import plot_freeze_recommendation
 from layerscope.results.freeze_signals import block_rgn, ranking, ranking_sentence, signal_scores, sweeps_of
@@ -272,6 +273,7 @@ def write_recommendation(
     figure: str | os.PathLike,
     probes_file: str | os.PathLike | None = None,
     gradient_norms_file: str | os.PathLike | None = None,
+    map_shape_files: Sequence[str | os.PathLike] = (),
 ) -> dict:
     """Read the signals; write the ranking of signals, the per-block table, the JSON verdict and the figure.
 
@@ -289,9 +291,12 @@ def write_recommendation(
         figure: path of the PNG.
         probes_file: the block probes' table (``block_probes.csv``), or None.
         gradient_norms_file: the relative gradient norms per layer (``gradient_norms.csv``), or None.
+        map_shape_files: ``explain/<run>/map_shape.csv`` of the explained runs (study A's
+            reading of the maps: is block 3 sharpest?).
 
     Returns:
-        The verdict of :func:`recommend`, with ``signals``: the ranking in words.
+        The verdict of :func:`recommend`, with ``signals`` (the ranking in words) and
+        ``map_shape`` (per explained run, whether block 3's maps are the sharpest).
     """
     quality = pd.concat([pd.read_csv(path) for path in quality_files], ignore_index=True)
     moved = block_movement(block_summary(WeightChangeStore(finetune_store))) if finetune_store else None
@@ -302,7 +307,11 @@ def write_recommendation(
     table, verdict = recommend(quality, moved, runs, probes, rgn)
     ranks = ranking(signal_scores(table), sweeps_of(runs), paper_best_depth()[0])
     verdict["signals"] = ranking_sentence(ranks)
+    verdict["map_shape"] = {
+        Path(path).parent.name: sharpest_sentence(pd.read_csv(path), paper_best_depth()[0]) for path in map_shape_files
+    }
     verdict["sentence"] += " " + verdict["signals"]
+    verdict["sentence"] += "".join(f" {run}: {text}" for run, text in verdict["map_shape"].items())
     write_table(
         ranks.set_index("signal"),
         out_stem,
