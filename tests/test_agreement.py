@@ -72,6 +72,8 @@ def test_verdicts_side_by_side(tmp_path):
                 "verdict": [verdict, "not measured"],
             }
         ).to_csv(folder / "comparison_paper.csv", index=False)
+        with open(folder / "comparison_paper.csv", "a") as table:  # written by write_table: NaN reads "missing"
+            table.write("Absolute accuracy on elpv,missing,reference only\n")
         for stem in ("table8_tests", "table9_tests"):
             pd.DataFrame({"comparison": ["x"], "p_value": [0.5], "verdict": ["tie"]}).to_csv(
                 folder / f"{stem}.csv", index=False
@@ -85,7 +87,8 @@ def test_verdicts_side_by_side(tmp_path):
         False,
         True,
     )
-    assert table["flip"].sum() == 1 and len(table) == 3  # the claim neither side measured is left out
+    assert table["flip"].sum() == 1 and len(table) == 4  # the claim neither side measured is left out
+    assert table.loc[("comparison_paper", "Absolute accuracy on elpv"), "same"]
     (tmp_path / "b" / "table9_tests.csv").unlink()
     with pytest.raises(LayerscopeError, match=r"b/table9_tests\.csv not found"):
         verdict_agreement(tmp_path / "a", tmp_path / "b")

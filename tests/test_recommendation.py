@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.render import write_table
+from layerscope.explain.map_shape import map_shape_table
 from layerscope.results.recommendation import (
     block_faithfulness,
     block_movement,
@@ -117,7 +119,19 @@ def test_write_recommendation_writes_tables_verdict_and_figure(tmp_path):
     quality_rows({"t": {1: 0.1, 2: 0.2, 3: 0.5, 4: 0.3, 5: 0.0}}).to_csv(quality, index=False)
     stem = tmp_path / "tables" / "freeze_recommendation"
     figure = tmp_path / "freeze_recommendation.png"
-    verdict = write_recommendation([quality], None, sweep({3: 30, 5: 20}), stem, figure)
+    shape = map_shape_table({"one seed": {"block3_conv3": np.eye(4)[None], "block5_conv3": np.ones((1, 4, 4))}})
+    write_table(
+        shape.set_index("block"), tmp_path / "explain" / "vgg16-freeze3-momentum" / "map_shape"
+    )  # NaN stability
+    verdict = write_recommendation(
+        [quality],
+        None,
+        sweep({3: 30, 5: 20}),
+        stem,
+        figure,
+        map_shape_files=[tmp_path / "explain" / "vgg16-freeze3-momentum" / "map_shape.csv"],
+    )
+    assert verdict["map_shape"]["vgg16-freeze3-momentum"].startswith("'Block 3 is sharpest' holds")
     saved = json.loads(stem.with_suffix(".json").read_text())
     assert saved["recommended"] == verdict["recommended"] == 3 and saved["rho"] == pytest.approx(1.0)
     markdown = stem.with_suffix(".md").read_text()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.render import MISSING
 from layerscope.results.comparisons import seed_interval
 from layerscope.results.selection import cell_runs, primary_runs, select
 
@@ -94,7 +95,7 @@ def verdict_agreement(tables_a: str | Path, tables_b: str | Path) -> pd.DataFram
             path = Path(folder) / f"{stem}.csv"
             if not path.is_file():
                 raise LayerscopeError(f"{path} not found: run the tables rule on both sides first")
-            frames.append(pd.read_csv(path, index_col=0))
+            frames.append(pd.read_csv(path, index_col=0, na_values=MISSING))
         a, b = frames
         for name in a.index.intersection(b.index):
             va, vb = str(a.loc[name, "verdict"]), str(b.loc[name, "verdict"])
