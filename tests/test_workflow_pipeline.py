@@ -239,8 +239,14 @@ def test_explanation_quality(smoke, run_id, layers):
 
 
 def test_freeze_recommendation_reads_the_quality_tables_and_the_sweep(smoke):
-    table = pd.read_csv(smoke / "tables/freeze_recommendation.csv", na_values="missing")
+    table = pd.read_csv(smoke / "tables/freeze_recommendation_blocks.csv", na_values="missing")
     assert table["frozen_blocks"].tolist() == [1, 2, 3, 4, 5]
+    probes = pd.read_csv(smoke / "baselines/block_probes.csv")
+    assert table["probe_val_accuracy"].tolist() == pytest.approx(probes["val_accuracy"].tolist())
+    assert table["rgn"].notna().all()  # every block's relative gradient norm at the start of fine-tuning
+    ranking = pd.read_csv(smoke / "tables/freeze_recommendation.csv", na_values="missing")
+    assert (ranking["kind"] == "baseline").sum() == 3 and (ranking["kind"] == "signal").sum() == 5
+    assert ranking["sweeps"].max() == 1  # one optimizer, one seed: one sweep of depths 3 and 5
     quality = pd.read_csv(smoke / "explain/vgg16-freeze3-momentum/quality.csv")  # the one explained VGG-16 run
     gradcam = quality[quality["method"] == "gradcam"].pivot_table(index="layer", columns="metric", values="value")
     faithfulness = gradcam["insertion_auc"] - gradcam["deletion_auc"]
@@ -254,7 +260,11 @@ def test_freeze_recommendation_reads_the_quality_tables_and_the_sweep(smoke):
     verdict = json.loads((smoke / "tables/freeze_recommendation.json").read_text())
     ranked = table.sort_values(["mean_rank", "rank_faithfulness"])  # ties go to the more faithful block
     assert verdict["recommended"] == ranked["frozen_blocks"].iloc[0]
-    assert verdict["n"] == 2 and verdict["sentence"] in (smoke / "tables/freeze_recommendation.md").read_text()
+    assert verdict["n"] == 2 and verdict["sentence"] in (smoke / "tables/freeze_recommendation_blocks.md").read_text()
+    assert verdict["signals"] in (smoke / "tables/freeze_recommendation.md").read_text()
+    shape = pd.read_csv(smoke / "explain/vgg16-freeze3-momentum/map_shape.csv", na_values="missing")
+    assert shape["block"].tolist() == [1, 2, 3, 4, 5] and shape["gini"].between(0, 1).all()
+    assert verdict["map_shape"]["vgg16-freeze3-momentum"].startswith("'Block 3 is sharpest'")
     assert not_blank(smoke / "figures/freeze_recommendation.png")
 
 
