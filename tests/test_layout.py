@@ -91,7 +91,7 @@ def test_no_stage_imports_a_higher_one():
 
 def test_the_import_check_sees_an_upward_import(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text("def f():\n    from layerscope.results.comparisons import paired_test\n")
+    module.write_text("def f():\n    from layerscope.results.comparisons import seed_test\n")
     assert imported_stages(module) == {"results"}
 
 

@@ -19,7 +19,7 @@ from layerscope.results import claims as study_claims
 from layerscope.results import differences, run_files, selection, tables, writer
 from layerscope.results import gate as sanity
 from layerscope.results import readme as readme_block
-from layerscope.results.comparisons import paired_test
+from layerscope.results.comparisons import correctness
 from layerscope.results.figures import plot_freeze_heatmap, plot_validation_curves
 from layerscope.train.optimizers import OPTIMIZERS
 
@@ -428,12 +428,17 @@ def test_depth_and_approach_claims_are_tested_across_seeds(tmp_path):
     assert 0.70 < cell["test_accuracy_seed_ci_low"] < 0.78 and 0.82 < cell["test_accuracy_seed_ci_high"] < 0.90
 
 
-def test_paired_test_names_a_run_that_lists_an_image_twice():
+def test_a_run_that_lists_an_image_twice_is_named():
     preds = pd.DataFrame({"path": ["a.png", "b.png"], "true": ["x", "y"], "predicted": ["x", "x"]})
     doubled = pd.concat([preds, preds.iloc[:1]], ignore_index=True)
     with pytest.raises(LayerscopeError, match=r"run 'vgg16-b' has more than one test prediction for \['a.png'\]"):
-        paired_test(
-            {"run_id": "vgg16-a", "test_predictions": preds}, {"run_id": "vgg16-b", "test_predictions": doubled}
+        correctness(
+            [{"run_id": "vgg16-a", "test_predictions": preds}, {"run_id": "vgg16-b", "test_predictions": doubled}]
+        )
+    other = preds.assign(path=["a.png", "c.png"])
+    with pytest.raises(LayerscopeError, match="tested on different images or labels"):
+        correctness(
+            [{"run_id": "vgg16-a", "test_predictions": preds}, {"run_id": "vgg16-c", "test_predictions": other}]
         )
 
 

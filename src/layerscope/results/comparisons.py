@@ -19,9 +19,7 @@ from scipy.stats import binomtest, spearmanr
 from layerscope.core.bootstrap import Interval
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.statistics import (
-    McNemar,
     SeedImageTest,
-    mcnemar,
     mean_sd_n,
     seed_image_bootstrap,
     seed_image_interval,
@@ -51,36 +49,6 @@ def _check_same_images(reference: dict, ref_preds: pd.DataFrame, run: dict, pred
             "or labels: compare runs of one experiment only"
         )
     return merged
-
-
-def paired_test(run_a: dict | None, run_b: dict | None) -> McNemar | None:
-    """McNemar's test of two finished runs on their common test images; None if either lacks predictions.
-
-    Args:
-        run_a: run A as :func:`layerscope.results.run_files.load_runs` returns it (with
-            ``test_predictions``), or None.
-        run_b: run B, likewise.
-
-    Returns:
-        The test, or None when either run or its predictions are missing.
-
-    Raises:
-        LayerscopeError: the runs were tested on different images or labels, or one
-            lists an image twice.
-    """
-    if (run_a or {}).get("test_predictions") is None or (run_b or {}).get("test_predictions") is None:
-        return None
-    merged = _check_same_images(run_a, _test_predictions(run_a), run_b, _test_predictions(run_b))
-    labels = {
-        name: i
-        for i, name in enumerate(
-            sorted(set(merged["true_a"]) | set(merged["predicted_a"]) | set(merged["predicted_b"]))
-        )
-    }
-    truth, pred_a, pred_b = (
-        merged[column].map(labels).to_numpy() for column in ("true_a", "predicted_a", "predicted_b")
-    )
-    return mcnemar(truth, pred_a, pred_b)
 
 
 SEED_TEST = "bootstrap over seeds and test images"

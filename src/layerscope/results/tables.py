@@ -179,10 +179,7 @@ def _test_figures(run: dict | None) -> dict:
     return row
 
 
-SUMMARY_COLUMNS = [
-    "run",
-    "train_accuracy",
-    "val_accuracy",
+TEST_FIGURES = [
     "test_accuracy",
     "test_accuracy_ci_low",
     "test_accuracy_ci_high",
@@ -191,6 +188,14 @@ SUMMARY_COLUMNS = [
     "test_f1_weighted_ci_high",
     "test_balanced_accuracy",
     "test_binary_accuracy",
+]
+"""The columns :func:`_test_figures` fills."""
+
+SUMMARY_COLUMNS = [
+    "run",
+    "train_accuracy",
+    "val_accuracy",
+    *TEST_FIGURES,
     "seeds",
     "test_accuracy_seed_mean",
     "test_accuracy_seed_sd",
@@ -298,14 +303,7 @@ TABLE9_COLUMNS = [
     "test_accuracy_seed_ci_low",
     "test_accuracy_seed_ci_high",
     "val_accuracy_seed_mean",
-    "test_accuracy",
-    "test_accuracy_ci_low",
-    "test_accuracy_ci_high",
-    "test_f1_weighted",
-    "test_f1_weighted_ci_low",
-    "test_f1_weighted_ci_high",
-    "test_balanced_accuracy",
-    "test_binary_accuracy",
+    *TEST_FIGURES,
     "epochs_run",
     "best_epoch",
     "flags",
