@@ -167,7 +167,7 @@ def plot_freeze_recommendation(table: pd.DataFrame, sentence: str, out_png: str 
     left.set_xlabel("block k")
     left.set_ylabel("signal, scaled (1: the block it favours)")
     left.set_ylim(-0.05, 1.05)
-    left.legend(loc="lower left", fontsize=7)
+    left.legend(loc="best", fontsize=7, framealpha=0.8)
     measured = table.dropna(subset=["test_accuracy"])
     right.errorbar(
         measured["frozen_blocks"],
