@@ -1,12 +1,14 @@
 import importlib.metadata
 import json
+import os
 
 import pytest
 
 import layerscope
 from layerscope.core.atomic import atomic_path
-from layerscope.core.machine import cpu_description, machine_line, machines_of
+from layerscope.core.machine import cpu_description, machine_line, machines_of, onednn_on
 from layerscope.core.provenance import config_digest, read_provenance, sha256_file, write_provenance
+from layerscope.core.scripting import use_onednn
 
 
 def test_config_digest_ignores_key_order_but_not_values():
@@ -37,7 +39,7 @@ def test_record_traces_inputs_outputs_and_versions(tmp_path):
     assert record["config_digest"] == config_digest({"seed": 1})
     machine = record["machine"]
     assert machine["cpu_model"] and machine["cpu_count"] >= 1
-    assert set(machine) >= {"cpu_isa", "tf_enable_onednn_opts", "onednn_max_cpu_isa"}
+    assert set(machine) >= {"cpu_isa", "tf_enable_onednn_opts", "onednn_max_cpu_isa", "onednn"}
 
 
 CPUINFO = """processor\t: 0
@@ -61,8 +63,30 @@ def test_cpu_description_names_model_generation_and_vector_isa(tmp_path):
     line = machine_line({"cpu_model": model, "cpu_isa": isa, "cpu_count": 2, "tf_enable_onednn_opts": "0"})
     assert line == (
         "AMD EPYC 9R14 (family 25, model 17), 2 cores, instruction sets AVX, AVX2, FMA, AVX512F, "
-        "AVX512-VNNI, AVX512-BF16; TF_ENABLE_ONEDNN_OPTS=0"
+        "AVX512-VNNI, AVX512-BF16; oneDNN off (TF_ENABLE_ONEDNN_OPTS=0)"
     )
+
+
+@pytest.mark.parametrize(
+    ("setting", "isa", "on"),
+    [
+        (None, ["avx", "avx2", "fma"], False),  # an AVX2 EPYC: TensorFlow keeps its own kernels
+        (None, ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"], True),  # AVX512-BF16: oneDNN by default
+        ("1", ["avx2"], True),
+        ("0", ["avx512_bf16"], False),
+    ],
+)
+def test_onednn_follows_the_variable_else_the_cpu(setting, isa, on):
+    assert onednn_on(setting, isa) is on
+
+
+def test_jobs_turn_onednn_on_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    use_onednn()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    use_onednn()
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
 
 
 def test_cpu_description_without_proc_cpuinfo(tmp_path):
@@ -98,6 +122,6 @@ def test_machines_of_lists_each_machine_once():
     b = {**a, "cpu_model": "B"}
     lines = machines_of([{"machine": a}, {"machine": b}, {"machine": a}, {"rule": "no machine"}])
     assert lines == [
-        "A, 2 cores, instruction sets AVX2; oneDNN default (on)",
-        "B, 2 cores, instruction sets AVX2; oneDNN default (on)",
+        "A, 2 cores, instruction sets AVX2; oneDNN off (TensorFlow's default for this CPU)",
+        "B, 2 cores, instruction sets AVX2; oneDNN off (TensorFlow's default for this CPU)",
     ]

@@ -19,6 +19,7 @@ ISA_FLAGS = (
     "avx",
     "avx2",
     "fma",
+    "avx_vnni",
     "avx512f",
     "avx512_vnni",
     "avx512_bf16",
@@ -27,6 +28,15 @@ ISA_FLAGS = (
     "amx_int8",
 )
 ONEDNN_VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")
+# Without TF_ENABLE_ONEDNN_OPTS, TensorFlow (x86 Linux) turns oneDNN on only for CPUs with these.
+ONEDNN_BY_DEFAULT = ("avx_vnni", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def onednn_on(setting: str | None, isa: list[str]) -> bool:
+    """Whether TensorFlow runs its oneDNN kernels: as ``TF_ENABLE_ONEDNN_OPTS`` says, else by the CPU."""
+    if setting is not None:
+        return setting.strip().lower() in ("1", "true", "yes", "on")
+    return any(flag in isa for flag in ONEDNN_BY_DEFAULT)
 
 
 def cpu_description(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> tuple[str, list[str]]:
@@ -64,7 +74,8 @@ def cpu_description(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> tuple[str, 
 def machine_record() -> dict:
     """The machine fields of a provenance record: CPU, instruction sets, cores, oneDNN settings.
 
-    An unset oneDNN variable is recorded as None (TensorFlow's default: oneDNN on for x86).
+    An unset oneDNN variable is recorded as None; ``onednn`` says whether the kernels are
+    on (:func:`onednn_on`), since TensorFlow's default depends on the CPU.
     """
     model, isa = cpu_description()
     return {
@@ -73,15 +84,20 @@ def machine_record() -> dict:
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         **{name.lower(): os.environ.get(name) for name in ONEDNN_VARIABLES},
+        "onednn": onednn_on(os.environ.get("TF_ENABLE_ONEDNN_OPTS"), isa),
     }
 
 
 def machine_line(record: dict) -> str:
     """The machine in one line, as the README's results name it."""
     isa = ", ".join(flag.upper().replace("_", "-") for flag in record.get("cpu_isa") or []) or "none listed"
-    onednn = record.get("tf_enable_onednn_opts")
-    onednn_text = "oneDNN default (on)" if onednn is None else f"TF_ENABLE_ONEDNN_OPTS={onednn}"
-    return f"{record.get('cpu_model')}, {record.get('cpu_count')} cores, instruction sets {isa}; {onednn_text}"
+    setting = record.get("tf_enable_onednn_opts")
+    on = record.get("onednn", onednn_on(setting, record.get("cpu_isa") or []))
+    how = "TensorFlow's default for this CPU" if setting is None else f"TF_ENABLE_ONEDNN_OPTS={setting}"
+    return (
+        f"{record.get('cpu_model')}, {record.get('cpu_count')} cores, instruction sets {isa}; "
+        f"oneDNN {'on' if on else 'off'} ({how})"
+    )
 
 
 def machines_of(records: Iterable[Mapping]) -> list[str]:
