@@ -1,6 +1,7 @@
 import importlib.metadata
 import json
 import os
+import sys
 
 import pytest
 
@@ -82,6 +83,10 @@ def test_onednn_follows_the_variable_else_the_cpu(setting, isa, on):
 
 def test_jobs_turn_onednn_on_unless_told_otherwise(monkeypatch):
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    monkeypatch.setitem(sys.modules, "tensorflow", object())  # loaded: too late to choose its kernels
+    use_onednn()
+    assert "TF_ENABLE_ONEDNN_OPTS" not in os.environ
+    monkeypatch.delitem(sys.modules, "tensorflow")  # a job's process before TensorFlow loads
     use_onednn()
     assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")

@@ -52,9 +52,12 @@ def use_onednn() -> None:
     AVX-VNNI or AMX, so without this an AVX2 machine and an AVX-512 one run different
     kernel libraries and round differently; on a 2-core AVX2 EPYC oneDNN also trains a
     depth-3 epoch in about 60 s instead of 105 s. ``TF_ENABLE_ONEDNN_OPTS=0`` in the
-    environment keeps TensorFlow's own kernels.
+    environment keeps TensorFlow's own kernels. Once TensorFlow is loaded the setting can
+    no longer change its kernels, so it is left alone then: it would only mislead the
+    provenance record and leak into child processes.
     """
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def run_job(snakemake: Any, job: Callable[[Any], None]) -> None:
