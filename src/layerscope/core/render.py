@@ -180,6 +180,11 @@ def to_html(df: pd.DataFrame, mask: pd.DataFrame | None = None, caption: str | N
     )
 
 
+def read_table(path: str | os.PathLike, **read_csv_args) -> pd.DataFrame:
+    """A CSV :func:`write_table` wrote, its "missing" cells read back as NaN."""
+    return pd.read_csv(path, na_values=MISSING, **read_csv_args)
+
+
 def write_table(
     df: pd.DataFrame,
     out_stem: str | os.PathLike,
@@ -191,7 +196,7 @@ def write_table(
 
     The maximum of each ``best`` column (``best_scope="column"``) or of all of them
     together (``"grid"``) is bold in Markdown, LaTeX and HTML. Missing values read
-    "missing" in every file (read the CSV back with ``na_values="missing"``).
+    "missing" in every file (:func:`read_table` reads the CSV back).
     """
     stem = Path(out_stem)
     mask = best_mask(df, best, best_scope)

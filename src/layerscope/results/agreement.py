@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.core.render import MISSING
+from layerscope.core.render import read_table
 from layerscope.results.comparisons import seed_interval
 from layerscope.results.selection import cell_runs, primary_runs, select
 
@@ -37,9 +37,8 @@ def cell_agreement(runs_a: Mapping[str, dict | None], runs_b: Mapping[str, dict 
         the same for B, ``a_in_b``, ``b_in_a`` and ``agree`` (both).
     """
     rows = []
-    cells_b = select(primary_runs(runs_b), "freeze")
     for run_id in select(primary_runs(runs_a), "freeze"):
-        seeds_a, seeds_b = cell_runs(runs_a, run_id), cell_runs(runs_b, run_id) if run_id in cells_b else []
+        seeds_a, seeds_b = cell_runs(runs_a, run_id), cell_runs(runs_b, run_id)
         interval_a, interval_b = seed_interval(seeds_a), seed_interval(seeds_b)
         if interval_a is None or interval_b is None:
             continue
@@ -95,7 +94,7 @@ def verdict_agreement(tables_a: str | Path, tables_b: str | Path) -> pd.DataFram
             path = Path(folder) / f"{stem}.csv"
             if not path.is_file():
                 raise LayerscopeError(f"{path} not found: run the tables rule on both sides first")
-            frames.append(pd.read_csv(path, index_col=0, na_values=MISSING))
+            frames.append(read_table(path, index_col=0))
         a, b = frames
         for name in a.index.intersection(b.index):
             va, vb = str(a.loc[name, "verdict"]), str(b.loc[name, "verdict"])

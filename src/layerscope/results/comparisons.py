@@ -67,11 +67,12 @@ def correctness(runs: Sequence[dict]) -> np.ndarray | None:
     """
     if not runs or any(run.get("test_predictions") is None for run in runs):
         return None
-    reference = _test_predictions(runs[0])
+    checked = [_test_predictions(run) for run in runs]
+    reference = checked[0]
     order = reference["path"].sort_values().to_numpy()
     rows = []
-    for run in runs:
-        preds = _check_same_images(runs[0], reference, run, _test_predictions(run)).set_index("path")
+    for run, predictions in zip(runs, checked, strict=True):
+        preds = _check_same_images(runs[0], reference, run, predictions).set_index("path")
         rows.append((preds["predicted_b"] == preds["true_b"]).reindex(order).to_numpy(np.float64))
     return np.vstack(rows)
 

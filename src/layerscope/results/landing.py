@@ -25,7 +25,7 @@ import pandas as pd
 from layerscope.core.atomic import write_text
 from layerscope.core.devices import gpu_count
 from layerscope.core.errors import LayerscopeError
-from layerscope.core.render import MISSING, best_mask, cell_text, table_fragment
+from layerscope.core.render import MISSING, best_mask, cell_text, read_table, table_fragment
 
 ACCURACIES = ["train_accuracy", "val_accuracy", "test_accuracy", "test_f1_weighted"]
 WITH_INTERVALS = ["test_accuracy", "test_f1_weighted"]
@@ -44,7 +44,7 @@ _STYLE = (  # the report centres its description in a narrow column: widen it, s
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, index_col=0, na_values=MISSING, keep_default_na=False)
+        return read_table(path, index_col=0, keep_default_na=False)
     except (OSError, pd.errors.ParserError) as err:
         raise LayerscopeError(f"cannot read table {path}: {err}") from err
 

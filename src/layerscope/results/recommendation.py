@@ -35,7 +35,7 @@ from scipy.stats import spearmanr
 from layerscope.core.atomic import write_text
 from layerscope.core.blocks import block_of
 from layerscope.core.errors import LayerscopeError
-from layerscope.core.render import MISSING, write_table
+from layerscope.core.render import read_table, write_table
 from layerscope.explain.map_shape import sharpest_sentence
 from layerscope.results.comparisons import ALPHA, SEED_TEST, seed_test
 from layerscope.results.figures import plot_freeze_recommendation
@@ -305,11 +305,11 @@ def write_recommendation(
         probes = pd.read_csv(probes_file).set_index("block")["val_accuracy"].to_dict()
     rgn = block_rgn(pd.read_csv(gradient_norms_file)) if gradient_norms_file is not None else None
     table, verdict = recommend(quality, moved, runs, probes, rgn)
-    ranks = ranking(signal_scores(table), sweeps_of(runs), paper_best_depth()[0])
+    study_depth = paper_best_depth()[0]
+    ranks = ranking(signal_scores(table), sweeps_of(runs), study_depth)
     verdict["signals"] = ranking_sentence(ranks)
     verdict["map_shape"] = {
-        Path(path).parent.name: sharpest_sentence(pd.read_csv(path, na_values=MISSING), paper_best_depth()[0])
-        for path in map_shape_files
+        Path(path).parent.name: sharpest_sentence(read_table(path), study_depth) for path in map_shape_files
     }
     verdict["sentence"] += " " + verdict["signals"]
     verdict["sentence"] += "".join(f" {run}: {text}" for run, text in verdict["map_shape"].items())

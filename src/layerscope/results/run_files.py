@@ -15,6 +15,7 @@ import pandas as pd
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.data.splits import SPLITS
+from layerscope.train.health import best_epoch
 from layerscope.train.runs import parse_name
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
@@ -33,9 +34,10 @@ def _read_history(path: Path) -> pd.DataFrame:
 
 def _best_epoch(history: pd.DataFrame) -> dict | None:
     """The row of the kept model: training keeps the first epoch with the lowest val_loss."""
-    if history["val_loss"].isna().all():
+    best = best_epoch(history.to_dict("records"))
+    if best is None:
         return None
-    row = history.loc[history["val_loss"].idxmin()]
+    row = history.iloc[best - 1]
     return {"epoch": int(row["epoch"]), "loss": float(row["loss"]), "val_loss": float(row["val_loss"])}
 
 
