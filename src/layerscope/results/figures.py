@@ -107,7 +107,8 @@ def plot_freeze_heatmap(grid_df: pd.DataFrame, out_png: str | os.PathLike) -> Pa
     if grid_df.empty:
         raise LayerscopeError(f"{out_png}: the freeze grid has no cells to plot")
     values = grid_df.to_numpy(dtype=float)
-    fig = Figure(figsize=(1.6 + 1.3 * values.shape[1], 1.2 + 0.7 * values.shape[0]), layout="constrained")
+    # at least wide enough for the title, whatever the number of optimizers
+    fig = Figure(figsize=(max(4.6, 1.6 + 1.3 * values.shape[1]), 1.2 + 0.7 * values.shape[0]), layout="constrained")
     ax = fig.add_subplot()
     cmap = colormaps["viridis"].with_extremes(bad="0.85")
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, aspect="auto")
