@@ -28,8 +28,11 @@ $(STAMP): pyproject.toml constraints.txt src/layerscope/__init__.py | python-ver
 reproduce: $(STAMP)
 	$(BIN)/snakemake --workflow-profile $(PROFILE) --cores $(CORES) $(SNAKEMAKE_ARGS)
 
+# Whole test files spread over TEST_WORKERS processes (pytest-xdist): a module's shared
+# pipeline run is made once, on one worker.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

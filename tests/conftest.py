@@ -14,6 +14,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items):
+    """Collect the ``pipeline`` modules first, longest first (their ``minutes``), the rest after.
+
+    ``make test`` hands whole files to pytest-xdist workers in collection order (``--dist
+    loadfile``); the Snakemake runs are most of the suite's time, so they start first and
+    the short modules fill in around them. The sort is stable: order within a file stays.
+    """
+
+    def expected_minutes(item) -> float:
+        marker = item.get_closest_marker("pipeline")
+        return marker.kwargs.get("minutes", 1) if marker else 0
+
+    items.sort(key=expected_minutes, reverse=True)
+
+
 def write_png(path: Path, seed: int, size: int = 20, mode: str = "RGB") -> Path:
     """A random image whose content (and so sha256) is unique per seed."""
     rng = np.random.default_rng(seed)

@@ -27,6 +27,8 @@ from snakemake.utils import validate
 
 from layerscope.data.prepare import DataSettings, prepare
 
+pytestmark = pytest.mark.pipeline(minutes=2)  # conftest schedules the longest first
+
 RUN = "lenet5-tanh-sgd"
 OUTPUTS = [
     "model.keras",

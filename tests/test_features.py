@@ -6,7 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from test_training import config, data_dir  # noqa: F401 (fixture)
+from test_training import config, data_dir, model_only  # noqa: F401 (fixture)
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.train.features import extract_frozen_features, load_frozen_features, meta_path
@@ -32,7 +32,7 @@ def test_shared_cache_is_memory_mapped_and_trains_the_same_model_as_a_private_on
     models = []
     for name, shared in (("shared", cache), ("private", None)):
         files = RunFiles(tmp_path / name)
-        train_run(spec, data_dir, files, **job_settings(spec.run_id, cfg), features=shared)
+        train_run(spec, data_dir, files, **model_only(job_settings(spec.run_id, cfg)), features=shared)
         models.append(keras.models.load_model(files.model))
     for a, b in zip(models[0].get_weights(), models[1].get_weights()):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)

@@ -21,6 +21,8 @@ import pytest
 import yaml
 from conftest import REPO, write_png
 
+pytestmark = pytest.mark.pipeline(minutes=3)  # conftest schedules the longest first
+
 
 def snakemake(workdir: Path, config: dict, *args: str, sort_keys: bool = True) -> str:
     """Snakemake on the copy of the workflow and library in ``workdir/repo``."""

@@ -10,6 +10,8 @@ import pytest
 import yaml
 from conftest import REPO
 
+pytestmark = pytest.mark.pipeline(minutes=1)  # conftest schedules the longest first
+
 
 def snakemake(workdir, *args):
     return subprocess.run(

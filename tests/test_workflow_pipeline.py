@@ -1,13 +1,10 @@
 """The whole pipeline through Snakemake on the tiny config (every model family, weight-change
-figures, explanations, tables, report), resume after a kill, and the SLURM profile."""
+figures, explanations, tables, report) and the SLURM profile."""
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -19,6 +16,8 @@ from conftest import REPO
 from PIL import Image
 
 from layerscope.results.writer import TABLE_STEMS
+
+pytestmark = pytest.mark.pipeline(minutes=8)  # conftest schedules the longest first
 
 SMOKE = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
 SMOKE_RUNS = [
@@ -86,68 +85,6 @@ def test_frozen_parameters_by_family(smoke):
     assert frozen["vgg16-freeze5-momentum"] == 14_714_688  # the whole conv base
     assert frozen["vgg16-freeze3-momentum"] == frozen["vgg16-gap-freeze3"] == 1_735_488
     assert frozen["vgg16-finetune"] == frozen["vgg16-scratch-sgd"] == frozen["lenet5-tanh-sgd"] == 0
-
-
-def lenet_config(tmp_path, epochs):
-    config = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
-    config["runs"] = {
-        "lenet5": ["relu-sgd"],
-        "scratch_optimizers": [],
-        "freeze_blocks": [],
-        "freeze_optimizers": [],
-        "finetune_from": None,
-        "gap_freeze_blocks": [],
-    }
-    config["training"]["epochs"]["lenet5"] = epochs
-    config["explain"].update(runs=[], cam_run=None, onset={"runs": []})
-    path = tmp_path / "lenet.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def test_killed_training_resumes_with_the_same_result(tmp_path):
-    config = lenet_config(tmp_path, epochs=60)
-    target = "results/smoke/runs/lenet5-relu-sgd/metrics.json"
-    whole = subprocess.run(
-        snakemake_cmd(tmp_path / "whole", target, "--configfile", str(config)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert whole.returncode == 0, whole.stderr[-3000:]
-
-    cut = tmp_path / "cut"
-    job = subprocess.Popen(
-        snakemake_cmd(cut, target, "--configfile", str(config)),
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    state = cut / "results/smoke/runs/lenet5-relu-sgd/resume/state.json"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
-        time.sleep(0.05)
-    os.killpg(job.pid, signal.SIGKILL)
-    job.wait()
-    assert not (cut / target).exists(), "the run finished before it could be killed"
-
-    unlock = subprocess.run(snakemake_cmd(cut, "--unlock", "--configfile", str(config)), cwd=REPO)
-    assert unlock.returncode == 0
-    resumed = subprocess.run(
-        snakemake_cmd(cut, target, "--rerun-incomplete", "--configfile", str(config)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming from the end of epoch" in (cut / "results/smoke/logs/train/lenet5-relu-sgd.log").read_text()
-    a, b = (json.loads((d / target).read_text()) for d in (tmp_path / "whole", cut))
-    for metrics in (a, b):
-        metrics.pop("train_seconds")
-    assert a == b
-    ha, hb = (pd.read_csv(d / "results/smoke/runs/lenet5-relu-sgd/history.csv") for d in (tmp_path / "whole", cut))
-    pd.testing.assert_frame_equal(ha.drop(columns="seconds"), hb.drop(columns="seconds"))
 
 
 def test_slurm_profile_gives_each_training_job_a_gpu(tmp_path):
@@ -323,42 +260,3 @@ def test_report_builds_opens_on_the_results_and_labels_every_item(smoke):
     scenes = [path for path in results if path.endswith("weight_changes_3d.html")]
     assert sorted(Path(path).parts[-3] for path in scenes) == sorted(SMOKE_RUNS)
     assert {results[path]["labels"]["run"] for path in scenes} == set(SMOKE_RUNS)
-
-
-def readme_recovery_commands() -> list[list[str]]:
-    """The commands of the README's "After a kill" paragraph, as written."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("**After a kill**") :]
-    block = section[section.index("```bash\n") + len("```bash\n") : section.index("```\n", section.index("```bash"))]
-    return [line.split() for line in block.splitlines() if line.strip()]
-
-
-def test_readme_recovery_steps_finish_a_killed_run(tmp_path):
-    """Kill a plain `snakemake` run mid-training (SIGKILL of its process group), then run
-    exactly the README's recovery commands with the killed run's config and target."""
-    commands = readme_recovery_commands()
-    assert commands == [["snakemake", "--unlock"], ["snakemake"]]
-    config = lenet_config(tmp_path, epochs=30)
-    target = "results/smoke/runs/lenet5-relu-sgd/metrics.json"
-    workdir = tmp_path / "run"
-    same = [target, "--directory", str(workdir), "--configfile", str(config)]  # targets before --configfile
-    job = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", *same],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    state = workdir / "results/smoke/runs/lenet5-relu-sgd/resume/state.json"
-    deadline = time.time() + 600  # data stage and TensorFlow's start on a loaded machine
-    while time.time() < deadline and not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
-        time.sleep(0.05)
-    os.killpg(job.pid, signal.SIGKILL)
-    job.wait()
-    assert state.exists() and not (workdir / target).exists(), "the run was not killed mid-training"
-    for command in commands:
-        assert command[0] == "snakemake"
-        run = subprocess.run([sys.executable, "-m", *command, *same], cwd=REPO, capture_output=True, text=True)
-        assert run.returncode == 0, f"{' '.join(command)}: {run.stderr[-3000:]}"
-    assert "resuming from the end of epoch" in (workdir / "results/smoke/logs/train/lenet5-relu-sgd.log").read_text()
-    assert json.loads((workdir / target).read_text())["epochs_run"] == 30

@@ -1,0 +1,89 @@
+"""Where a finished run's time went: job seconds per rule, and each training job's time outside its epochs.
+
+Reads the Snakemake ``benchmark:`` records of an experiment folder
+(``benchmarks/<rule>.tsv`` and ``benchmarks/<rule>/<run>.tsv``) and prints per rule the
+job count, total, mean and largest job seconds and the peak memory; then, for each
+training job, its seconds, the sum of its epochs' seconds (``history.csv``) and the
+difference (imports, model build, weight loading, evaluation, writing). With
+``--against OTHER`` the same rules of another finished run stand beside them with the
+ratio OTHER / this. Times are this machine's: name its CPU beside them.
+
+Usage: python benchmarks/rule_seconds.py results/default [--against results/default-before]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from layerscope.core.machine import machine_line, machine_record
+
+
+def job_records(results: Path) -> pd.DataFrame:
+    """One row per benchmarked job: rule, job (run id or the rule), seconds, peak memory (MB)."""
+    rows = []
+    for tsv in sorted((results / "benchmarks").rglob("*.tsv")):
+        relative = tsv.relative_to(results / "benchmarks")
+        rule = relative.parts[0] if len(relative.parts) > 1 else tsv.stem
+        record = pd.read_csv(tsv, sep="\t").iloc[-1]
+        rows.append({"rule": rule, "job": tsv.stem, "s": float(record["s"]), "max_rss_mb": float(record["max_rss"])})
+    if not rows:
+        raise SystemExit(f"no benchmark record under {results / 'benchmarks'}: is it a finished experiment folder?")
+    return pd.DataFrame(rows)
+
+
+def per_rule(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Job count, total, mean and largest seconds and peak memory per rule, largest total first."""
+    seconds = {"total_s": ("s", "sum"), "mean_s": ("s", "mean"), "max_s": ("s", "max")}
+    table = jobs.groupby("rule").agg(jobs=("s", "size"), **seconds, max_rss_mb=("max_rss_mb", "max"))
+    return table.sort_values("total_s", ascending=False)
+
+
+def outside_epochs(results: Path, jobs: pd.DataFrame) -> pd.DataFrame:
+    """Per training job: job seconds, epochs, seconds in epochs and outside them."""
+    rows = []
+    for job in jobs.query("rule == 'train'").itertuples():
+        history = results / "runs" / job.job / "history.csv"
+        if not history.is_file():
+            continue
+        epochs = pd.read_csv(history)["seconds"]
+        rows.append(
+            {
+                "run": job.job,
+                "job_s": job.s,
+                "epochs": len(epochs),
+                "epoch_s": float(epochs.median()),
+                "in_epochs_s": float(epochs.sum()),
+                "outside_s": job.s - float(epochs.sum()),
+            }
+        )
+    return pd.DataFrame(rows).sort_values("outside_s", ascending=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--against", type=Path, help="another finished experiment folder, shown beside this one")
+    args = parser.parse_args()
+    print(f"Machine (of this script, not necessarily of the runs): {machine_line(machine_record())}\n")
+    jobs = job_records(args.results)
+    rules = per_rule(jobs)
+    if args.against:
+        other = per_rule(job_records(args.against))
+        rules[f"{args.against.name}_total_s"] = other["total_s"].reindex(rules.index)
+        rules["ratio"] = rules[f"{args.against.name}_total_s"] / rules["total_s"]
+    print(f"Job seconds per rule ({args.results}; {jobs['s'].sum() / 60:.1f} job minutes in all):")
+    print(rules.round(2).to_string())
+    training = outside_epochs(args.results, jobs)
+    if not training.empty:
+        print(
+            f"\nTraining jobs: {training['outside_s'].sum():.0f} of {training['job_s'].sum():.0f} s outside their "
+            f"epochs ({training['outside_s'].sum() / training['job_s'].sum():.0%}); most first:"
+        )
+        print(training.round(1).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
