@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -247,6 +248,19 @@ def test_a_flagged_run_is_never_silently_the_best(runs_dir):
         depth3[run_id] = {**runs[run_id], "health": health(3, 3, "collapsed")}
     row = tables.summary(depth3).loc["Transfer (3 frozen blocks)"]
     assert (row["run"], row["flags"]) == ("vgg16-freeze3-momentum", "collapsed")
+
+
+def test_the_gate_picks_its_run_as_table8_does_over_seeds(runs_dir):
+    """A second seed of the best single run moves the gate's pick: flagged, or healthy with a low validation mean."""
+    assert sanity.sanity_gate(run_files.load_runs(runs_dir, RUN_IDS))["run"] == "vgg16-finetune"
+    ids = [*RUN_IDS, "vgg16-finetune-seed43"]
+    write_run(runs_dir, "vgg16-finetune-seed43", (0.9, 0.95, 0.70), health=health(3, 3, "not converged"))
+    runs = run_files.load_runs(runs_dir, ids)
+    assert tables.summary(runs).loc["Fine-tuning", "flags"] == "not converged (1 of 2 seeds)"
+    assert sanity.sanity_gate(runs)["run"] not in (None, "vgg16-finetune")
+    shutil.rmtree(runs_dir / "vgg16-finetune-seed43")
+    write_run(runs_dir, "vgg16-finetune-seed43", (0.9, 0.10, 0.70), health=health(2, 3))
+    assert sanity.sanity_gate(run_files.load_runs(runs_dir, ids))["run"] not in (None, "vgg16-finetune")
 
 
 def test_table9_shows_seeds_epochs_best_epochs_and_flags(tmp_path):
