@@ -20,6 +20,7 @@ import math
 from pathlib import Path
 
 import pandas as pd
+from rule_seconds import training_seconds
 
 from layerscope.core.machine import machine_line, machine_record
 from layerscope.train.runs import parse_name, split_replicate
@@ -33,22 +34,21 @@ def depth_costs(results: Path) -> pd.DataFrame:
     for history_file in sorted((results / "runs").glob("vgg16-freeze*/history.csv")):
         run_id = history_file.parent.name
         family, depth, optimizer = parse_name(run_id)
-        benchmark = results / "benchmarks" / "train" / f"{run_id}.tsv"
-        if family != "freeze" or not benchmark.is_file():
+        timing = training_seconds(results, run_id)
+        if family != "freeze" or timing is None:
             continue
-        history = pd.read_csv(history_file)
+        job, epochs = timing
         metrics = json.loads(history_file.with_name("metrics.json").read_text())
-        job = float(pd.read_csv(benchmark, sep="\t")["s"].iloc[0])
         rows.append(
             {
                 "run": run_id,
                 "depth": depth,
                 "optimizer": optimizer,
                 "replicate": split_replicate(run_id)[1] is not None,
-                "epochs": len(history),
-                "epoch_s": float(history["seconds"].median()),
+                "epochs": len(epochs),
+                "epoch_s": float(epochs.median()),
                 "job_s": job,
-                "outside_epochs_s": job - float(history["seconds"].sum()),
+                "outside_epochs_s": job - float(epochs.sum()),
                 "test_accuracy": float(metrics["test"]["accuracy"]),
             }
         )

@@ -41,22 +41,30 @@ def per_rule(jobs: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values("total_s", ascending=False)
 
 
+def training_seconds(results: Path, run_id: str) -> tuple[float, pd.Series] | None:
+    """A finished training job's wall seconds (its benchmark record) and its epochs' seconds (``history.csv``)."""
+    benchmark = results / "benchmarks" / "train" / f"{run_id}.tsv"
+    history = results / "runs" / run_id / "history.csv"
+    if not (benchmark.is_file() and history.is_file()):
+        return None
+    return float(pd.read_csv(benchmark, sep="\t")["s"].iloc[-1]), pd.read_csv(history)["seconds"]
+
+
 def outside_epochs(results: Path, jobs: pd.DataFrame) -> pd.DataFrame:
     """Per training job: job seconds, epochs, seconds in epochs and outside them."""
     rows = []
-    for job in jobs.query("rule == 'train'").itertuples():
-        history = results / "runs" / job.job / "history.csv"
-        if not history.is_file():
+    for run_id in jobs.query("rule == 'train'")["job"]:
+        if (timing := training_seconds(results, run_id)) is None:
             continue
-        epochs = pd.read_csv(history)["seconds"]
+        job_s, epochs = timing
         rows.append(
             {
-                "run": job.job,
-                "job_s": job.s,
+                "run": run_id,
+                "job_s": job_s,
                 "epochs": len(epochs),
                 "epoch_s": float(epochs.median()),
                 "in_epochs_s": float(epochs.sum()),
-                "outside_s": job.s - float(epochs.sum()),
+                "outside_s": job_s - float(epochs.sum()),
             }
         )
     return pd.DataFrame(rows).sort_values("outside_s", ascending=False)
