@@ -14,7 +14,7 @@ import pytest
 from layerscope.core.blocks import block_label
 from layerscope.core.errors import LayerscopeError
 from layerscope.weights.recorder import WeightChangeRecorder, recorded_layer_names
-from layerscope.weights.store import WeightChangeStore, partial_path
+from layerscope.weights.store import WeightChangeStore, partial_path, snapshot_group
 
 LAYERS = ["c1", "block1_conv1", "fc1", "logits"]
 
@@ -161,6 +161,9 @@ def test_accumulation_matches_hand_computation(tmp_path, batches):
             if bias:
                 np.testing.assert_allclose(store.snapshot(name, i, part="bias"), bias[0], rtol=1e-5)
     assert not store.snapshot("c1").any()
+    with h5py.File(store_path) as handle:  # the frozen layer's snapshots take no space
+        assert all(handle[f"{snapshot_group(i)}/c1/kernel"].id.get_storage_size() == 0 for i in epoch_ends)
+        assert handle[f"{snapshot_group(epoch_ends[-1])}/block1_conv1/kernel"].id.get_storage_size() > 0
 
 
 def test_layer_table_and_blocks(tmp_path):

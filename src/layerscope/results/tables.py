@@ -317,7 +317,7 @@ def table9_statistics(runs: Mapping[str, dict | None]) -> pd.DataFrame:
     interval over seeds and test images (:func:`seed_interval`), and the mean
     validation accuracy; the first seed's test accuracy and weighted F1 with their 95%
     bootstrap intervals over test images; per seed (in seed order) the epochs run and the
-    best (kept) epoch; and the health flags ("not converged": best epoch = last epoch;
+    best (kept) epoch; and the health flags ("not converged": early stopping did not end it;
     "collapsed": one predicted class or within 0.02 of the majority class).
     """
     rows = []

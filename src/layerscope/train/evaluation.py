@@ -22,6 +22,18 @@ from sklearn.metrics import (
 from layerscope.core.bootstrap import bootstrap_intervals
 
 BINARY_CUT = 0.5
+PREDICT_BATCH = 64
+
+
+def predict_splits(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Class probabilities (float64) of every split, from one ``predict`` over all of them.
+
+    One call has one short last batch, so Keras traces its predict step twice, not twice per split.
+    """
+    names = list(inputs)
+    joined = np.concatenate([np.asarray(inputs[name], np.float32) for name in names])
+    probabilities = np.asarray(model.predict(joined, batch_size=PREDICT_BATCH, verbose=0), np.float64)
+    return dict(zip(names, np.split(probabilities, np.cumsum([len(inputs[name]) for name in names])[:-1])))
 
 
 def defect_probabilities(classes: list[str]) -> np.ndarray | None:

@@ -214,7 +214,7 @@ class ResumableEpochs(keras.callbacks.Callback):
             log.warning("training diverged in epoch %d (loss is not finite): stopped", epoch + 1)
         elif monitored < self.best:
             self.best, self.wait = float(monitored), 0
-            files["best"] = self._save_weights(f"best-{tag}.weights.h5")
+            files["best"] = f"best-{tag}.weights.h5"
         else:
             self.wait += 1
             if self.patience is not None and self.wait >= self.patience:
@@ -226,6 +226,8 @@ class ResumableEpochs(keras.callbacks.Callback):
                     self.wait,
                 )
         files["last"] = self._save_weights(f"last-{tag}.weights.h5")
+        if files.get("best") == f"best-{tag}.weights.h5":  # this epoch's weights: a link, not a second save
+            publish(self.directory / files["last"], self.directory / files["best"])
         files["rng"] = f"rng-{tag}.npz"
         with atomic_path(self.directory / files["rng"]) as tmp:
             np.savez(tmp, **{f"v{i}": v.numpy() for i, v in enumerate(self._rng_variables())})

@@ -27,6 +27,7 @@ from layerscope.train.evaluation import (
     add_intervals,
     classification_metrics,
     majority_baseline,
+    predict_splits,
     predictions_table,
 )
 from layerscope.train.features import load_frozen_features
@@ -292,10 +293,7 @@ def train_run(
     seconds = time.perf_counter() - started
     _finish_interrupted_store(files.pending_weight_changes, model, len(history))
 
-    probabilities = {
-        name: np.asarray(fitted.predict(x.astype(np.float32), batch_size=64, verbose=0), dtype=np.float64)
-        for name, x in inputs.items()
-    }
+    probabilities = predict_splits(fitted, inputs)
     metrics = {
         "run_id": spec.run_id,
         "spec": spec.__dict__,
@@ -319,6 +317,7 @@ def train_run(
         probabilities["test"].argmax(axis=1),
         metrics["test"]["accuracy"],
         metrics["majority_baseline"]["accuracy"],
+        stopped_early=metrics["stopped_early"],
     )
     if metrics["health"]["flags"]:
         log.warning(

@@ -4,10 +4,10 @@ Every ``period`` steps and at each epoch end the recorder adds ``|W_t - W_prev|`
 per-parameter accumulator (our reading of study C's accumulated change; it depends on the
 period, since back-and-forth moves between readings cancel) and also reads the net change
 ``|W_t - W_0|`` from the weights at the first reading, which does not. The previous and
-initial weights and the accumulator live on the
-device as ``tf.Variable``s and one compiled ``tf.function`` updates all layers, so a reading
-costs one pass over the weights and moves only per-unit sums to the host; full tensors
-are copied out only at snapshot readings.
+initial weights and the accumulator live on the device as ``tf.Variable``s and one
+compiled ``tf.function`` updates the layers the current ``fit`` trains (frozen layers'
+figures are read once per fit), so a reading costs one pass over the trained weights and
+moves only per-unit sums to the host; full tensors are copied out only at snapshot readings.
 """
 
 from __future__ import annotations
@@ -51,7 +51,12 @@ def recorded_layer_names(model: keras.Model) -> list[str]:
 
 
 class _DeviceAccumulator:
-    """Previous weights and accumulated changes as device variables, updated in one call."""
+    """Previous weights and accumulated changes as device variables, updated in one call.
+
+    Only the layers that can move in the current ``fit`` (see :meth:`activate`) are read
+    on the device: a frozen layer's figures stay what they were when the fit began, so
+    they are taken once then, and a depth-4 run reads block 5 and the head, not all of VGG-16.
+    """
 
     def __init__(self, layers: Sequence[keras.layers.Layer]):
         self._weights = [[v for v in (layer.kernel, getattr(layer, "bias", None)) if v is not None] for layer in layers]
@@ -66,8 +71,30 @@ class _DeviceAccumulator:
             self._prev.append(prevs)
             self._acc.append(accs)
             self._initial.append(initials)
-        self._bounds = np.cumsum([int(layer.kernel.shape[-1]) for layer in layers])[:-1]
-        self._update_fn = tf.function(self._update)  # jit_compile (XLA) was 50% slower on CPU
+        self._units = [int(layer.kernel.shape[-1]) for layer in layers]
+        self.activate([True] * len(layers))
+
+    def activate(self, moving: Sequence[bool]) -> None:
+        """Read only the layers flagged in ``moving`` on the device from now on.
+
+        The others must not change until the next call: their accumulated change, weight
+        norm and net change per unit are read once here, and their period change is zero.
+        """
+        self._moving = [i for i, on in enumerate(moving) if on]
+        self._still = {i: self._unit_figures(i) for i, on in enumerate(moving) if not on}
+        self._zero = {i for i in self._still if not self._still[i][0].any()}
+        self._update_fn = tf.function(self._update) if self._moving else None  # XLA was 50% slower on CPU
+
+    def _unit_figures(self, i: int) -> list[np.ndarray]:
+        """[accumulated, period change (0), |W|, |W - W_0|] per unit of a layer that stays still."""
+        acc, weights, initial = self._acc[i], self._weights[i], self._initial[i]
+        figures = [
+            sum(_unit_sums(a) for a in acc),
+            tf.zeros([self._units[i]]),
+            sum(_unit_sums(tf.abs(_value(w))) for w in weights),
+            sum(_unit_sums(tf.abs(_value(w) - w0)) for w, w0 in zip(weights, initial)),
+        ]
+        return [x.numpy().astype(np.float64) for x in figures]
 
     def read(self) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, np.ndarray]]:
         """Accumulate since the last read and return the changes.
@@ -76,29 +103,36 @@ class _DeviceAccumulator:
             The accumulated and the net change per unit of each layer, and per-layer sums
             (accumulated, period change, weight L1 norm, net).
         """
-        values = np.split(self._update_fn().numpy().astype(np.float64), len(SUMMARIES))
-        per_layer = [np.split(x, self._bounds) for x in values]
+        per_layer = [[None] * len(self._units) for _ in SUMMARIES]
+        if self._moving:
+            values = self._update_fn().numpy().astype(np.float64)
+            bounds = np.cumsum([self._units[i] * len(SUMMARIES) for i in self._moving])[:-1]
+            for i, block in zip(self._moving, np.split(values, bounds)):
+                for k, x in enumerate(np.split(block, len(SUMMARIES))):
+                    per_layer[k][i] = x
+        for i, figures in self._still.items():
+            for k, x in enumerate(figures):
+                per_layer[k][i] = x
         summaries = {name: np.array([u.sum() for u in units]) for name, units in zip(SUMMARIES, per_layer)}
         return per_layer[0], per_layer[3], summaries
 
     def _update(self) -> tf.Tensor:
-        """Accumulate, then return [accumulated, period change, |W|, |W - W_0|] per unit.
+        """Accumulate the moving layers, then return their [accumulated, period change, |W|, |W - W_0|] per unit.
 
-        All layers are concatenated, so the host fetches one small vector.
+        One vector, layer after layer, so the host fetches one small array.
         """
-        parts: tuple[list, ...] = tuple([] for _ in SUMMARIES)
-        for weights, prevs, accs, initials in zip(self._weights, self._prev, self._acc, self._initial):
+        parts = []
+        for i in self._moving:
             sums = [0.0] * len(SUMMARIES)
-            for w, prev, acc, initial in zip(weights, prevs, accs, initials):
+            for w, prev, acc, initial in zip(self._weights[i], self._prev[i], self._acc[i], self._initial[i]):
                 current = _value(w)
                 delta = tf.abs(current - prev)
                 total = acc.assign_add(delta)
                 prev.assign(current)
-                for i, x in enumerate((total, delta, tf.abs(current), tf.abs(current - initial))):
-                    sums[i] = sums[i] + _unit_sums(x)
-            for part, s in zip(parts, sums):
-                part.append(s)
-        return tf.concat([s for part in parts for s in part], axis=0)
+                for k, x in enumerate((total, delta, tf.abs(current), tf.abs(current - initial))):
+                    sums[k] = sums[k] + _unit_sums(x)
+            parts.extend(sums)
+        return tf.concat(parts, axis=0)
 
     def sync(self) -> None:
         """Take the current weights as the reference.
@@ -121,14 +155,22 @@ class _DeviceAccumulator:
         for initials, (kernel, bias) in zip(self._initial, initial or [], strict=initial is not None):
             for variable, value in zip(initials, (kernel, bias)):
                 variable.assign(value)
+        self.activate([i in self._moving for i in range(len(self._units))])  # the still layers' figures moved
 
     def initial(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """The reference weights W_0 (kernel, bias) per layer, copied to the host."""
         return [(v[0].numpy(), v[1].numpy() if len(v) > 1 else None) for v in self._initial]
 
     def snapshot(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        """Accumulated (kernel, bias) tensors per layer, copied to the host."""
-        return [(accs[0].numpy(), accs[1].numpy() if len(accs) > 1 else None) for accs in self._acc]
+        """Accumulated (kernel, bias) tensors per layer, copied to the host.
+
+        A layer that has not moved yet gets read-only zeros that take no memory.
+        """
+        tensors = []
+        for i, accs in enumerate(self._acc):
+            arrays = [np.broadcast_to(np.float32(0), tuple(a.shape)) if i in self._zero else a.numpy() for a in accs]
+            tensors.append((arrays[0], arrays[1] if len(arrays) > 1 else None))
+        return tensors
 
 
 def _unit_sums(x: tf.Tensor) -> tf.Tensor:
@@ -205,6 +247,7 @@ class WeightChangeRecorder(keras.callbacks.Callback):
         self._provenance = dict(provenance or {})
         self._snapshot_dtype = snapshot_dtype
         self._device: _DeviceAccumulator | None = None
+        self._recorded: list[keras.layers.Layer] = []
         self._writer: WeightStoreWriter | None = None
         self._layers: list[LayerInfo] = []
         self._step = self._epoch_base = self._last_step = 0
@@ -213,19 +256,25 @@ class WeightChangeRecorder(keras.callbacks.Callback):
         """The latest reading: ``layers`` (LayerInfo), per-unit accumulated ``units`` and ``summaries``."""
 
     def on_train_begin(self, logs=None):
-        """Set up the device accumulators on the first fit; later fits resync them and reopen the store."""
+        """Set up the device accumulators on the first fit; later fits resync them and reopen the store.
+
+        Either way only the layers this ``fit`` trains are read on the device.
+        """
         if self._device is None:
             target = self._recorded_model or self.model
             layers = recorded_layers(target)
             if not layers:
                 raise LayerscopeError(f"model {target.name!r} has no layer with a kernel to record")
             self._device = _DeviceAccumulator(layers)
+            self._recorded = layers
             self._layers = [
                 LayerInfo(x.name, tuple(x.kernel.shape), getattr(x, "bias", None) is not None) for x in layers
             ]
         else:
             self._device.sync()
             self._writer = WeightStoreWriter.reopen(self.store_path)
+        trained = {id(v) for v in self.model.trainable_weights}
+        self._device.activate([id(layer.kernel) in trained for layer in self._recorded])
 
     def on_epoch_begin(self, epoch, logs=None):
         """Open the store at the first epoch, which tells whether ``fit`` resumes."""

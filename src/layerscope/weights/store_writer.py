@@ -156,7 +156,7 @@ class WeightStoreWriter:
         with np.load(resume_path(final)) as saved:
             reading, step = int(saved["reading"]), int(saved["step"])
             n_layers = int(saved["n_layers"])
-            accumulators = [(saved[f"kernel{i}"], saved.get(f"bias{i}")) for i in range(n_layers)]
+            accumulators = [(_saved_part(saved, "kernel", i), _saved_part(saved, "bias", i)) for i in range(n_layers)]
         handle = h5py.File(partial_path(final), "a")
         readings = handle["readings"]
         if not (
@@ -176,16 +176,24 @@ class WeightStoreWriter:
         return cls(final, handle), step, accumulators
 
     def save_resume_point(self, reading: int, accumulators: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> None:
-        """Keep the float32 accumulators at epoch-end ``reading`` for a resumed run."""
+        """Keep the float32 accumulators at epoch-end ``reading`` for a resumed run.
+
+        All-zero ones (frozen layers) are kept as their shape: a depth-3 run's point is
+        then its trained blocks, not all of VGG-16.
+        """
         arrays = {
             "reading": reading,
             "step": self._file["readings/step"][reading],
             "n_layers": len(accumulators),
         }
         for i, (kernel, bias) in enumerate(accumulators):
-            arrays[f"kernel{i}"] = kernel
-            if bias is not None:
-                arrays[f"bias{i}"] = bias
+            for part, value in (("kernel", kernel), ("bias", bias)):
+                if value is None:
+                    continue
+                if value.any():
+                    arrays[f"{part}{i}"] = value
+                else:  # a layer that has not moved: its shape is enough
+                    arrays[f"{part}_zeros{i}"] = np.array(value.shape)
         with atomic_path(resume_path(self.path)) as tmp:
             np.savez(tmp, **arrays)
 
@@ -259,11 +267,17 @@ class WeightStoreWriter:
 
     @_naming_full_disk
     def write_snapshot(self, reading: int, tensors: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> None:
-        """Store the full accumulated (kernel, bias) tensors of every layer at ``reading``."""
+        """Store the full accumulated (kernel, bias) tensors of every layer at ``reading``.
+
+        An all-zero kernel (a frozen layer) costs no compression and no space.
+        """
         group = self._file.create_group(snapshot_group(reading))
         dtype = np.dtype(self._file.attrs["snapshot_dtype"])
         for name, (kernel, bias) in zip(self._names, tensors, strict=True):
-            group.create_dataset(f"{name}/kernel", data=kernel.astype(dtype), chunks=True, **COMPRESSION)
+            if kernel.any():
+                group.create_dataset(f"{name}/kernel", data=kernel.astype(dtype), chunks=True, **COMPRESSION)
+            else:  # a frozen layer: no chunk is written, reads give the fill value 0
+                group.create_dataset(f"{name}/kernel", kernel.shape, dtype, chunks=True, fillvalue=0, **COMPRESSION)
             if bias is not None:
                 group.create_dataset(f"{name}/bias", data=bias.astype(dtype))
         self._file.flush()
@@ -276,6 +290,15 @@ class WeightStoreWriter:
         os.replace(partial_path(self.path), self.path)
         resume_path(self.path).unlink(missing_ok=True)
         return self.path
+
+
+def _saved_part(saved: Mapping, part: str, i: int) -> np.ndarray | None:
+    """A layer's kernel or bias from a resume point: the array, zeros of its kept shape, or None."""
+    if f"{part}{i}" in saved:
+        return saved[f"{part}{i}"]
+    if f"{part}_zeros{i}" in saved:
+        return np.zeros(tuple(saved[f"{part}_zeros{i}"]), np.float32)
+    return None
 
 
 def _put_row(dataset: h5py.Dataset, index: int, value) -> None:
