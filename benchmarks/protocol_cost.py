@@ -7,7 +7,7 @@ decides), job seconds and seconds outside the epochs. Then, for each choice of s
 cells, the training minutes it costs (depths x optimizers x seeds x job seconds of that
 depth) and the expected half-width of a cell mean's 95% interval with that many seeds
 (sqrt(sd_seed^2 / seeds + p(1 - p) / images), sd_seed the measured spread across seeds
-where replicates exist). Times are this machine's: name its CPU beside them.
+where replicates exist). The machine the runs trained on is read from their provenance.
 
 Usage: python benchmarks/protocol_cost.py results/default [--images 657] [--seed-sd 0.03]
 """
@@ -20,9 +20,8 @@ import math
 from pathlib import Path
 
 import pandas as pd
-from rule_seconds import training_seconds
+from rule_seconds import trained_on, training_seconds
 
-from layerscope.core.machine import machine_line, machine_record
 from layerscope.train.runs import parse_name, split_replicate
 
 OPTIMIZERS = ("sgd", "momentum", "nag")
@@ -62,7 +61,7 @@ def main() -> None:
     parser.add_argument("--accuracy", type=float, default=0.70, help="typical test accuracy p")
     parser.add_argument("--seed-sd", type=float, default=None, help="seed sd when no replicates finished")
     args = parser.parse_args()
-    print(f"Machine: {machine_line(machine_record())}\n")
+    print(f"Trained on: {'; '.join(trained_on(args.results)) or 'unknown (no training provenance)'}\n")
     runs = depth_costs(args.results)
     if runs.empty:
         raise SystemExit(f"no finished freeze run with a benchmark record under {args.results}")

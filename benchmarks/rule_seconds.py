@@ -6,7 +6,7 @@ job count, total, mean and largest job seconds and the peak memory; then, for ea
 training job, its seconds, the sum of its epochs' seconds (``history.csv``) and the
 difference (imports, model build, weight loading, evaluation, writing). With
 ``--against OTHER`` the same rules of another finished run stand beside them with the
-ratio OTHER / this. Times are this machine's: name its CPU beside them.
+ratio OTHER / this. Each folder's machine is read from its training provenance and printed.
 
 Usage: python benchmarks/rule_seconds.py results/default [--against results/default-before]
 """
@@ -14,11 +14,12 @@ Usage: python benchmarks/rule_seconds.py results/default [--against results/defa
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pandas as pd
 
-from layerscope.core.machine import machine_line, machine_record
+from layerscope.core.machine import machines_of
 
 
 def job_records(results: Path) -> pd.DataFrame:
@@ -39,6 +40,11 @@ def per_rule(jobs: pd.DataFrame) -> pd.DataFrame:
     seconds = {"total_s": ("s", "sum"), "mean_s": ("s", "mean"), "max_s": ("s", "max")}
     table = jobs.groupby("rule").agg(jobs=("s", "size"), **seconds, max_rss_mb=("max_rss_mb", "max"))
     return table.sort_values("total_s", ascending=False)
+
+
+def trained_on(results: Path) -> list[str]:
+    """The machines a finished experiment's training jobs ran on, from their provenance."""
+    return machines_of(json.loads(p.read_text()) for p in sorted(Path(results).glob("runs/*/provenance.json")))
 
 
 def training_seconds(results: Path, run_id: str) -> tuple[float, pd.Series] | None:
@@ -75,7 +81,10 @@ def main() -> None:
     parser.add_argument("results", type=Path)
     parser.add_argument("--against", type=Path, help="another finished experiment folder, shown beside this one")
     args = parser.parse_args()
-    print(f"Machine (of this script, not necessarily of the runs): {machine_line(machine_record())}\n")
+    for folder in (args.results, args.against):
+        if folder is not None:
+            print(f"{folder} trained on: {'; '.join(trained_on(folder)) or 'unknown (no training provenance)'}")
+    print()
     jobs = job_records(args.results)
     rules = per_rule(jobs)
     if args.against:
