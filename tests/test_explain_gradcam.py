@@ -144,3 +144,18 @@ def test_mixed_bfloat16_model_gives_float32_maps():
     maps = GradCAM(model, "feat").explain(x, targets=0)
     assert maps.dtype == np.float32
     np.testing.assert_allclose(maps, expected_gradcam(x, 0), rtol=0.05, atol=0.05)
+
+
+def test_several_layers_from_one_pass_equal_each_layer_alone():
+    """explain_layers (one gradient pass, what the explain rule uses) gives each layer's explain maps."""
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="c1")(inputs)
+    x = keras.layers.Conv2D(5, 3, activation="relu", name="c2")(x)
+    x = keras.layers.Dense(3, name="logits")(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(x))
+    images = RNG.uniform(0, 1, size=(5, 8, 8, 3)).astype(np.float32)
+    together = GradCAM(model, ["c1", "c2"], batch_size=2, upsample=True).explain_layers(images, [0, 1, 2, 0, 1])
+    for layer in ("c1", "c2"):
+        alone = GradCAM(model, layer, batch_size=2, upsample=True).explain(images, [0, 1, 2, 0, 1])
+        np.testing.assert_allclose(together[layer], alone, rtol=0, atol=1e-5 * max(np.ptp(alone), 1e-12))

@@ -111,3 +111,16 @@ def test_too_small_an_image_is_refused_with_its_size():
     tiny = np.random.default_rng(0).integers(0, 255, (3, 3, 3)).astype(np.uint8)  # 9 pixels
     with pytest.raises(LayerscopeError, match=r"3x3 px image"):
         superpixels(tiny)
+
+
+def test_kept_outputs_give_the_same_maps_and_skip_the_second_forward_passes():
+    """keep_outputs (for a model whose weights stay) changes no map; another class costs no pass."""
+    model = brightness_model(3)
+    image = block_image(3)[None]
+    kept = LIME(model, batch_size=64, num_samples=150, seed=0, n_segments=16, progress=False, keep_outputs=True)
+    for target in (0, 1):
+        np.testing.assert_array_equal(kept.explain(image, target), explainer(model).explain(image, target))
+    passes = []
+    kept._forward = lambda x: passes.append(x) or pytest.fail("a kept batch went through the model again")
+    kept.explain(image, 1)
+    assert not passes

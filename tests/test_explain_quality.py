@@ -305,3 +305,33 @@ def test_bad_arguments_are_named():
         deletion_insertion(model, x, random_maps((N, SIZE, SIZE), 0), baseline="grey")
     with pytest.raises(LayerscopeError, match="explain_fn"):
         parameter_randomisation(model, lambda m, x, t: x[:1], x)
+
+
+def test_remembered_maps_are_the_trained_models_and_other_models_are_explained_afresh():
+    """remember keeps the fixed model's maps per (images, targets); a clone is never served them."""
+    from layerscope.explain.quality import remember
+
+    model, other = conv_model(), conv_model()
+    calls = []
+
+    def explain(m, images, targets):
+        calls.append(m)
+        return gradcam_fn("conv2")(m, images, targets)
+
+    kept = remember(explain, model)
+    x = colour_images()
+    first = kept(model, x, np.zeros(len(x), np.int32))
+    np.testing.assert_array_equal(kept(model, x.copy(), np.zeros(len(x), np.int32)), first)
+    kept(model, x, np.ones(len(x), np.int32))
+    kept(other, x, np.zeros(len(x), np.int32))
+    kept(other, x, np.zeros(len(x), np.int32))
+    assert calls == [model, model, other, other]
+
+
+def test_lime_of_a_fixed_model_keeps_its_maps():
+    """lime_fn with fixed= (outputs kept) gives the maps of a plain lime_fn, for every class."""
+    model, x = conv_model(), colour_images(2)
+    lime = {"batch_size": 32, "num_samples": 40, "top_labels": 2, "n_segments": 50, "compactness": 10.0}
+    fixed, plain = lime_fn(lime, seed=3, fixed=model), lime_fn(lime, seed=3)
+    for t in (np.array([0, 1]), np.array([2, 0])):
+        np.testing.assert_array_equal(fixed(model, x, t), plain(model, x, t))

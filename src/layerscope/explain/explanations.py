@@ -53,8 +53,8 @@ def explain_run(model, images: np.ndarray, settings: dict, seed: int, cam_model=
     probabilities = model.predict(x, batch_size=batch, verbose=0)
     predicted = probabilities.argmax(axis=1)
     maps: dict[str, np.ndarray] = {"predicted": predicted, "probabilities": probabilities}
-    for layer in default_gradcam_layers(model):
-        maps[f"gradcam/{layer}"] = GradCAM(model, layer, batch_size=batch, upsample=True).explain(x, predicted)
+    gradcam = GradCAM(model, default_gradcam_layers(model), batch_size=batch, upsample=True)
+    maps.update({f"gradcam/{layer}": m for layer, m in gradcam.explain_layers(x, predicted).items()})
     if cam_model is not None:
         cam_predicted = cam_model.predict(x, batch_size=batch, verbose=0).argmax(axis=1)
         maps["cam"] = CAM(cam_model, batch_size=batch, upsample=True).explain(x, cam_predicted)

@@ -18,7 +18,13 @@ import pandas as pd
 from layerscope.core.atomic import atomic_path, write_text
 from layerscope.core.errors import LayerscopeError
 from layerscope.explain.base import conv_layer_names, prepare_inputs, spread_over_classes
-from layerscope.explain.feature_maps import GradientAscent, pairwise_correlations, representative_channels, stage_layers
+from layerscope.explain.feature_maps import (
+    GradientAscent,
+    layer_means,
+    pairwise_correlations,
+    stage_layers,
+    strongest_channels,
+)
 from layerscope.explain.figures import plot_feature_maps, plot_invariance
 
 
@@ -35,30 +41,38 @@ def feature_map_layers(model, configured: dict | None) -> dict[str, str]:
 def ascend(model, layer: str, images: np.ndarray, channels, steps: int, alpha: float) -> dict[str, np.ndarray]:
     """Gradient ascent from each image on each channel (study B).
 
+    Every (channel, image) pair ascends in one batch: images are independent, so K
+    channels cost one pass per step instead of K.
+
     Keys: ``start`` (N, H, W, C) pixels; ``optimised`` x* (K, N, H, W, C) pixels, K channels;
     ``objective_start`` / ``objective_end`` (K, N) the channel's spatial-mean pre-activation.
     """
-    ascent = GradientAscent(model, layer, steps=steps, alpha=alpha)
+    channels = np.asarray(channels, dtype=np.int64)
+    ascent = GradientAscent(model, layer, steps=steps, alpha=alpha, batch_size=max(32, len(channels) * len(images)))
     start = ascent.unit.prepare(images)
-    optimised, before, after = [], [], []
-    for channel in np.asarray(channels, dtype=np.int64):
-        x = ascent.explain(start, int(channel))
-        optimised.append(x)
-        before.append(ascent.objective(start, int(channel)))
-        after.append(ascent.objective(x, int(channel)))
+    pairs = np.concatenate([start] * len(channels))  # channels outer, images inner
+    targets = np.repeat(channels, len(start))
+    optimised = ascent.explain(pairs, targets)
+    grid = (len(channels), len(start))
     return {
         "start": start,
-        "optimised": np.stack(optimised),
-        "objective_start": np.stack(before),
-        "objective_end": np.stack(after),
+        "optimised": optimised.reshape(*grid, *start.shape[1:]),
+        "objective_start": ascent.objective(pairs, targets).reshape(grid),
+        "objective_end": ascent.objective(optimised, targets).reshape(grid),
     }
 
 
-def choose_channels(model, layer: str, images: np.ndarray, configured: list[int] | None, count: int) -> np.ndarray:
-    """Config ``feature_maps.channels`` or the ``count`` most responsive channels on ``images``."""
+def choose_channels(
+    model, layers: list[str], images: np.ndarray, configured: list[int] | None, count: int
+) -> dict[str, np.ndarray]:
+    """Per layer: config ``feature_maps.channels`` or the ``count`` most responsive channels on ``images``.
+
+    The responses of every layer come from one forward pass over ``images``.
+    """
     if configured:
-        return np.asarray(configured, dtype=np.int64)
-    return representative_channels(model, layer, images, k=count)
+        return {layer: np.asarray(configured, dtype=np.int64) for layer in layers}
+    means = layer_means(model, layers, images)
+    return {layer: strongest_channels(means[layer], count, layer) for layer in layers}
 
 
 def feature_map_study(model, images: np.ndarray, labels: np.ndarray, cfg: dict) -> tuple[dict, pd.DataFrame]:
@@ -71,8 +85,10 @@ def feature_map_study(model, images: np.ndarray, labels: np.ndarray, cfg: dict) 
     """
     shown = images[spread_over_classes(labels, cfg["images"])]
     stages, rows = {}, []
-    for stage, layer in feature_map_layers(model, cfg["layers"]).items():
-        channels = choose_channels(model, layer, images, cfg["channels"], cfg["count"])
+    layers = feature_map_layers(model, cfg["layers"])
+    chosen = choose_channels(model, list(layers.values()), images, cfg["channels"], cfg["count"])
+    for stage, layer in layers.items():
+        channels = chosen[layer]
         result = ascend(model, layer, shown, channels, cfg["steps"], cfg["alpha"])
         stages[stage] = {"layer": layer, "channels": channels, **result}
         change = np.abs(result["optimised"] - result["start"][None]).mean(axis=(2, 3, 4))
@@ -106,8 +122,9 @@ def invariance_study(model, images: np.ndarray, cfg: dict, layers: list[str] | N
     layers = layers or conv_layer_names(model)
     rows, optimised = [], {}
     start_corr = float(np.mean(pairwise_correlations(prepare_inputs(model, images))))
+    chosen = choose_channels(model, layers, images, None, 1)
     for depth, layer in enumerate(layers, start=1):
-        channel = choose_channels(model, layer, images, None, 1)[:1]
+        channel = chosen[layer]
         result = ascend(model, layer, images, channel, cfg["steps"], cfg["alpha"])
         x = result["optimised"][0]
         optimised[layer] = x

@@ -76,9 +76,7 @@ class PreActivation:
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         """conv(layer input, kernel) + bias, float32 (N, h, w, channels)."""
         h = x if self._to_layer is None else self._to_layer(x, training=False)
-        h = tf.cast(h, tf.float32)
-        out = self.layer.convolution_op(h, tf.cast(self.layer.kernel, tf.float32))
-        return out + tf.cast(self.layer.bias, tf.float32) if self.layer.use_bias else out
+        return pre_activation(self.layer, h)
 
     def channel_means(self, x) -> tf.Tensor:
         """Spatial mean of every channel's pre-activation, (N, channels)."""
@@ -120,10 +118,12 @@ class GradientAscent(Explainer):
         self.unit = PreActivation(model, layer_name, batch_size)
         self.steps = int(steps)
         self.alpha = float(alpha)
+        spec = input_spec(model, self.unit.shape)
         self._step = tf.function(
-            functools.partial(_ascent_step, self.unit, self.alpha),
-            input_signature=[input_spec(model, self.unit.shape), INDICES],
+            functools.partial(_ascent_step, self.unit, self.alpha), input_signature=[spec, INDICES]
         )
+        # Traced, not eager: an eager keras call runs every conv through TF's slow fallback path.
+        self._means = tf.function(self.unit.channel_means, input_signature=[spec])
 
     def explain(self, inputs, targets=None) -> np.ndarray:
         """x* for each image, ascended on its channel.
@@ -162,7 +162,7 @@ class GradientAscent(Explainer):
         x = self.unit.prepare(inputs)
         channels = self.channels(x, targets)
         values = [
-            np.take_along_axis(self.unit.channel_means(x[s]).numpy(), channels[s, None], axis=1)[:, 0]
+            np.take_along_axis(self._means(tf.constant(x[s])).numpy(), channels[s, None], axis=1)[:, 0]
             for s in self._batches(len(x))
         ]
         return np.concatenate(values).astype(np.float64)
@@ -183,7 +183,7 @@ class GradientAscent(Explainer):
         count = self.unit.layer.filters
         if targets is None:
             return np.concatenate(
-                [np.argmax(self.unit.channel_means(x[s]), axis=1) for s in self._batches(len(x))]
+                [np.argmax(self._means(tf.constant(x[s])), axis=1) for s in self._batches(len(x))]
             ).astype(np.int32)
         channels = np.broadcast_to(np.asarray(targets), (len(x),))
         integral = np.issubdtype(channels.dtype, np.integer)
@@ -210,17 +210,46 @@ def _ascent_step(unit: PreActivation, alpha: float, x: tf.Tensor, channels: tf.T
 
 
 def representative_channels(
-    model: keras.Model, layer_name: str, images, k: int = 5, batch_size: int = 32
+    model: keras.Model, layer_name: str, images, k: int = 5, batch_size: int = 64
 ) -> np.ndarray:
     """The k channels with the highest mean pre-activation on ``images``, strongest first."""
-    unit = PreActivation(model, layer_name, batch_size)
-    x = unit.prepare(images)
-    means = np.concatenate(
-        [unit.channel_means(x[i : i + batch_size]).numpy() for i in range(0, len(x), batch_size)]
-    ).mean(axis=0)
+    return strongest_channels(layer_means(model, [layer_name], images, batch_size)[layer_name], k, layer_name)
+
+
+def strongest_channels(means: np.ndarray, k: int, layer_name: str) -> np.ndarray:
+    """The k channels of ``means`` (N, channels) with the highest mean over images, strongest first."""
+    means = np.asarray(means).mean(axis=0)
     if not 1 <= k <= len(means):
         raise LayerscopeError(f"k must be in 1..{len(means)} for layer '{layer_name}', got {k}")
     return np.argsort(-means, kind="stable")[:k]
+
+
+def layer_means(model: keras.Model, layer_names, images, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Each layer's spatial-mean pre-activation per image and channel, ``{layer: (N, channels)}``.
+
+    One traced forward pass serves every layer, so choosing channels at several layers
+    costs what the deepest alone does, and batches run as a graph rather than eagerly.
+    """
+    units = [PreActivation(model, name) for name in dict.fromkeys(layer_names)]
+    feeds = [unit.layer.input for unit in units if unit._to_layer is not None]
+    side = keras.Model(model.inputs[0], feeds) if feeds else None
+    means = tf.function(functools.partial(_layer_means, side, units), input_signature=[input_spec(model)])
+    x = prepare_inputs(model, images)
+    batches = [means(tf.constant(x[s : s + batch_size])) for s in range(0, len(x), batch_size)]
+    return {unit.layer.name: np.concatenate([b[i].numpy() for b in batches]) for i, unit in enumerate(units)}
+
+
+def _layer_means(side, units: list[PreActivation], x: tf.Tensor) -> list[tf.Tensor]:
+    out = side(x, training=False) if side is not None else []
+    feeds = iter(out if isinstance(out, (list, tuple)) else [out])  # a one-output model returns a tensor
+    inputs = [x if unit._to_layer is None else next(feeds) for unit in units]
+    return [tf.reduce_mean(pre_activation(unit.layer, h), axis=(1, 2)) for unit, h in zip(units, inputs)]
+
+
+def pre_activation(layer: keras.layers.Conv2D, h: tf.Tensor) -> tf.Tensor:
+    """The conv layer's output before its activation on its input ``h``: float32 (N, h, w, channels)."""
+    out = layer.convolution_op(tf.cast(h, tf.float32), tf.cast(layer.kernel, tf.float32))
+    return out + tf.cast(layer.bias, tf.float32) if layer.use_bias else out
 
 
 def pairwise_correlations(maps) -> np.ndarray:

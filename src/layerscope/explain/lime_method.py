@@ -19,6 +19,7 @@ explanation.
 from __future__ import annotations
 
 import functools
+import hashlib
 
 import keras
 import numpy as np
@@ -48,6 +49,9 @@ class LIME(Explainer):
         n_segments: SLIC's target superpixel count; see :func:`superpixels`.
         compactness: SLIC's balance of colour against position (higher: more grid-like).
         progress: show a progress bar over the images.
+        keep_outputs: keep the classifier's outputs per perturbed batch, so explaining the
+            same images again (another class) costs no forward pass; only for a model
+            whose weights do not change while this explainer lives.
 
     Raises:
         LayerscopeError: ``n_segments`` < :data:`MIN_SEGMENTS`, ``compactness`` <= 0,
@@ -65,6 +69,7 @@ class LIME(Explainer):
         n_segments: int = 50,
         compactness: float = 10.0,
         progress: bool = True,
+        keep_outputs: bool = False,
     ):
         """Check the sampling settings and trace the batched classifier once."""
         super().__init__(model, batch_size)
@@ -87,6 +92,7 @@ class LIME(Explainer):
         self.progress = progress
         self._channels = model.inputs[0].shape[-1]
         self._forward = tf.function(functools.partial(_probabilities, model), input_signature=[input_spec(model)])
+        self._outputs: dict[bytes, np.ndarray] | None = {} if keep_outputs else None
 
     def explain(self, inputs, targets=None) -> np.ndarray:
         """Signed superpixel weight maps for ``targets``.
@@ -168,7 +174,12 @@ class LIME(Explainer):
         x = images.astype(np.float32)
         if self._channels == 1:
             x = x.mean(axis=-1, keepdims=True)
-        return self._forward(tf.constant(x)).numpy()
+        if self._outputs is None:
+            return self._forward(tf.constant(x)).numpy()
+        key = hashlib.blake2b(x.tobytes(), digest_size=16).digest() + repr(x.shape).encode()
+        if key not in self._outputs:
+            self._outputs[key] = self._forward(tf.constant(x)).numpy()
+        return self._outputs[key]
 
 
 def superpixels(image: np.ndarray, n_segments: int = 50, compactness: float = 10.0) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 
 import keras
@@ -346,13 +347,50 @@ def cam_fn(batch_size: int = 32, upsample: bool = True) -> ExplainFn:
     return functools.partial(_explain, CAM, batch_size=batch_size, upsample=upsample)
 
 
-def lime_fn(settings: dict, seed: int) -> ExplainFn:
+def lime_fn(settings: dict, seed: int, fixed: keras.Model | None = None) -> ExplainFn:
     """LIME as an ``explain_fn``, from the config's ``explain.lime`` block.
 
-    Built as :func:`layerscope.explain.explanations.explain_run` builds it (slow: one fit per image).
+    Built as :func:`layerscope.explain.explanations.explain_run` builds it (slow: one fit
+    per image), once per model object, so a randomisation cascade's clone (one object,
+    its weights redrawn in place) is traced once. For ``fixed``, a model whose weights
+    stay, the classifier's outputs are kept: the same seed draws the same perturbed
+    images, so explaining them again for another class costs no forward pass.
     """
     keys = ("batch_size", "num_samples", "top_labels", "n_segments", "compactness")
-    return functools.partial(_explain, LIME, seed=seed, progress=False, **{key: settings[key] for key in keys})
+    options = {key: settings[key] for key in keys}
+    built: dict[int, tuple[keras.Model, LIME]] = {}
+
+    def explain(model: keras.Model, images, targets) -> np.ndarray:
+        if id(model) not in built:
+            lime = LIME(model, seed=seed, progress=False, keep_outputs=model is fixed, **options)
+            built[id(model)] = (model, lime)  # the model is held, so its id is not reused
+        return built[id(model)][1].explain(images, targets)
+
+    return explain
+
+
+def remember(explain_fn: Callable, model: keras.Model) -> Callable:
+    """``explain_fn`` that keeps its results for ``model`` (whose weights must stay) per images and targets.
+
+    The quality checks ask for the trained model's maps of the same images and classes
+    more than once; other models (a randomised clone) are explained afresh every call.
+    """
+    kept: dict[tuple[bytes, bytes], object] = {}
+
+    def explain(m: keras.Model, images, targets):
+        if m is not model:
+            return explain_fn(m, images, targets)
+        key = (_digest(images), b"" if targets is None else _digest(targets))
+        if key not in kept:
+            kept[key] = explain_fn(m, images, targets)
+        return kept[key]
+
+    return explain
+
+
+def _digest(array) -> bytes:
+    a = np.ascontiguousarray(array)
+    return hashlib.blake2b(a.tobytes(), digest_size=16).digest() + repr((a.shape, a.dtype.str)).encode()
 
 
 def summarise(result, method: str, layer: str | None = None, run: str | None = None) -> pd.DataFrame:

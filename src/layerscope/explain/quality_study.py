@@ -46,6 +46,7 @@ from layerscope.explain.quality import (
     random_logit,
     random_maps,
     randomisation_tables,
+    remember,
     summarise,
 )
 from layerscope.explain.quality_report import (
@@ -147,11 +148,12 @@ def evaluate_quality(
     clock = _Clock()
     x = prepare_inputs(model, explained.images)
     layers = quality_layers(model)
-    gradcam = gradcam_layers_fn(layers, batch_size)
+    # The trained model's maps are asked for again by the randomisation and random-logit checks.
+    gradcam = remember(gradcam_layers_fn(layers, batch_size), model)
     gradcam_maps = clock.time("gradcam_maps", f"{len(layers)} layers", gradcam, model, x, explained.targets)
     summaries, curves = _faithfulness(model, explained, gradcam_maps, cfg, seed, run, cam_model, batch_size, clock)
     lime_subset = explained.subset(spread_over_classes(explained.true, cfg["lime_images"]))
-    lime = lime_fn({**lime_settings, "num_samples": cfg["lime_samples"]}, seed)
+    lime = remember(lime_fn({**lime_settings, "num_samples": cfg["lime_samples"]}, seed, fixed=model), model)
     randomised = _randomisation(
         model, explained, gradcam, layers, lime, lime_subset, seed, cam_model, batch_size, clock
     )
