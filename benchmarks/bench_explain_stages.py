@@ -8,7 +8,7 @@ loading are left out. explanation_quality reads the maps this explain call wrote
 
 Usage: python benchmarks/bench_explain_stages.py [RESULTS] [--run RUN] [--config config/config.yaml]
        [--stages explain quality feature_maps]
-(RESULTS defaults to /work/run/results/default, RUN to vgg16-freeze3-momentum.)
+(RESULTS defaults to results/default, RUN to vgg16-freeze3-momentum.)
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def context(results: Path, run: str, config: Path) -> dict:
 def main() -> None:
     """Time each requested stage and print its wall and CPU seconds."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", nargs="?", type=Path, default=Path("/work/run/results/default"))
+    parser.add_argument("results", nargs="?", type=Path, default=Path("results/default"))
     parser.add_argument("--run", default="vgg16-freeze3-momentum")
     parser.add_argument("--config", type=Path, default=Path(__file__).resolve().parents[1] / "config" / "config.yaml")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
