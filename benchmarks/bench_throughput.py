@@ -28,6 +28,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from layerscope.core.scripting import use_onednn  # noqa: E402
+
+use_onednn()  # the kernels the pipeline's jobs run (TF_ENABLE_ONEDNN_OPTS=0 in the environment: TensorFlow's own)
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
