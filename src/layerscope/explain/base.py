@@ -8,6 +8,7 @@ models from its tensors instead.
 from __future__ import annotations
 
 import abc
+import hashlib
 from collections.abc import Iterator
 
 import keras
@@ -266,3 +267,9 @@ def spread_over_classes(labels: np.ndarray, count: int) -> np.ndarray:
             if queue and len(chosen) < count:
                 chosen.append(int(queue.pop(0)))
     return np.array(chosen, dtype=np.int64)
+
+
+def array_digest(array) -> bytes:
+    """A key for an array's contents, shape and dtype: what the explanation caches look results up by."""
+    a = np.ascontiguousarray(array)
+    return hashlib.blake2b(a.tobytes(), digest_size=16).digest() + repr((a.shape, a.dtype.str)).encode()

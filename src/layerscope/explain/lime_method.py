@@ -19,7 +19,6 @@ explanation.
 from __future__ import annotations
 
 import functools
-import hashlib
 
 import keras
 import numpy as np
@@ -29,7 +28,7 @@ from skimage.segmentation import slic
 from tqdm.auto import tqdm
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.explain.base import Explainer, input_spec, prepare_inputs, resolve_targets
+from layerscope.explain.base import Explainer, array_digest, input_spec, prepare_inputs, resolve_targets
 
 MIN_SEGMENTS = 10
 """Fewer superpixels than this leave LIME nothing to localise."""
@@ -176,7 +175,7 @@ class LIME(Explainer):
             x = x.mean(axis=-1, keepdims=True)
         if self._outputs is None:
             return self._forward(tf.constant(x)).numpy()
-        key = hashlib.blake2b(x.tobytes(), digest_size=16).digest() + repr(x.shape).encode()
+        key = array_digest(x)
         if key not in self._outputs:
             self._outputs[key] = self._forward(tf.constant(x)).numpy()
         return self._outputs[key]

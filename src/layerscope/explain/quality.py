@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 
 import keras
@@ -24,7 +23,7 @@ from tqdm.auto import tqdm
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.statistics import mean_sd_n
-from layerscope.explain.base import input_spec, prepare_inputs, resize_maps, resolve_targets
+from layerscope.explain.base import array_digest, input_spec, prepare_inputs, resize_maps, resolve_targets
 from layerscope.explain.cam import CAM
 from layerscope.explain.gradcam import GradCAM
 from layerscope.explain.lime_method import LIME
@@ -380,17 +379,12 @@ def remember(explain_fn: Callable, model: keras.Model) -> Callable:
     def explain(m: keras.Model, images, targets):
         if m is not model:
             return explain_fn(m, images, targets)
-        key = (_digest(images), b"" if targets is None else _digest(targets))
+        key = (array_digest(images), b"" if targets is None else array_digest(targets))
         if key not in kept:
             kept[key] = explain_fn(m, images, targets)
         return kept[key]
 
     return explain
-
-
-def _digest(array) -> bytes:
-    a = np.ascontiguousarray(array)
-    return hashlib.blake2b(a.tobytes(), digest_size=16).digest() + repr((a.shape, a.dtype.str)).encode()
 
 
 def summarise(result, method: str, layer: str | None = None, run: str | None = None) -> pd.DataFrame:

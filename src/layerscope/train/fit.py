@@ -208,13 +208,14 @@ class ResumableEpochs(keras.callbacks.Callback):
         files = dict(self._files)
         tag = f"e{epoch + 1:04d}"
         monitored = logs.get("val_loss", logs.get("loss"))
-        if not np.isfinite(logs.get("loss", np.nan)):
+        diverged = not np.isfinite(logs.get("loss", np.nan))
+        improved = not diverged and monitored < self.best
+        if diverged:
             self.model.stop_training = True
             self.stop_reason = "diverged"
             log.warning("training diverged in epoch %d (loss is not finite): stopped", epoch + 1)
-        elif monitored < self.best:
+        elif improved:
             self.best, self.wait = float(monitored), 0
-            files["best"] = f"best-{tag}.weights.h5"
         else:
             self.wait += 1
             if self.patience is not None and self.wait >= self.patience:
@@ -226,7 +227,8 @@ class ResumableEpochs(keras.callbacks.Callback):
                     self.wait,
                 )
         files["last"] = self._save_weights(f"last-{tag}.weights.h5")
-        if files.get("best") == f"best-{tag}.weights.h5":  # this epoch's weights: a link, not a second save
+        if improved:  # this epoch's weights: a link, not a second save
+            files["best"] = f"best-{tag}.weights.h5"
             publish(self.directory / files["last"], self.directory / files["best"])
         files["rng"] = f"rng-{tag}.npz"
         with atomic_path(self.directory / files["rng"]) as tmp:

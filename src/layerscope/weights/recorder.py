@@ -82,7 +82,6 @@ class _DeviceAccumulator:
         """
         self._moving = [i for i, on in enumerate(moving) if on]
         self._still = {i: self._unit_figures(i) for i, on in enumerate(moving) if not on}
-        self._zero = {i for i in self._still if not self._still[i][0].any()}
         self._update_fn = tf.function(self._update) if self._moving else None  # XLA was 50% slower on CPU
 
     def _unit_figures(self, i: int) -> list[np.ndarray]:
@@ -168,7 +167,8 @@ class _DeviceAccumulator:
         """
         tensors = []
         for i, accs in enumerate(self._acc):
-            arrays = [np.broadcast_to(np.float32(0), tuple(a.shape)) if i in self._zero else a.numpy() for a in accs]
+            unmoved = i in self._still and not self._still[i][0].any()
+            arrays = [np.broadcast_to(np.float32(0), tuple(a.shape)) if unmoved else a.numpy() for a in accs]
             tensors.append((arrays[0], arrays[1] if len(arrays) > 1 else None))
         return tensors
 
