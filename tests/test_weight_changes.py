@@ -161,7 +161,8 @@ def test_accumulation_matches_hand_computation(tmp_path, batches):
             if bias:
                 np.testing.assert_allclose(store.snapshot(name, i, part="bias"), bias[0], rtol=1e-5)
     assert not store.snapshot("c1").any()
-    with h5py.File(store_path) as handle:  # the frozen layer's snapshots take no space
+    with h5py.File(store_path) as handle:  # the frozen layer's snapshots take no space, nor its W_0
+        assert sorted(handle["initial"]) == sorted(set(LAYERS) - {"c1"})
         assert all(handle[f"{snapshot_group(i)}/c1/kernel"].id.get_storage_size() == 0 for i in epoch_ends)
         assert handle[f"{snapshot_group(epoch_ends[-1])}/block1_conv1/kernel"].id.get_storage_size() > 0
 
@@ -217,10 +218,14 @@ def test_fit_on_tail_records_whole_model_and_appends_across_fits(tmp_path):
     assert (summary.query("layer in ['fc1', 'logits']")["period_change"] > 0).all()
 
     full.get_layer("block1_conv1").trainable = True
+    unfrozen_at = np.asarray(full.get_layer("block1_conv1").kernel).copy()
     full.compile(keras.optimizers.SGD(0.01), "mse")
     full.fit(x, y, batch_size=8, epochs=1, callbacks=[recorder], verbose=0)
     again = WeightChangeStore(path)
     assert again.complete
+    with h5py.File(path) as handle:  # W_0 of the layer the second fit unfroze: its weights when it began
+        assert "c1" not in handle["initial"]
+        np.testing.assert_array_equal(handle["initial/block1_conv1/kernel"][()], unfrozen_at)
     assert again.readings["step"].tolist()[6:] == [24, 25]
     after = again.layer_summary().query("reading == 7").set_index("layer")
     assert after.loc["c1", "accumulated"] == 0

@@ -9,7 +9,7 @@ Layout (format ``layerscope.weight_changes``, version 2; version 1 lacks ``net``
     /summary/{accumulated, period_change, weight_l1, net}  (readings x layers) float64, L1 sums
     /units                     (readings x units of all layers, in layer order) float32, accumulated
     /net_units                 (readings x units) float32, net change |W_t - W_0|
-    /initial/<layer>/{kernel, bias}                    the weights W_0 of the first reading, float32
+    /initial/<layer>/{kernel, bias}                    W_0 of each layer that trains, from its first fit, float32
     /snapshots/r<reading>/<layer>/{kernel, bias}       full accumulated tensors (float16 default)
 
 A unit is an output channel (last kernel axis); its change is the L1 sum over the other

@@ -203,22 +203,31 @@ class WeightStoreWriter:
         return int(self._file.attrs["n_readings"])
 
     @_naming_full_disk
-    def write_initial(self, tensors: Sequence[tuple[np.ndarray, np.ndarray | None]]) -> None:
-        """Keep the weights W_0 (kernel, bias) of every layer, float32: the origin of the net change."""
+    def write_initial(self, tensors: Mapping[str, tuple[np.ndarray, np.ndarray | None]]) -> None:
+        """Keep the weights W_0 (kernel, bias) of the named layers, float32: the origin of their net change.
+
+        Layers that already have one keep it.
+        """
         group = self._file["initial"]
-        for name, (kernel, bias) in zip(self._names, tensors, strict=True):
+        for name, (kernel, bias) in tensors.items():
+            if name in group:
+                continue
             group.create_dataset(f"{name}/kernel", data=np.asarray(kernel, np.float32), **COMPRESSION)
             if bias is not None:
                 group.create_dataset(f"{name}/bias", data=np.asarray(bias, np.float32))
         self._file.flush()
 
-    def initial(self) -> list[tuple[np.ndarray, np.ndarray | None]] | None:
-        """W_0 per layer as written by :meth:`write_initial`; None if it was never written."""
+    def initial(self) -> list[tuple[np.ndarray, np.ndarray | None] | None] | None:
+        """W_0 per layer as written by :meth:`write_initial`, None for a layer that never trained.
+
+        None when the store keeps no W_0 at all (written before it was kept).
+        """
         group = self._file.get("initial")
-        if group is None or not all(name in group for name in self._names):
+        if group is None:
             return None
         return [
-            (group[f"{n}/kernel"][()], group[f"{n}/bias"][()] if f"{n}/bias" in group else None) for n in self._names
+            (group[f"{n}/kernel"][()], group[f"{n}/bias"][()] if f"{n}/bias" in group else None) if n in group else None
+            for n in self._names
         ]
 
     @_naming_full_disk
