@@ -20,6 +20,7 @@ from layerscope.train.fit import (
     epoch_order,
     fit,
     sample_weights,
+    training_dataset,
 )
 from layerscope.train.models import load_model
 from layerscope.train.run import RunFiles, train_run
@@ -81,6 +82,19 @@ def test_epoch_order_depends_on_seed_and_epoch_only():
     assert np.array_equal(epoch_order(10, 1, 2), epoch_order(10, 1, 2))
     assert not np.array_equal(epoch_order(10, 1, 2), epoch_order(10, 1, 3))
     assert sorted(epoch_order(10, 1, 2)) == list(range(10))
+
+
+def test_training_dataset_batches_each_epoch_in_its_order():
+    x, y = arrays(20)
+    weights = np.linspace(0.5, 2.0, 20).astype(np.float32)
+    batches = list(training_dataset(x, y, weights, batch_size=8, seed=5, first_epoch=1, epochs=3).as_numpy_iterator())
+    assert [len(b[0]) for b in batches] == [8, 8, 4, 8, 8, 4]  # the last batch of each epoch is short
+    for epoch, chunk in zip((1, 2), (batches[:3], batches[3:]), strict=True):
+        order = epoch_order(20, 5, epoch)
+        np.testing.assert_array_equal(np.concatenate([b[0] for b in chunk]), x[order].astype(np.float32))
+        np.testing.assert_array_equal(np.concatenate([b[1] for b in chunk]), y[order])
+        np.testing.assert_array_equal(np.concatenate([b[2] for b in chunk]), weights[order])
+    assert batches[0][0].dtype == np.float32 and batches[0][1].dtype == np.int64
 
 
 def test_balanced_sample_weights():
