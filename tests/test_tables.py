@@ -241,13 +241,16 @@ def test_a_flagged_run_is_never_silently_the_best(runs_dir):
     runs = run_files.load_runs(runs_dir, RUN_IDS)
     transfer = tables.summary(runs).loc["Transfer (3 frozen blocks)"]
     assert (transfer["run"], transfer["flags"]) == ("vgg16-freeze3-nag", "")
+    assert transfer["passed_over"] == "vgg16-freeze3-momentum (val 0.900, not converged)"
+    notes = readme_block.approach_table(tables.summary(runs)).loc["Transfer (3 frozen blocks)", "notes"]
+    assert notes == "passed over: vgg16-freeze3-momentum (val 0.900, not converged)"
     assert sanity.sanity_gate(runs)["run"] == "vgg16-finetune"
     # when every candidate is flagged the best flagged one is shown, with its flags
     depth3 = {run_id: runs[run_id] for run_id in runs if run_id.startswith("vgg16-freeze3")}
     for run_id in depth3:
         depth3[run_id] = {**runs[run_id], "health": health(3, 3, "collapsed")}
     row = tables.summary(depth3).loc["Transfer (3 frozen blocks)"]
-    assert (row["run"], row["flags"]) == ("vgg16-freeze3-momentum", "collapsed")
+    assert (row["run"], row["flags"], row["passed_over"]) == ("vgg16-freeze3-momentum", "collapsed", "")
 
 
 def test_the_gate_picks_its_run_as_table8_does_over_seeds(runs_dir):
@@ -499,6 +502,7 @@ def test_write_all_tables(runs_dir, tmp_path):
         "val acc",
         "test acc [95% CI]",
         "test weighted F1 [95% CI]",
+        "notes",
     ]
     assert f"Sanity gate: {gate['sentence']}" in block
     cells = markdown_rows(block.split("\n\n")[1])

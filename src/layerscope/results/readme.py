@@ -33,7 +33,11 @@ def _with_interval(value: float, low: float, high: float) -> str:
 
 
 def approach_table(table8: pd.DataFrame) -> pd.DataFrame:
-    """Table 8 as the README shows it: run, val accuracy, test accuracy and weighted F1 with intervals."""
+    """Table 8 as the README shows it: run, val accuracy, test accuracy and weighted F1 with intervals, notes.
+
+    The notes carry the row's health flags and the flagged runs that scored higher on
+    validation and were passed over for it.
+    """
     rows = {
         model: {
             "run": row["run"],
@@ -44,12 +48,21 @@ def approach_table(table8: pd.DataFrame) -> pd.DataFrame:
             "test weighted F1 [95% CI]": _with_interval(
                 row["test_f1_weighted"], row["test_f1_weighted_ci_low"], row["test_f1_weighted_ci_high"]
             ),
+            "notes": _notes(row),
         }
         for model, row in table8.iterrows()
     }
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "approach (Table 8)"
     return frame
+
+
+def _notes(row: pd.Series) -> str:
+    flags, passed = (row.get(key) for key in ("flags", "passed_over"))
+    notes = [flags] if isinstance(flags, str) and flags else []
+    if isinstance(passed, str) and passed:
+        notes.append(f"passed over: {passed}")
+    return "; ".join(notes)
 
 
 def claims_summary(claims: pd.DataFrame) -> pd.DataFrame:

@@ -59,11 +59,32 @@ def best_by_val(candidates: Mapping[str, dict | None], runs: Mapping[str, dict |
     runs = candidates if runs is None else runs
     finished = [run_id for run_id, run in candidates.items() if run is not None]
     healthy = [run_id for run_id in finished if not cell_flags(runs, run_id)]
+    return max(healthy or finished, key=lambda run_id: validation_score(candidates, runs, run_id), default=None)
 
-    def score(run_id: str) -> float:
-        return mean_and_sd([metric(run, "val") for run in cell_runs(runs, run_id) or [candidates[run_id]]])[0]
 
-    return max(healthy or finished, key=score, default=None)
+def validation_score(candidates: Mapping[str, dict | None], runs: Mapping[str, dict | None], run_id: str) -> float:
+    """What :func:`best_by_val` ranks a candidate by: its validation accuracy, averaged over its seeds."""
+    return mean_and_sd([metric(run, "val") for run in cell_runs(runs, run_id) or [candidates[run_id]]])[0]
+
+
+def passed_over(candidates: Mapping[str, dict | None], runs: Mapping[str, dict | None], chosen: str | None) -> str:
+    """The flagged candidates :func:`best_by_val` passed over for ``chosen`` though they scored higher.
+
+    E.g. ``"lenet5-relu-adam (val 0.640, not converged)"``: a reader sees which better-looking
+    run a health flag kept out of the row ("" when none).
+    """
+    if chosen is None:
+        return ""
+    bar = validation_score(candidates, runs, chosen)
+    better = [
+        run_id
+        for run_id, run in candidates.items()
+        if run is not None and run_id != chosen and validation_score(candidates, runs, run_id) > bar
+    ]
+    return "; ".join(
+        f"{run_id} (val {validation_score(candidates, runs, run_id):.3f}, {cell_flags(runs, run_id)})"
+        for run_id in better
+    )
 
 
 def cell_flags(runs: Mapping[str, dict | None], run_id: str) -> str:

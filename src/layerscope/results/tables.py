@@ -24,6 +24,7 @@ from layerscope.results.selection import (
     metric,
     optimizer_label,
     optimizer_rank,
+    passed_over,
     primary_runs,
     seed_spread,
     seed_values,
@@ -200,6 +201,7 @@ SUMMARY_COLUMNS = [
     "test_accuracy_seed_mean",
     "test_accuracy_seed_sd",
     "flags",
+    "passed_over",
     "missing_candidates",
 ]
 
@@ -212,7 +214,8 @@ def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dic
     "Best freeze depth" is the best of depths 1-4 by validation. Two baselines close the
     table: the linear probe and the majority class. A candidate scores its mean validation
     accuracy over seeds; a collapsed or unconverged one is picked only when no healthy
-    one has finished, and ``flags`` then says so. ``seeds`` counts the finished training
+    one has finished, and ``flags`` then says so; ``passed_over`` names the flagged
+    candidates that scored higher on validation than the row's run. ``seeds`` counts the finished training
     seeds of the chosen run, with the mean and sd of their test accuracy;
     ``missing_candidates`` counts unfinished runs of the group.
 
@@ -241,6 +244,7 @@ def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dic
                 "test_accuracy_seed_mean": seed_mean,
                 "test_accuracy_seed_sd": seed_sd,
                 "flags": "" if chosen is None else cell_flags(runs, chosen),
+                "passed_over": passed_over(candidates, runs, chosen),
                 "missing_candidates": sum(r is None for r in candidates.values()),
             }
         )
