@@ -108,9 +108,10 @@ def training_dataset(
 ) -> tf.data.Dataset:
     """Batches for epochs ``first_epoch .. epochs-1``, shuffled per epoch by :func:`epoch_order`.
 
-    Built from tensors (index batches gathered from the split), not from a Python
-    generator: a generator's iterator, cut short by early stopping, kept the job
-    waiting 45-60 s while tf.data tore it down (py-spy on the default run).
+    Built from tensors (index batches gathered in the graph, no Python per batch), with
+    tf.data's autotuning off: its optimizer thread, which sleeps up to a minute between
+    rounds in a long fit, held each job 30-60 s in the iterator's teardown at the end of
+    ``fit`` (py-spy on real training jobs). Nothing here is tunable: a fixed prefetch.
     """
     orders = np.stack([epoch_order(len(x), seed, epoch) for epoch in range(first_epoch, epochs)])
     images, labels, sample = tf.constant(x), tf.constant(y, tf.int64), tf.constant(weights, tf.float32)
@@ -120,7 +121,9 @@ def training_dataset(
 
     per_epoch = tf.data.Dataset.from_tensor_slices(orders)
     batches = per_epoch.flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
-    return batches.map(gather).prefetch(2)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return batches.map(gather).prefetch(2).with_options(options)
 
 
 class ResumableEpochs(keras.callbacks.Callback):
