@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 
 import pandas as pd
-from rule_seconds import trained_on, training_seconds
+from rule_seconds import resumed, trained_on, training_seconds
 
 from layerscope.train.runs import parse_name, split_replicate
 
@@ -48,6 +48,7 @@ def depth_costs(results: Path) -> pd.DataFrame:
                 "epoch_s": float(epochs.median()),
                 "job_s": job,
                 "outside_epochs_s": job - float(epochs.sum()),
+                "resumed": resumed(job, epochs),
                 "test_accuracy": float(metrics["test"]["accuracy"]),
             }
         )
@@ -67,9 +68,13 @@ def main() -> None:
         raise SystemExit(f"no finished freeze run with a benchmark record under {args.results}")
     print(runs.round(3).to_string(index=False))
     per_depth = runs.groupby("depth").agg(
-        runs=("run", "size"), epochs=("epochs", "mean"), epoch_s=("epoch_s", "median"), job_s=("job_s", "mean")
+        runs=("run", "size"), epochs=("epochs", "mean"), epoch_s=("epoch_s", "median")
     )
-    print("\nPer depth (means over its finished runs):\n" + per_depth.round(1).to_string())
+    per_depth["job_s"] = runs[~runs["resumed"]].groupby("depth")["job_s"].mean()
+    print(
+        "\nPer depth (means over its finished runs; job seconds of the unresumed ones):\n"
+        + per_depth.round(1).to_string()
+    )
     runs["cell"] = runs["run"].map(lambda run_id: split_replicate(run_id)[0])
     spread = runs.groupby("cell")["test_accuracy"].agg(["size", "std"]).query("size > 1")
     measured = float(spread["std"].mean()) if len(spread) else None
