@@ -152,3 +152,30 @@ def test_write_feature_maps_writes_every_output_of_the_rule(tmp_path):
     assert set(table["class"]) == {"cracked"} and table["images"].tolist() == [3, 3, 3]
     assert files.verdict.read_text() == verdict + "\n"
     assert all(path.stat().st_size > 0 for path in (files.figure, files.invariance))
+
+
+def test_flat_explanation_panels_say_why_they_are_flat(monkeypatch, tmp_path):
+    """A LIME side with no segment, and a Grad-CAM map that ReLU cut to zero, are labelled, not left blank."""
+    from layerscope.explain import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: drawn.append(fig))
+    rng = np.random.default_rng(0)
+    positive = rng.random((2, 1, 8, 8))
+    negative = -rng.random((2, 1, 8, 8))
+    negative[1] = 0.0  # image 1: no segment counts against its label
+    block = rng.random((2, 8, 8))
+    block[0] = 0.0  # image 0: Grad-CAM all zero
+    maps = {
+        "predicted": np.array([0, 1]),
+        "lime_labels": np.array([[0], [1]]),
+        "lime_positive": positive,
+        "lime_negative": negative,
+        "gradcam/block4_conv3": block,
+    }
+    figures.plot_explanations(
+        rng.integers(0, 255, (2, 8, 8, 3)), maps, [0, 1], ["ok", "bad"], "run", tmp_path / "e.png"
+    )
+    notes = [[text.get_text() for text in ax.texts] for ax in drawn[0].axes]
+    assert notes == [[], [], [], ["all zero\nafter ReLU"], [], [], ["no segment\nagainst bad"], []]
+    assert figures.flat_panel_note(np.zeros((3, 3)), "x") == "x" and figures.flat_panel_note(np.eye(3), "x") is None

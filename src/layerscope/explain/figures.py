@@ -24,6 +24,22 @@ def _show(ax, picture, title: str, cmap=None, **kwargs) -> None:
 def _overlay(ax, image: np.ndarray, heat: np.ndarray, title: str) -> None:
     _show(ax, image, title)
     ax.imshow(normalise_maps(heat[None])[0], cmap="jet", alpha=0.45)
+    _note_if_flat(ax, heat, "all zero\nafter ReLU")
+
+
+def flat_panel_note(picture: np.ndarray, note: str) -> str | None:
+    """``note`` when ``picture`` is one flat value (a panel a reader would take for a bug), else None.
+
+    A LIME side with no segment for or against a label, and a Grad-CAM map whose
+    channel weights are all negative (ReLU leaves zero), are true results that draw
+    as a flat panel; they are labelled so.
+    """
+    return note if float(np.ptp(picture)) == 0.0 else None
+
+
+def _note_if_flat(ax, picture: np.ndarray, note: str) -> None:
+    if (text := flat_panel_note(picture, note)) is not None:
+        ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=7)
 
 
 def plot_explanations(
@@ -48,8 +64,10 @@ def plot_explanations(
             label = classes[maps["lime_labels"][row, j]]
             pos, neg = maps["lime_positive"][row, j], -maps["lime_negative"][row, j]
             top = max(float(pos.max()), float(neg.max()), 1e-12)
-            _show(next(ax), pos, f"LIME + {label}", cmap="Greens", vmin=0, vmax=top)
-            _show(next(ax), neg, f"LIME - {label}", cmap="Reds", vmin=0, vmax=top)
+            for picture, sign, cmap, side in ((pos, "+", "Greens", "for"), (neg, "-", "Reds", "against")):
+                panel = next(ax)
+                _show(panel, picture, f"LIME {sign} {label}", cmap=cmap, vmin=0, vmax=top)
+                _note_if_flat(panel, picture, f"no segment\n{side} {label}")
         if "cam" in maps:
             _overlay(
                 next(ax),
