@@ -15,6 +15,7 @@ from layerscope.core.errors import LayerscopeError
 from layerscope.train.fit import (
     FitSettings,
     StepCheckpoints,
+    array_batches,
     discard_stale_state,
     enable_determinism,
     epoch_order,
@@ -89,6 +90,9 @@ def test_training_dataset_batches_each_epoch_in_its_order():
     weights = np.linspace(0.5, 2.0, 20).astype(np.float32)
     dataset = training_dataset(x, y, weights, batch_size=8, seed=5, first_epoch=1, epochs=3)
     assert dataset.options().autotune.enabled is False  # its thread held each job 30-60 s at the end of fit
+    validation = array_batches((x, y), 16)
+    assert validation.options().autotune.enabled is False
+    assert [len(b[0]) for b in validation.as_numpy_iterator()] == [16, 4]
     batches = list(dataset.as_numpy_iterator())
     assert [len(b[0]) for b in batches] == [8, 8, 4, 8, 8, 4]  # the last batch of each epoch is short
     for epoch, chunk in zip((1, 2), (batches[:3], batches[3:]), strict=True):

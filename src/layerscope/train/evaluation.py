@@ -30,9 +30,11 @@ def predict_splits(model, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray
 
     One call has one short last batch, so Keras traces its predict step twice, not twice per split.
     """
+    from layerscope.train.fit import array_batches  # TensorFlow; the metrics below need none
+
     names = list(inputs)
     joined = np.concatenate([np.asarray(inputs[name], np.float32) for name in names])
-    probabilities = np.asarray(model.predict(joined, batch_size=PREDICT_BATCH, verbose=0), np.float64)
+    probabilities = np.asarray(model.predict(array_batches((joined,), PREDICT_BATCH), verbose=0), np.float64)
     return dict(zip(names, np.split(probabilities, np.cumsum([len(inputs[name]) for name in names])[:-1])))
 
 

@@ -108,22 +108,41 @@ def training_dataset(
 ) -> tf.data.Dataset:
     """Batches for epochs ``first_epoch .. epochs-1``, shuffled per epoch by :func:`epoch_order`.
 
-    Built from tensors (index batches gathered in the graph, no Python per batch), with
-    tf.data's autotuning off: its optimizer thread, which sleeps up to a minute between
-    rounds in a long fit, held each job 30-60 s in the iterator's teardown at the end of
-    ``fit`` (py-spy on real training jobs). Nothing here is tunable: a fixed prefetch.
+    A generator reads one batch at a time, so a frozen-feature cache stays memory-mapped
+    (a block-1 cache at paper scale is many GB). tf.data's autotuning is off:
+    its thread held each long fit 30-60 s in the iterator's teardown (py-spy on real
+    training jobs), and a fixed prefetch leaves it nothing to tune.
     """
-    orders = np.stack([epoch_order(len(x), seed, epoch) for epoch in range(first_epoch, epochs)])
-    images, labels, sample = tf.constant(x), tf.constant(y, tf.int64), tf.constant(weights, tf.float32)
 
-    def gather(idx):
-        return tf.cast(tf.gather(images, idx), tf.float32), tf.gather(labels, idx), tf.gather(sample, idx)
+    def batches():
+        for epoch in range(first_epoch, epochs):
+            order = epoch_order(len(x), seed, epoch)
+            for start in range(0, len(x), batch_size):
+                idx = order[start : start + batch_size]
+                yield x[idx].astype(np.float32), y[idx], weights[idx]
 
-    per_epoch = tf.data.Dataset.from_tensor_slices(orders)
-    batches = per_epoch.flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+    signature = (
+        tf.TensorSpec((None, *x.shape[1:]), tf.float32),
+        tf.TensorSpec((None,), tf.int64),
+        tf.TensorSpec((None,), tf.float32),
+    )
+    return untuned(tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(2))
+
+
+def array_batches(arrays: tuple[np.ndarray, ...], batch_size: int) -> tf.data.Dataset:
+    """In-memory arrays in order, in batches, for validation and prediction, untuned (see :func:`untuned`).
+
+    Keras builds the same batches from NumPy arrays, but with autotuning on, and every
+    such dataset's teardown waited for the tuning thread.
+    """
+    return untuned(tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size))
+
+
+def untuned(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` with tf.data's autotuning off: its thread held iterator teardowns for up to a minute."""
     options = tf.data.Options()
     options.autotune.enabled = False
-    return batches.map(gather).prefetch(2).with_options(options)
+    return dataset.with_options(options)
 
 
 class ResumableEpochs(keras.callbacks.Callback):
@@ -461,8 +480,7 @@ def fit(
             initial_epoch=first_epoch,
             steps_per_epoch=steps,
             shuffle=False,  # the dataset is already shuffled, per epoch, by epoch_order
-            validation_data=(val[0].astype(np.float32), val[1]),
-            validation_batch_size=max(settings.batch_size, 64),
+            validation_data=array_batches((val[0].astype(np.float32), val[1]), max(settings.batch_size, 64)),
             callbacks=[*callbacks, resumable],  # resumable last: it commits what the others wrote
             verbose=verbose,
         )
