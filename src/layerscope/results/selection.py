@@ -75,15 +75,12 @@ def passed_over(candidates: Mapping[str, dict | None], runs: Mapping[str, dict |
     """
     if chosen is None:
         return ""
-    bar = validation_score(candidates, runs, chosen)
-    better = [
-        run_id
-        for run_id, run in candidates.items()
-        if run is not None and run_id != chosen and validation_score(candidates, runs, run_id) > bar
-    ]
+    finished = [run_id for run_id, run in candidates.items() if run is not None]
+    scores = {run_id: validation_score(candidates, runs, run_id) for run_id in finished}
     return "; ".join(
-        f"{run_id} (val {validation_score(candidates, runs, run_id):.3f}, {cell_flags(runs, run_id)})"
-        for run_id in better
+        f"{run_id} (val {score:.3f}, {cell_flags(runs, run_id)})"
+        for run_id, score in scores.items()
+        if run_id != chosen and score > scores[chosen]
     )
 
 

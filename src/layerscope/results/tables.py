@@ -215,9 +215,9 @@ def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dic
     table: the linear probe and the majority class. A candidate scores its mean validation
     accuracy over seeds; a collapsed or unconverged one is picked only when no healthy
     one has finished, and ``flags`` then says so; ``passed_over`` names the flagged
-    candidates that scored higher on validation than the row's run. ``seeds`` counts the finished training
-    seeds of the chosen run, with the mean and sd of their test accuracy;
-    ``missing_candidates`` counts unfinished runs of the group.
+    candidates that scored higher on validation than the row's run. ``seeds`` counts
+    the finished training seeds of the chosen run, with the mean and sd of their test
+    accuracy; ``missing_candidates`` counts unfinished runs of the group.
 
     Args:
         runs: runs by id, as :func:`load_runs` returns them (seed replicates included).

@@ -163,7 +163,11 @@ class _DeviceAccumulator:
 
     def initial(self, layers: Iterable[int]) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
         """The reference weights W_0 (kernel, bias) of the layers at these indices, copied to the host."""
-        return {i: (v[0].numpy(), v[1].numpy() if len(v) > 1 else None) for i in layers for v in [self._initial[i]]}
+        host = {}
+        for i in layers:
+            kernel, *bias = self._initial[i]
+            host[i] = (kernel.numpy(), bias[0].numpy() if bias else None)
+        return host
 
     def snapshot(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Accumulated (kernel, bias) tensors per layer, copied to the host.
@@ -333,8 +337,9 @@ class WeightChangeRecorder(keras.callbacks.Callback):
         A layer is written when it first trains: until then its weights are its W_0, so a
         depth-5 run keeps the head's W_0, not all of VGG-16's (about 53 MB and 1.5 s).
         """
-        moving = self._device.initial(self._device.moving)
-        self._writer.write_initial({self._layers[i].name: weights for i, weights in moving.items()})
+        kept = self._writer.initial_layers()
+        new = [i for i in self._device.moving if self._layers[i].name not in kept]  # copied to the host only if new
+        self._writer.write_initial({self._layers[i].name: weights for i, weights in self._device.initial(new).items()})
 
     def on_train_batch_end(self, batch, logs=None):
         """Read when the step crosses a multiple of ``period``."""

@@ -204,18 +204,17 @@ class WeightStoreWriter:
 
     @_naming_full_disk
     def write_initial(self, tensors: Mapping[str, tuple[np.ndarray, np.ndarray | None]]) -> None:
-        """Keep the weights W_0 (kernel, bias) of the named layers, float32: the origin of their net change.
-
-        Layers that already have one keep it.
-        """
+        """Keep the weights W_0 (kernel, bias) of the named layers, float32: the origin of their net change."""
         group = self._file["initial"]
         for name, (kernel, bias) in tensors.items():
-            if name in group:
-                continue
             group.create_dataset(f"{name}/kernel", data=np.asarray(kernel, np.float32), **COMPRESSION)
             if bias is not None:
                 group.create_dataset(f"{name}/bias", data=np.asarray(bias, np.float32))
         self._file.flush()
+
+    def initial_layers(self) -> set[str]:
+        """The layers whose W_0 the store keeps."""
+        return set(self._file["initial"])
 
     def initial(self) -> list[tuple[np.ndarray, np.ndarray | None] | None] | None:
         """W_0 per layer as written by :meth:`write_initial`, None for a layer that never trained.
