@@ -8,6 +8,7 @@ module gains an import; following the imports cannot.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -15,12 +16,22 @@ from pathlib import Path
 PACKAGE = "layerscope"
 
 
-def _imported_names(path: Path, module: str | None) -> set[str]:
+def _imported_names(path: Path, module: str | None) -> frozenset[str]:
     """Dotted names of every ``layerscope`` module or attribute ``path`` imports, at any depth.
 
-    Imports inside functions count: the workflow scripts import lazily.
+    Imports inside functions count: the workflow scripts import lazily. Each file is
+    parsed once per version (its modification time and size): the Snakefile digests
+    every rule's script, and they share most of the library.
     """
-    tree = ast.parse(path.read_bytes(), filename=str(path))
+    status = path.stat()
+    return _parsed_names(str(path), module, status.st_mtime_ns, status.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_names(file: str, module: str | None, mtime_ns: int, size: int) -> frozenset[str]:
+    """``_imported_names`` of one version of ``file`` (the last two arguments key the cache)."""
+    path = Path(file)
+    tree = ast.parse(path.read_bytes(), filename=file)
     is_package = path.name == "__init__.py"
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -33,7 +44,7 @@ def _imported_names(path: Path, module: str | None) -> set[str]:
                 base = ".".join([*parts, base] if base else parts)
             names.add(base)
             names.update(f"{base}.{alias.name}" for alias in node.names)
-    return {name for name in names if name == PACKAGE or name.startswith(f"{PACKAGE}.")}
+    return frozenset(name for name in names if name == PACKAGE or name.startswith(f"{PACKAGE}."))
 
 
 def _module_files(library: Path, name: str) -> list[tuple[Path, str]]:

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
 
 from layerscope.core.bootstrap import BOOTSTRAP_RESAMPLES, CONFIDENCE, Interval, check_labels
 from layerscope.core.errors import LayerscopeError
@@ -55,6 +54,8 @@ def mcnemar(y_true: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int])
     only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
     if only_a + only_b == 0:
         return McNemar(0, 0, 1.0)
+    from scipy.stats import binomtest  # lazily: the Snakefile imports the table names, which reach this module
+
     p_value = binomtest(only_a, only_a + only_b, 0.5, alternative="two-sided").pvalue
     return McNemar(only_a, only_b, float(min(1.0, p_value)))
 

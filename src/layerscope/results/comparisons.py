@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest, spearmanr
 
 from layerscope.core.bootstrap import Interval
 from layerscope.core.errors import LayerscopeError
@@ -199,6 +198,8 @@ def sign_test(claim: str, paper: str, pairs: Sequence[tuple[float, float]]) -> C
     losses = sum(a < b for a, b in pairs)
     if wins + losses == 0:
         return Claim(claim, paper, "no paired cells", float("nan"), "not measured", "sign test")
+    from scipy.stats import binomtest  # lazily: the Snakefile imports this module's table names
+
     p_value = float(binomtest(wins, wins + losses, 0.5).pvalue)
     ours = f"wins {wins}, losses {losses}, ties {len(pairs) - wins - losses} of {len(pairs)} cells"
     return Claim(claim, paper, ours, p_value, verdict(wins - losses, p_value), "sign test")
@@ -218,6 +219,8 @@ def rank_agreement(claim: str, published: Mapping[str, float], ours: Mapping[str
     keys = [key for key in published if key in ours and ours[key] == ours[key]]
     if len(keys) < 3:
         return Claim(claim, "ordering", f"{len(keys)} cells measured", float("nan"), "not measured", "Spearman")
+    from scipy.stats import spearmanr
+
     result = spearmanr([published[k] for k in keys], [ours[k] for k in keys])
     rho, p_value = float(result.statistic), float(result.pvalue)
     text = f"rho = {rho:.2f} over {len(keys)} cells"
