@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import REPO
+from PIL import Image, ImageSequence
 
 pytestmark = pytest.mark.pipeline(minutes=5)  # conftest schedules the longest first
 
@@ -92,6 +93,9 @@ def test_five_feature_caches_at_their_depths(paper_run):
 def test_animation_and_tables(paper_run):
     gif = paper_run / "runs" / ANIMATED / "figures" / "weight_changes.gif"
     assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    with Image.open(gif) as animation:  # the one animation the tests make: a picture in every frame
+        frames = [np.asarray(frame.convert("RGB"), float) for frame in ImageSequence.Iterator(animation)]
+    assert frames and all(frame.std() > 5 for frame in frames)
     summary = (paper_run / "tables" / "summary.md").read_text()
     assert "vgg16-freeze1-momentum" in summary
     assert (paper_run / "figures" / "weight_changes_freeze_comparison.png").stat().st_size > 0

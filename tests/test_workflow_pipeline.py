@@ -130,7 +130,7 @@ def test_weight_change_figures(smoke):
         figures = smoke / "runs" / run_id / "figures"
         for name in ("weight_changes_3d.png", "weight_changes_heatmap.png", "weight_changes_blocks.png"):
             assert not_blank(figures / name), figures / name
-        assert Image.open(figures / "weight_changes.gif").n_frames >= 1
+        assert not (figures / "weight_changes.gif").exists()  # smoke.yaml animates nothing (paper paths do)
     assert not_blank(smoke / "figures/weight_changes_freeze_comparison.png")
 
 

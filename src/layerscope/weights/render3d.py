@@ -233,9 +233,11 @@ class _Scene:
         return -row * (1.0 + ROW_GAP)
 
     def _bars(self, row: int, grids):
-        """One glyph for a whole row: a unit cube per unit, scaled by its vector to its cell's
-        width (0.9 of it) and its bar height, so one pipeline draws every layer (a pipeline
-        per layer made each figure cost seconds of Mayavi set-up)."""
+        """One glyph for a whole row of layers: a cube per unit, scaled by its vector.
+
+        The vector is (0.9 cell, 0.9 cell, bar height), so one Mayavi pipeline draws every
+        layer; a pipeline per layer cost seconds of set-up per figure.
+        """
         x = np.concatenate([x0 + gx for x0, (gx, _, _) in zip(self.offsets, grids)])
         y = self._row_y(row) + np.concatenate([gy for _, gy, _ in grids])
         width = np.concatenate([np.full(gx.size, 0.9 * cell) for gx, _, cell in grids])
