@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -247,10 +249,14 @@ def test_block_summary_keeps_a_diverged_layer_not_finite(tmp_path):
     assert sums.loc["block2", "accumulated_rel"] == pytest.approx(4.0 / 20.0)
 
 
-def test_draws_in_a_child_process_once_tensorflow_is_loaded(stores, tmp_path, caplog):
-    """TensorFlow's LLVM symbols crash Mesa's renderer in the same process (kept last here:
-    afterwards every render in this process goes through a child)."""
-    import tensorflow  # noqa: F401
+def test_draws_in_a_child_process_once_tensorflow_is_loaded(stores, tmp_path, caplog, monkeypatch):
+    """TensorFlow's LLVM symbols crash Mesa's renderer in the same process, so a process that
+    has loaded TensorFlow draws in a child. TensorFlow is only marked as loaded here: importing
+    it into a process that has drawn with VTK segfaults (as this test did when its file ran
+    alone); under ``make test`` the workers have imported it while collecting other modules."""
+    monkeypatch.setitem(sys.modules, "tensorflow", sys.modules.get("tensorflow", types.ModuleType("tensorflow")))
+    drawn_here = []
+    monkeypatch.setattr(render3d, "_Scene", lambda *a, **k: drawn_here.append(1))  # must not draw in this process
 
     with caplog.at_level(logging.WARNING, logger="layerscope.weights"):
         out = render3d.render_run(WeightChangeStore(stores["interrupted"]), tmp_path / "child.png", size=SIZE)
@@ -259,3 +265,4 @@ def test_draws_in_a_child_process_once_tensorflow_is_loaded(stores, tmp_path, ca
     assert "interrupted run" in caplog.text
     with pytest.raises(LayerscopeError, match="lenet.h5 records other layers"):
         render3d.render_comparison([stores["freeze1"], stores["lenet"]], tmp_path / "bad.png")
+    assert not drawn_here
