@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from layerscope.core.atomic import atomic_path
 from layerscope.core.errors import LayerscopeError
@@ -210,7 +211,8 @@ class _Scene:
         self.figure = mlab.figure(size=size, bgcolor=(1, 1, 1), fgcolor=(0, 0, 0))
         self.figure.scene.disable_render = True
         self.offsets = x_offsets(list(layers["block"]))
-        self.rows = [self._bars(r, [unit_grid(int(n)) for n in layers["n_units"]]) for r in range(n_rows)]
+        grids = [unit_grid(int(n)) for n in layers["n_units"]]
+        self.rows = [self._bars(r, grids) for r in range(n_rows)]
         self._block_labels(layers, n_rows)
         title = f"{mode} / weight" if per_param else f"{mode} / unit"
         title = f"log10 {title}" if scale.log else title
@@ -295,6 +297,20 @@ class _Scene:
         self.title.text = title
         self.figure.scene.disable_render = False
         self.figure.scene.render()
+
+    def picture(self) -> Image.Image:
+        """The frame last rendered, as an RGB image."""
+        return Image.fromarray(self.mlab.screenshot(figure=self.figure, mode="rgb", antialiased=False))
+
+    def save(self, out_png: str | os.PathLike) -> Path:
+        """Write the frame last rendered as a PNG.
+
+        The frame itself, not ``mlab.savefig``, which renders the scene again: about 1 s
+        for a VGG-16 figure, and its picture differs from the frame in a few edge pixels.
+        """
+        with atomic_path(out_png) as tmp:
+            self.picture().save(tmp, format="PNG")
+        return Path(out_png)
 
     def close(self) -> None:
         self.mlab.close(self.figure)
@@ -403,7 +419,7 @@ def render_run(
     try:
         scene.show(0, values)
         scene.frame(f"{store.run_id}: {what}\n{reading_caption(store, reading)}")
-        return _save(mlab, scene, out_png)
+        return scene.save(out_png)
     finally:
         scene.close()
 
@@ -459,7 +475,7 @@ def render_comparison(
             scene.row_label(row, store.run_id + ("" if store.complete else " (incomplete)"))
         which = "last reading" if reading == -1 else f"reading {reading}"
         scene.frame(f"{what}, {which} of each run")
-        return _save(mlab, scene, out_png)
+        return scene.save(out_png)
     finally:
         scene.close()
 
@@ -495,8 +511,6 @@ def render_animation(
         LayerscopeError: an unreadable store or one with no readings, an unknown ``mode``,
             no offscreen OpenGL, or a reading the store does not have.
     """
-    from PIL import Image
-
     store = open_readable(store)
     mlab = _mlab()
     count = min(store.n_readings, max_frames)
@@ -511,23 +525,9 @@ def render_animation(
         for index in readings:
             scene.show(0, _values(store, int(index), per_param, mode))
             scene.redraw(f"{store.run_id}: {what}\n{reading_caption(store, int(index))}")
-            frames.append(Image.fromarray(mlab.screenshot(figure=scene.figure, mode="rgb")))
+            frames.append(scene.picture())
     finally:
         scene.close()
     with atomic_path(out_gif) as tmp:
         frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
     return Path(out_gif)
-
-
-def _save(mlab, scene: _Scene, out_png: str | os.PathLike) -> Path:
-    """Write the rendered frame as a PNG.
-
-    A screenshot of the frame, not ``mlab.savefig``, which renders the scene again: about
-    1 s for a VGG-16 figure, and its picture differs from the frame in a few edge pixels.
-    """
-    from PIL import Image
-
-    frame = mlab.screenshot(figure=scene.figure, mode="rgb", antialiased=False)
-    with atomic_path(out_png) as tmp:
-        Image.fromarray(frame).save(tmp, format="PNG")
-    return Path(out_png)
