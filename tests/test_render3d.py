@@ -172,6 +172,8 @@ def test_render_comparison_and_animation(stores, tmp_path):
     assert len(frames) == 3 and frames[0].shape == (SIZE[1], SIZE[0], 3)
     assert all(f.std() > 10 for f in frames)
     assert np.abs(frames[0] - frames[-1]).mean() > 0.5  # bars grow between readings
+    title = frames[0][: SIZE[1] // 5]  # the two title lines, fonts scaled to the frame's width
+    assert (title[:, :4] == 255).all() and (title[:, -4:] == 255).all(), "the title runs off the frame"
 
 
 def test_scale_draws_unchanged_units_flat_and_below_the_colour_range():

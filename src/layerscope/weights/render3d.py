@@ -54,6 +54,8 @@ LOG_DECADES = 4
 ZOOM, ZOOM_ROWS = 1.4, 1.25
 """Camera zoom after fitting the scene, which leaves wide margins."""
 UNCHANGED_GREY = (0.72, 0.72, 0.72)
+FONT_WIDTH = 1400
+"""Figure width (pixels) the font sizes are chosen for; narrower figures (the GIF) scale them down."""
 _COLORMAP = "viridis"
 
 
@@ -208,6 +210,7 @@ class _Scene:
         mode: str = "accumulated",
     ):
         self.mlab, self.scale = mlab, scale
+        self.font_scale = size[0] / FONT_WIDTH
         self.figure = mlab.figure(size=size, bgcolor=(1, 1, 1), fgcolor=(0, 0, 0))
         self.figure.scene.disable_render = True
         self.offsets = x_offsets(list(layers["block"]))
@@ -218,18 +221,22 @@ class _Scene:
         title = f"log10 {title}" if scale.log else title
         bar = mlab.colorbar(self.rows[0], title=title, orientation="vertical", nb_labels=5, label_fmt="%.2g")
         bar.scalar_bar.unconstrained_font_size = True
-        bar.title_text_property.font_size = 16
-        bar.label_text_property.font_size = 14
+        bar.title_text_property.font_size = self._font(16)
+        bar.label_text_property.font_size = self._font(14)
         # bottom left stays empty: the camera looks along the layers from the left
         bar.scalar_bar_representation.position = (0.05, 0.04)
         bar.scalar_bar_representation.position2 = (0.07, 0.32)
         note = mlab.text(0.72, 0.03, "grey: unchanged (frozen)", color=(0.35, 0.35, 0.35))
         note.actor.text_scale_mode = "none"
-        note.property.font_size = 14
+        note.property.font_size = self._font(14)
         self.title = mlab.text(0.5, 0.88, "_", color=(0, 0, 0))  # two lines: what, and which reading
         self.title.actor.text_scale_mode = "none"
-        self.title.property.font_size = 22
+        self.title.property.font_size = self._font(22)
         self.title.property.justification = "centered"
+
+    def _font(self, points: int) -> int:
+        """A font size chosen for a figure :data:`FONT_WIDTH` pixels wide, scaled to this one's width."""
+        return max(1, round(points * self.font_scale))
 
     def _row_y(self, row: int) -> float:
         return -row * (1.0 + ROW_GAP)
@@ -268,7 +275,7 @@ class _Scene:
             centre = (self.offsets[members[0]] + self.offsets[members[-1]] + 1.0) / 2
             text = self.mlab.text(centre, y, block, z=0.0, color=(0, 0, 0))
             text.actor.text_scale_mode = "none"
-            text.property.font_size = 15
+            text.property.font_size = self._font(15)
             text.property.justification = "centered"
             text.property.vertical_justification = "top"
 
@@ -276,7 +283,7 @@ class _Scene:
         """Name a row in the gap behind its first plate, where it stays inside the picture."""
         text = self.mlab.text(0.0, self._row_y(row) + 1.1, label, z=0.0, color=(0, 0, 0))
         text.actor.text_scale_mode = "none"
-        text.property.font_size = 14
+        text.property.font_size = self._font(14)
 
     def show(self, row: int, values: Sequence[np.ndarray]) -> None:
         self.figure.scene.disable_render = True
