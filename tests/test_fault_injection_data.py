@@ -9,11 +9,13 @@ or one line naming the culprit and the fix.
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import os
 import shutil
 import subprocess
 import sys
+import weakref
 from types import SimpleNamespace
 
 import h5py
@@ -28,7 +30,7 @@ from snakemake.utils import validate
 
 from layerscope.core.atomic import DiskFullError, atomic_path
 from layerscope.core.errors import LayerscopeError
-from layerscope.core.scripting import run_job
+from layerscope.core.scripting import JOB_GC_THRESHOLD, run_job
 from layerscope.data.images import load_image
 from layerscope.data.prepare import DataSettings, prepare
 from layerscope.data.sources import listing_digest, load_source
@@ -222,6 +224,33 @@ def test_a_full_disk_no_writer_named_is_still_one_line(tmp_path, capfd, restored
     line = "layerscope: rule train failed: " + FULL_DISK.format("the outputs of rule train (results/x/model.keras)")
     assert capfd.readouterr().err == line + "\n"
     assert "Traceback" not in (tmp_path / "job.log").read_text()
+
+
+def test_a_job_runs_with_the_raised_collector_threshold_and_still_collects_cycles(tmp_path, restored_logging):
+    """run_job raises only the young generation's threshold, for the job alone; a cycle is still freed."""
+    before = gc.get_threshold()
+    seen = {}
+
+    class Node:
+        pass
+
+    def job(_):
+        seen["threshold"] = gc.get_threshold()
+        node = Node()
+        node.self = node  # a cycle: only the collector can free it
+        ref = weakref.ref(node)
+        del node
+        keep = [[] for _ in range(12 * JOB_GC_THRESHOLD)]  # live allocations: young passes, and one of gen 1
+        seen["freed"] = ref() is None
+        del keep
+
+    smk = SimpleNamespace(log=[str(tmp_path / "job.log")], rule="tables", output=[])
+    run_job(smk, job)
+    assert seen == {"threshold": (JOB_GC_THRESHOLD, *before[1:]), "freed": True}
+    assert gc.get_threshold() == before
+    with pytest.raises(SystemExit):
+        run_job(smk, lambda _: disk_full())
+    assert gc.get_threshold() == before
 
 
 # image sizes the networks cannot take
