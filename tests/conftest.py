@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -9,7 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from layerscope.core.scripting import JOB_GC_THRESHOLD
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# As in a job: the collector does not walk the test modules' TensorFlow imports ~1,000 times.
+gc.set_threshold(JOB_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 REPO = Path(__file__).resolve().parents[1]
 
