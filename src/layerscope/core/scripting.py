@@ -28,9 +28,9 @@ JOB_GC_THRESHOLD = 50_000
 
 Importing TensorFlow and Keras creates about 390,000 objects that live as long as the
 process, and at the default threshold the collector makes about 960 passes while they
-load, none of which finds garbage: a fifth of a training job's start-up CPU and a third
-of a rendering job's (``benchmarks/bench_job_startup.py``). Cycles are still collected,
-in larger batches.
+load, none of which finds garbage: about a sixth of the imports' CPU time, in a training
+job's imports and in a rendering job's (``benchmarks/bench_job_startup.py``). Cycles are
+still collected, in larger batches.
 """
 
 
