@@ -226,7 +226,18 @@ def test_a_full_disk_no_writer_named_is_still_one_line(tmp_path, capfd, restored
     assert "Traceback" not in (tmp_path / "job.log").read_text()
 
 
-def test_a_job_runs_with_the_raised_collector_threshold_and_still_collects_cycles(tmp_path, restored_logging):
+@pytest.fixture
+def python_threshold():
+    """Python's own collector threshold for one test (conftest runs the tests at the job's)."""
+    outside = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    yield
+    gc.set_threshold(*outside)
+
+
+def test_a_job_runs_with_the_raised_collector_threshold_and_still_collects_cycles(
+    tmp_path, restored_logging, python_threshold
+):
     """run_job raises only the young generation's threshold, for the job alone; a cycle is still freed."""
     before = gc.get_threshold()
     seen = {}
