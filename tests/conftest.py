@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from pathlib import Path
 
@@ -10,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from layerscope.core.scripting import JOB_GC_THRESHOLD
+from layerscope.core.scripting import use_job_gc_threshold
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # As in a job: the collector does not walk the test modules' TensorFlow imports ~1,000 times.
-gc.set_threshold(JOB_GC_THRESHOLD, *gc.get_threshold()[1:])
+use_job_gc_threshold()
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -28,10 +28,17 @@ JOB_GC_THRESHOLD = 50_000
 
 Importing TensorFlow and Keras creates about 390,000 objects that live as long as the
 process, and at the default threshold the collector makes about 960 passes while they
-load, none of which finds garbage: about a sixth of the imports' CPU time, in a training
-job's imports and in a rendering job's (``benchmarks/bench_job_startup.py``). Cycles are
-still collected, in larger batches.
+load, none of which finds garbage: 9-16% of a training or rendering job's import CPU
+time, by machine (``benchmarks/bench_job_startup.py``). Cycles are still collected, in
+larger batches.
 """
+
+
+def use_job_gc_threshold() -> tuple[int, int, int]:
+    """Raise the young generation's collector threshold to :data:`JOB_GC_THRESHOLD`; return the one it replaces."""
+    before = gc.get_threshold()
+    gc.set_threshold(JOB_GC_THRESHOLD, *before[1:])
+    return before
 
 
 @contextlib.contextmanager
@@ -86,8 +93,7 @@ def run_job(snakemake: Any, job: Callable[[Any], None]) -> None:
     use_onednn()
     log_path = snakemake.log[0] if len(snakemake.log) else None
     with contextlib.ExitStack() as stack:
-        stack.callback(gc.set_threshold, *gc.get_threshold())
-        gc.set_threshold(JOB_GC_THRESHOLD, *gc.get_threshold()[1:])
+        stack.callback(gc.set_threshold, *use_job_gc_threshold())
         if log_path:
             terminal = stack.enter_context(_descriptors_to(log_path))
         else:

@@ -350,8 +350,7 @@ def _plain(value):
 def _run_in_child(name: str, args, kwargs) -> Path:
     """Call ``name`` in a child interpreter; relay its log records, result and user errors."""
     code = (  # the child starts Mayavi as a rule's job does, at the job's collector threshold
-        "import gc, sys; from layerscope.core.scripting import JOB_GC_THRESHOLD; "
-        "gc.set_threshold(JOB_GC_THRESHOLD, *gc.get_threshold()[1:]); "
+        "import sys; from layerscope.core.scripting import use_job_gc_threshold; use_job_gc_threshold(); "
         "from layerscope.weights import render3d; render3d._child_main(sys.argv[1])"
     )
     payload = json.dumps([name, _plain(list(args)), {k: _plain(v) for k, v in kwargs.items()}])
