@@ -1,5 +1,6 @@
 """config/paper.yaml's code paths at tiny scale through Snakemake: all five cache depths,
-scratch runs, three seeds, mixed_float16 and an animation (few images at 32 px, 1 epoch).
+scratch runs, three seeds, mixed_float16 (computed in float32 without a GPU) and an animation
+(few images at 32 px, 1 epoch).
 
 About 25 jobs, most of them TensorFlow start-ups: minutes on a 2-core machine."""
 
@@ -9,9 +10,12 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import yaml
 from conftest import REPO
 from PIL import Image, ImageSequence
+
+from layerscope.train.precision import effective_policy
 
 pytestmark = pytest.mark.pipeline(minutes=5)  # conftest schedules the longest first
 
@@ -19,6 +23,7 @@ PAPER = yaml.safe_load((REPO / "config/paper.yaml").read_text())
 RUNS = ["vgg16-scratch-momentum", *(f"vgg16-freeze{k}-momentum" for k in range(1, 6))]
 ANIMATED = "vgg16-freeze1-momentum"  # the animation reads the store every run writes alike
 SEEDED = "vgg16-freeze5-momentum"  # one code path whichever run they copy: the cheapest (head only)
+COMPUTED = effective_policy(PAPER["training"]["mixed_precision"], len(tf.config.list_physical_devices("GPU")))
 
 
 def tiny_paper_config() -> dict:
@@ -67,12 +72,13 @@ def paper_run(tmp_path_factory):
     return workdir / "results/paper-tiny"
 
 
-def test_every_depth_and_seed_trains_in_mixed_precision(paper_run):
+def test_every_depth_and_seed_trains_under_the_policy_asked_for(paper_run):
     for run in RUNS:
         seeds = ((run, 42), (f"{run}-seed43", 43), (f"{run}-seed44", 44)) if run == SEEDED else ((run, 42),)
         for replicate, seed in seeds:
             metrics = json.loads((paper_run / "runs" / replicate / "metrics.json").read_text())
-            assert metrics["precision"] == "mixed_float16" and metrics["epochs_run"] == 1
+            assert (metrics["precision_requested"], metrics["precision"]) == ("mixed_float16", COMPUTED)
+            assert metrics["epochs_run"] == 1
             assert json.loads((paper_run / "runs" / replicate / "provenance.json").read_text())["seed"] == seed
         if run != SEEDED:
             assert not (paper_run / "runs" / f"{run}-seed43").exists()
@@ -83,7 +89,7 @@ def test_every_depth_and_seed_trains_in_mixed_precision(paper_run):
 def test_five_feature_caches_at_their_depths(paper_run):
     for k in range(1, 6):
         meta = json.loads((paper_run / "features" / f"block{k}.json").read_text())
-        assert meta["precision"] == "mixed_float16" and meta["dtype"] == "float32"
+        assert (meta["precision_requested"], meta["precision"], meta["dtype"]) == ("mixed_float16", COMPUTED, "float32")
         side, channels = 32 // 2**k, (64, 128, 256, 512, 512)[k - 1]
         cache = np.load(paper_run / "features" / f"block{k}.npy", mmap_mode="r")
         assert cache.shape == (sum(meta["splits"].values()), side, side, channels)

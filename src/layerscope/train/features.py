@@ -7,7 +7,8 @@ for depth 5, the linear probe.
 
 Layout: ``block<k>.npy`` holds the ``train``, ``val`` and ``test`` features one after
 another (N x H x W x C, float32, manifest order) and ``block<k>.json`` the meta (depth,
-weights source, precision policy, input shape, dtype, images per split). The array is
+weights source, precision computed under and asked for, input shape, dtype, images per
+split). The array is
 written batch by batch and read memory-mapped, so neither the job that writes it nor a
 run that reads it holds the whole cache in memory (at ``config/paper.yaml``'s 224 px the
 depth-1 cache of elpv's 2,624 images is 8.4 GB on disk); a run reads the training batches
@@ -31,6 +32,7 @@ from layerscope.core.atomic import atomic_path, write_text
 from layerscope.core.errors import LayerscopeError
 from layerscope.data.prepare import load_split
 from layerscope.data.splits import SPLITS
+from layerscope.train.precision import policy_name, use_policy
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,8 @@ def extract_frozen_features(
         k: the frozen depth: features are the output of ``block{k}_pool``.
         weights: the VGG-16 weights source (see :func:`layerscope.train.models.vgg16`).
         out_file: where to write the array (the meta goes beside it, see :func:`meta_path`).
-        policy: a Keras precision policy to compute under, e.g. "mixed_bfloat16" (False: float32).
+        policy: the config's precision policy, e.g. "mixed_bfloat16" (False: float32; see
+            :mod:`layerscope.train.precision` for what a job without a GPU computes under).
         batch_size: images per forward pass.
 
     Returns:
@@ -85,10 +88,7 @@ def extract_frozen_features(
     Raises:
         LayerscopeError: a depth outside 1..5, or weights that cannot be loaded.
     """
-    import keras
-
-    if policy:
-        keras.mixed_precision.set_global_policy(policy)
+    computed = use_policy(policy)
     images = {split: load_split(data_dir, split)[0] for split in SPLITS}
     shape = tuple(int(d) for d in images["train"].shape[1:])
     extractor = frozen_extractor(shape, k, weights)
@@ -104,7 +104,8 @@ def extract_frozen_features(
     meta = {
         "frozen_blocks": k,
         "weights": str(weights),
-        "precision": policy or "float32",
+        "precision": computed,
+        "precision_requested": policy_name(policy),
         "input_shape": shape,
         "dtype": np.dtype(STORAGE_DTYPE).name,
         "splits": {split: len(x) for split, x in images.items()},
@@ -141,7 +142,7 @@ def load_frozen_features(
         path: the ``block<k>.npy`` cache (its meta is read from beside it).
         k: the frozen depth the caller needs.
         weights: the weights source the caller needs.
-        policy: the precision policy the caller needs (False: float32).
+        policy: the config's precision policy the cache must have been asked for (False: float32).
 
     Returns:
         Read-only memory-mapped (N, H, W, C) features per split name, in the dtype the cache
@@ -159,7 +160,7 @@ def load_frozen_features(
         raise LayerscopeError(
             f"{path}: unreadable frozen-feature cache ({error}); rerun it with `snakemake --forcerun {path}`"
         ) from error
-    expected = {"frozen_blocks": k, "weights": str(weights), "precision": policy or "float32"}
+    expected = {"frozen_blocks": k, "weights": str(weights), "precision_requested": policy_name(policy)}
     found = {key: meta.get(key) for key in expected}
     if found != expected:
         raise LayerscopeError(f"{path} holds features of {found}, but this run needs {expected}")

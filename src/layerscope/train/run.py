@@ -48,6 +48,7 @@ from layerscope.train.health import run_health
 from layerscope.train.models import lenet5, load_model, set_frozen_blocks, split_at_block, vgg16
 from layerscope.train.optimizers import make_optimizer
 from layerscope.train.plots import plot_history
+from layerscope.train.precision import policy_name, use_policy
 from layerscope.train.runs import RunSpec, cached_blocks, run_epochs
 from layerscope.train.tensorboard import tensorboard_callbacks
 from layerscope.weights.recorder import WeightChangeRecorder, recorded_layer_names
@@ -222,10 +223,9 @@ def train_run(
     Raises:
         LayerscopeError: a finetune run without ``start_from``, or resume state that cannot be finished.
     """
-    precision = training["mixed_precision"]
+    requested = training["mixed_precision"]
     enable_determinism(seed)
-    if precision:
-        keras.mixed_precision.set_global_policy(precision)
+    precision = use_policy(requested)
     classes = load_classes(data_dir)
     splits = {name: load_split(data_dir, name) for name in SPLITS}
     check_batch_size(training["batch_size"], len(splits["train"][1]))
@@ -238,7 +238,7 @@ def train_run(
         extractor, fitted = split_at_block(model, cut)
         started = time.perf_counter()
         if features is not None:
-            inputs = load_frozen_features(features, cut, training["weights"], precision)
+            inputs = load_frozen_features(features, cut, training["weights"], requested)
             log.info("read block-%d features from %s", cut, features)
         else:
             inputs = {
@@ -302,7 +302,8 @@ def train_run(
         "stopped_early": stop_reason == "early_stopping",
         "diverged": stop_reason == "diverged",
         "train_seconds": round(seconds, 2),
-        "precision": precision or "float32",
+        "precision": precision,
+        "precision_requested": policy_name(requested),
         "cached_frozen_blocks": cut,
         "parameters": parameter_counts(model),
         **{name: classification_metrics(splits[name][1], p, classes) for name, p in probabilities.items()},
