@@ -12,11 +12,13 @@ is trained under every seed in both precisions, and the mean difference is set b
 the seed-to-seed spread of each precision, the noise it has to stand out from.
 
 ``--throughput SIZE`` instead prints how many images per second a whole VGG-16 predicts
-and trains (all layers, batch 32) at SIZE px in each precision, on random images.
+and trains (all layers, batch 32) at SIZE px in each precision, on random images;
+``--policies`` chooses them (``mixed_float16`` forced onto a CPU shows why a job without a
+GPU computes it in float32: ``--throughput 32 --images 64 --policies float32 mixed_float16``).
 
 Usage: python benchmarks/bench_precision.py --config config/config.yaml \
            --runs vgg16-freeze5-momentum vgg16-freeze4-momentum [--seeds 42 43 44]
-       python benchmarks/bench_precision.py --throughput 128
+       python benchmarks/bench_precision.py --throughput 128 [--images 256] [--policies float32 mixed_float16]
 (run ``snakemake <results>/data/manifest.csv`` first, so the data stage exists)
 """
 
@@ -71,8 +73,8 @@ def throughput(size: int, policy, images: int = 256) -> dict:
     x = np.random.default_rng(0).uniform(0, 255, (images, size, size, 3)).astype(np.float32)
     y = np.arange(images) % 4
     model.compile(optimizer=keras.optimizers.SGD(1e-4, momentum=0.9), loss="sparse_categorical_crossentropy")
-    model.predict(x[:64], verbose=0)  # first calls trace the graphs
-    model.fit(x[:64], y[:64], batch_size=32, verbose=0)
+    model.predict(x[:32], verbose=0)  # first calls trace the graphs
+    model.fit(x[:32], y[:32], batch_size=32, verbose=0)
     started = time.perf_counter()
     model.predict(x, batch_size=64, verbose=0)
     predict = images / (time.perf_counter() - started)
@@ -91,12 +93,21 @@ def main() -> None:
     parser.add_argument("--config", default="config/config.yaml")
     parser.add_argument("--runs", nargs="+", default=["vgg16-freeze5-momentum", "vgg16-freeze4-momentum"])
     parser.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the config's seed)")
-    parser.add_argument("--throughput", type=int, metavar="SIZE", help="only time VGG-16 at SIZE px, both ways")
+    parser.add_argument("--throughput", type=int, metavar="SIZE", help="only time VGG-16 at SIZE px")
+    parser.add_argument("--images", type=int, default=256, help="random images per throughput timing")
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        choices=["float32", "mixed_bfloat16", "mixed_float16"],
+        default=["mixed_bfloat16", "float32"],
+        help="the policies --throughput times, each set as is (no CPU fallback)",
+    )
     args = parser.parse_args()
     if args.throughput:
-        for policy in POLICIES:
+        for policy in args.policies:
             with multiprocessing.get_context("spawn").Pool(1) as pool:
-                print(json.dumps(pool.apply(throughput, (args.throughput, policy))), flush=True)
+                timing = pool.apply(throughput, (args.throughput, policy != "float32" and policy, args.images))
+                print(json.dumps(timing), flush=True)
         return
     config = yaml.safe_load(Path(args.config).read_text())
     seeds = args.seeds or [config.get("seed", 42)]
