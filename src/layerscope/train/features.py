@@ -9,12 +9,13 @@ Layout: ``block<k>.npy`` holds the ``train``, ``val`` and ``test`` features one 
 another (N x H x W x C, float32, manifest order) and ``block<k>.json`` the meta (depth,
 weights source, precision computed under and asked for, input shape, dtype, images per
 split). The array is written batch by batch and read memory-mapped, so neither the job
-that writes it nor a run that reads it holds the whole cache in memory (at ``config/paper.yaml``'s 224 px the
-depth-1 cache of elpv's 2,624 images is 8.4 GB on disk); a run reads the training batches
-it needs and the validation and test splits whole. float16 storage would halve the disk,
-but a freeze-3 run of the smoke config trained on it moved test probabilities by up to
-0.59 and changed 10 of 12 test predictions (``benchmarks/bench_feature_cache.py``), so
-the cache stays float32. Both files are written atomically.
+that writes it nor a run that reads it holds the whole cache in memory (at
+``config/paper.yaml``'s 224 px the depth-1 cache of elpv's 2,624 images is 8.4 GB on
+disk); a run reads the training batches it needs and the validation and test splits
+whole. float16 storage would halve the disk, but a freeze-3 run of the smoke config
+trained on it moved test probabilities by up to 0.59 and changed 10 of 12 test
+predictions (``benchmarks/bench_feature_cache.py``), so the cache stays float32. Both
+files are written atomically.
 """
 
 from __future__ import annotations
