@@ -7,13 +7,16 @@ wall and CPU seconds per stage; the stages share the process, so imports and mod
 loading are left out. explanation_quality reads the maps this explain call wrote.
 
 Usage: python benchmarks/bench_explain_stages.py [RESULTS] [--run RUN] [--config config/config.yaml]
-       [--stages explain quality feature_maps]
-(RESULTS defaults to results/default, RUN to vgg16-freeze3-momentum.)
+       [--stages explain quality feature_maps] [--keep DIR]
+(RESULTS defaults to results/default, RUN to vgg16-freeze3-momentum.) With ``--keep`` the
+outputs stay in DIR, so two code versions' tables and maps can be compared (put the other
+version's ``src`` first on ``PYTHONPATH``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 import time
@@ -101,13 +104,17 @@ def main() -> None:
     parser.add_argument("--run", default="vgg16-freeze3-momentum")
     parser.add_argument("--config", type=Path, default=Path(__file__).resolve().parents[1] / "config" / "config.yaml")
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--keep", type=Path, help="write the outputs here instead of a temporary folder")
     args = parser.parse_args()
     ctx = context(args.results, args.run, args.config)
     calls = {"explain": explain, "quality": quality, "feature_maps": feature_maps}
-    with tempfile.TemporaryDirectory(prefix="bench_explain_stages_") as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+        out = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_explain_stages_")))
         for stage in args.stages:
             wall, cpu = time.perf_counter(), time.process_time()
-            calls[stage](ctx, Path(tmp))
+            calls[stage](ctx, out)
             print(
                 f"{args.run} {stage}: {time.perf_counter() - wall:.1f} s wall, {time.process_time() - cpu:.1f} s CPU",
                 flush=True,

@@ -48,6 +48,20 @@ def test_cam_is_class_weighted_sum_of_the_maps_feeding_gap():
     np.testing.assert_allclose(explainer.explain(x), explainer.explain(x, predicted), rtol=1e-6)
 
 
+def test_one_explainer_follows_weights_changed_in_place():
+    """A randomisation cascade redraws one clone's weights in place and reuses its explainer."""
+    model = gap_model()
+    x = np.random.default_rng(2).uniform(0, 255, size=(3, 8, 8, 2)).astype(np.float32)
+    explainer = CAM(model)
+    before = explainer.explain(x, targets=1)
+    head, conv = model.get_layer("logits"), model.get_layer("conv")
+    head.kernel.assign(-head.kernel)
+    conv.kernel.assign(conv.kernel * 2.0)
+    after = explainer.explain(x, targets=1)
+    np.testing.assert_allclose(after, CAM(model).explain(x, targets=1), rtol=1e-6)
+    assert not np.allclose(after, before)
+
+
 def test_dropout_between_gap_and_logits_is_allowed_and_upsampling_works():
     model = gap_model(dropout=True)
     x = np.random.default_rng(1).uniform(0, 255, size=(2, 8, 8, 2)).astype(np.float32)

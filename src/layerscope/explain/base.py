@@ -8,6 +8,7 @@ models from its tensors instead.
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 from collections.abc import Iterator
 
@@ -98,6 +99,15 @@ def input_spec(model: keras.Model, shape: tuple | None = None) -> tf.TensorSpec:
 
 
 INDICES = tf.TensorSpec((None,), tf.int32)
+
+
+def probability_pass(model: keras.Model):
+    """One traced probability pass of ``model`` for any batch size (float32 images in, float32 out)."""
+    return tf.function(functools.partial(_probabilities, model), input_signature=[input_spec(model)])
+
+
+def _probabilities(model: keras.Model, x: tf.Tensor) -> tf.Tensor:
+    return tf.cast(model(x, training=False), tf.float32)
 
 
 def resolve_targets(targets, n: int, num_classes: int | None = None) -> np.ndarray | None:

@@ -10,14 +10,18 @@ do, so the maps have that layer's resolution (H/16), not block5_pool's (H/32).
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
+import tensorflow as tf
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.explain.base import (
     LOGITS,
     Explainer,
     class_scores,
+    input_spec,
     prepare_inputs,
     resize_maps,
     resolve_targets,
@@ -43,14 +47,16 @@ class CAM(Explainer):
     """
 
     def __init__(self, model: keras.Model, batch_size: int = 32, upsample: bool = False):
-        """Check the GAP head and keep its score kernel, which weights the feature maps."""
+        """Check the GAP head and trace the pass to its feature maps and class scores once."""
         super().__init__(model, batch_size)
         gap = _gap_layer(model)
         scores, dense = class_scores(model)
         _check_linear_head(model, gap, dense)
         self.upsample = upsample
-        self._features = keras.Model(model.inputs[0], [gap.input, scores])
-        self._kernel = keras.ops.convert_to_numpy(dense.kernel).astype(np.float32)
+        self._dense = dense
+        side = keras.Model(model.inputs[0], [gap.input, scores])
+        # Traced, not eager: an eager keras call runs every conv through TF's slow fallback path.
+        self._features = tf.function(functools.partial(_features_and_scores, side), input_signature=[input_spec(model)])
 
     def explain(self, inputs, targets=None) -> np.ndarray:
         """CAM maps for ``targets``.
@@ -66,16 +72,22 @@ class CAM(Explainer):
             LayerscopeError: images that do not fit the model, or targets out of range.
         """
         x = prepare_inputs(self.model, inputs)
-        t = resolve_targets(targets, len(x), self._kernel.shape[1])
+        # Read at every call, so an explainer follows weights changed in place (a randomisation cascade).
+        kernel = keras.ops.convert_to_numpy(self._dense.kernel).astype(np.float32)
+        t = resolve_targets(targets, len(x), kernel.shape[1])
         maps = []
         for s in self._batches(len(x)):
-            features, logits = map(keras.ops.convert_to_numpy, self._features(x[s], training=False))
+            features, logits = (out.numpy() for out in self._features(tf.constant(x[s])))
             chosen = np.argmax(logits, axis=-1) if t is None else t[s]
-            weights = self._kernel[:, chosen].T  # (batch, channels)
+            weights = kernel[:, chosen].T  # (batch, channels)
             features = features.astype(np.float32)
             maps.append(np.einsum("nhwk,nk->nhw", features, weights))
         maps = np.concatenate(maps)
         return resize_maps(maps, x.shape[1:3]) if self.upsample else maps
+
+
+def _features_and_scores(side: keras.Model, x: tf.Tensor) -> list[tf.Tensor]:
+    return side(x, training=False)
 
 
 def _gap_layer(model: keras.Model) -> keras.layers.Layer:

@@ -28,7 +28,7 @@ from skimage.segmentation import slic
 from tqdm.auto import tqdm
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.explain.base import Explainer, array_digest, input_spec, prepare_inputs, resolve_targets
+from layerscope.explain.base import Explainer, array_digest, prepare_inputs, probability_pass, resolve_targets
 
 MIN_SEGMENTS = 10
 """Fewer superpixels than this leave LIME nothing to localise."""
@@ -90,7 +90,7 @@ class LIME(Explainer):
         self.segmentation = {"n_segments": int(n_segments), "compactness": float(compactness)}
         self.progress = progress
         self._channels = model.inputs[0].shape[-1]
-        self._forward = tf.function(functools.partial(_probabilities, model), input_signature=[input_spec(model)])
+        self._forward = probability_pass(model)
         self._outputs: dict[bytes, np.ndarray] | None = {} if keep_outputs else None
 
     def explain(self, inputs, targets=None) -> np.ndarray:
@@ -207,10 +207,6 @@ def superpixels(image: np.ndarray, n_segments: int = 50, compactness: float = 10
             "n_segments or the image size (data.image_size)"
         )
     return segments
-
-
-def _probabilities(model: keras.Model, x: tf.Tensor) -> tf.Tensor:
-    return tf.cast(model(x, training=False), tf.float32)
 
 
 def _paint(explanation, label: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.statistics import mean_sd_n
-from layerscope.explain.base import array_digest, input_spec, prepare_inputs, resize_maps, resolve_targets
+from layerscope.explain.base import array_digest, prepare_inputs, probability_pass, resize_maps, resolve_targets
 from layerscope.explain.cam import CAM
 from layerscope.explain.gradcam import GradCAM
 from layerscope.explain.lime_method import LIME
@@ -59,7 +59,14 @@ class DeletionInsertion:
 
 
 def deletion_insertion(
-    model: keras.Model, images, maps, targets=None, steps: int = 20, baseline: str = "mean", batch_size: int = 64
+    model: keras.Model,
+    images,
+    maps,
+    targets=None,
+    steps: int = 20,
+    baseline: str = "mean",
+    batch_size: int = 64,
+    forward: Callable[[tf.Tensor], tf.Tensor] | None = None,
 ) -> DeletionInsertion:
     """Deletion and insertion curves of Petsiuk et al. (2018, RISE, arXiv:1806.07421).
 
@@ -78,6 +85,8 @@ def deletion_insertion(
         baseline: What deleted pixels become: "mean" (the image's mean colour),
             "zero" or "blur" (the blurred image that insertion starts from).
         batch_size: Images per forward pass.
+        forward: ``model``'s traced probability pass (:func:`probability_pass`), for
+            callers that score several maps of one model; None: traced here.
 
     Returns:
         A :class:`DeletionInsertion` with per-image curves and areas under them.
@@ -101,7 +110,7 @@ def deletion_insertion(
     top = (rank[:, None, :] < counts[None, :, None]).reshape(n, steps + 1, height, width, 1)
     blurred = blur(x)
     fill = {"mean": x.mean(axis=(1, 2), keepdims=True), "zero": np.zeros_like(x[:, :1, :1]), "blur": blurred}[baseline]
-    forward = _forward(model)
+    forward = probability_pass(model) if forward is None else forward
     group = max(1, batch_size // (2 * (steps + 1)))
     probabilities = []
     for s in range(0, n, group):
@@ -319,7 +328,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 def gradcam_fn(layer_name: str, batch_size: int = 32, upsample: bool = True) -> ExplainFn:
     """Grad-CAM at ``layer_name`` as an ``explain_fn`` (input resolution by default)."""
-    return functools.partial(_explain, GradCAM, layer_name=layer_name, batch_size=batch_size, upsample=upsample)
+    build = functools.partial(GradCAM, layer_name=layer_name, batch_size=batch_size, upsample=upsample)
+    return per_model(build, lambda gradcam, images, targets: gradcam.explain(images, targets))
 
 
 def gradcam_layers_fn(
@@ -327,45 +337,51 @@ def gradcam_layers_fn(
 ) -> Callable[[keras.Model, np.ndarray, np.ndarray], dict[str, np.ndarray]]:
     """Grad-CAM at several layers from one gradient pass, as an ``explain_fn`` returning ``{layer: maps}``.
 
-    Maps are upsampled to the input. The :class:`GradCAM` is built (and traced) once per
-    model object, so it follows a randomisation cascade's clone, which is one object whose
-    weights are redrawn in place.
+    Maps are upsampled to the input.
     """
-    built: dict[str, object] = {"model": None, "gradcam": None}
-
-    def explain(model: keras.Model, images, targets) -> dict[str, np.ndarray]:
-        if built["model"] is not model:
-            built.update(model=model, gradcam=GradCAM(model, list(layers), batch_size=batch_size, upsample=True))
-        return built["gradcam"].explain_layers(images, targets)
-
-    return explain
+    build = functools.partial(GradCAM, layer_name=list(layers), batch_size=batch_size, upsample=True)
+    return per_model(build, lambda gradcam, images, targets: gradcam.explain_layers(images, targets))
 
 
 def cam_fn(batch_size: int = 32, upsample: bool = True) -> ExplainFn:
     """CAM of a GAP-head model as an ``explain_fn``."""
-    return functools.partial(_explain, CAM, batch_size=batch_size, upsample=upsample)
+    build = functools.partial(CAM, batch_size=batch_size, upsample=upsample)
+    return per_model(build, lambda cam, images, targets: cam.explain(images, targets))
 
 
 def lime_fn(settings: dict, seed: int, fixed: keras.Model | None = None) -> ExplainFn:
     """LIME as an ``explain_fn``, from the config's ``explain.lime`` block.
 
     Built as :func:`layerscope.explain.explanations.explain_run` builds it (slow: one fit
-    per image), once per model object, so a randomisation cascade's clone (one object,
-    its weights redrawn in place) is traced once. For ``fixed``, a model whose weights
-    stay, the classifier's outputs are kept: the same seed draws the same perturbed
-    images, so explaining them again for another class costs no forward pass.
+    per image). For ``fixed``, a model whose weights stay, the classifier's outputs are
+    kept: the same seed draws the same perturbed images, so explaining them again for
+    another class costs no forward pass.
     """
     keys = ("batch_size", "num_samples", "top_labels", "n_segments", "compactness")
     options = {key: settings[key] for key in keys}
-    built: dict[int, tuple[keras.Model, LIME]] = {}
 
-    def explain(model: keras.Model, images, targets) -> np.ndarray:
+    def build(model: keras.Model) -> LIME:
+        return LIME(model, seed=seed, progress=False, keep_outputs=model is fixed, **options)
+
+    return per_model(build, lambda lime, images, targets: lime.explain(images, targets))
+
+
+def per_model(build: Callable[[keras.Model], object], explain: Callable) -> Callable:
+    """An ``explain_fn`` that builds (and traces) its explainer once per model object.
+
+    ``explain(explainer, images, targets)`` gives the maps. The explainers read the
+    weights at each call, so one built on a randomisation cascade's clone (one object,
+    its weights redrawn in place) follows every step; without this, every step would
+    trace the explainer's graph again.
+    """
+    built: dict[int, tuple[keras.Model, object]] = {}
+
+    def explain_fn(model: keras.Model, images, targets):
         if id(model) not in built:
-            lime = LIME(model, seed=seed, progress=False, keep_outputs=model is fixed, **options)
-            built[id(model)] = (model, lime)  # the model is held, so its id is not reused
-        return built[id(model)][1].explain(images, targets)
+            built[id(model)] = (model, build(model))  # the model is held, so its id is not reused
+        return explain(built[id(model)][1], images, targets)
 
-    return explain
+    return explain_fn
 
 
 def remember(explain_fn: Callable, model: keras.Model) -> Callable:
@@ -423,10 +439,6 @@ def _as_mapping(explain_fn: ExplainFn, model, images, targets) -> dict[str, np.n
     return {_MAPS: explain_fn(model, images, targets)}
 
 
-def _explain(explainer, model, images, targets, **settings) -> np.ndarray:
-    return explainer(model, **settings).explain(images, targets)
-
-
 def _check_maps(maps, n: int, name: str) -> np.ndarray:
     m = np.asarray(maps, dtype=np.float32)
     if m.ndim != 3 or len(m) != n:
@@ -441,16 +453,7 @@ def _targets(model: keras.Model, x: np.ndarray, targets) -> np.ndarray:
     t = resolve_targets(targets, len(x), model.outputs[0].shape[-1])
     if t is not None:
         return t
-    forward = _forward(model)
+    forward = probability_pass(model)
     return np.concatenate(
         [forward(tf.constant(x[s : s + 64])).numpy().argmax(axis=1) for s in range(0, len(x), 64)]
     ).astype(np.int32)
-
-
-def _forward(model: keras.Model):
-    """One traced probability pass for any batch size."""
-    return tf.function(functools.partial(_probabilities, model), input_signature=[input_spec(model)])
-
-
-def _probabilities(model: keras.Model, x: tf.Tensor) -> tf.Tensor:
-    return tf.cast(model(x, training=False), tf.float32)

@@ -43,6 +43,7 @@ from layerscope.explain.quality import (
     gradcam_layers_fn,
     lime_fn,
     parameter_randomisation,
+    probability_pass,
     random_logit,
     random_maps,
     randomisation_tables,
@@ -189,6 +190,7 @@ def _faithfulness(model, explained, gradcam_maps, cfg, seed, run, cam_model, bat
     if cam_model is not None:
         bracket = random_maps(explained.lime.shape, seed + 1)
         methods.append((RANDOM_CAM, None, cam_model, bracket, explained.cam_targets))
+    passes = {id(m): probability_pass(m) for m in (model, cam_model) if m is not None}  # traced once per model
     summaries, curves = [], []
     for method, layer, m, maps, targets in tqdm(methods, desc="deletion/insertion", mininterval=2):
         result = clock.time(
@@ -202,6 +204,7 @@ def _faithfulness(model, explained, gradcam_maps, cfg, seed, run, cam_model, bat
             steps=cfg["steps"],
             baseline=cfg["baseline"],
             batch_size=4 * batch_size,  # larger batches run faster on a CPU
+            forward=passes[id(m)],
         )
         summaries.append(summarise(result, method, layer, run))
         for curve in ("deletion", "insertion"):
