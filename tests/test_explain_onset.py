@@ -144,3 +144,47 @@ def test_checkpoint_ratio_must_exceed_one(tmp_path):
 
     with pytest.raises(LayerscopeError, match="training.checkpoint_ratio must be > 1.*got 1.0"):
         StepCheckpoints(None, tmp_path, ratio=1.0)
+
+
+def test_measure_onset_reads_every_checkpoint_as_fresh_models_would(tmp_path):
+    """One traced ascent per layer follows each loaded checkpoint: the curves equal those of fresh models."""
+    import keras
+
+    from layerscope.explain.base import spread_over_classes
+    from layerscope.explain.feature_maps import GradientAscent, representative_channels
+    from layerscope.explain.onset import correlation_curves
+    from layerscope.explain.onset_study import ascent_changes, measure_onset
+
+    def tiny_model():
+        inputs = keras.Input((12, 12, 1))
+        x = inputs
+        for name in ("c1", "c2", "c3"):
+            x = keras.layers.Conv2D(4, 3, activation="relu", name=name)(x)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+
+    names = ("step_000000", "step_000001", "final_000004")
+    paths = [tmp_path / f"{name}.weights.h5" for name in names]
+    for seed, path in enumerate(paths):
+        keras.utils.set_random_seed(seed)
+        tiny_model().save_weights(path)
+    rng = np.random.default_rng(0)
+    images, labels = rng.uniform(0, 255, (6, 12, 12, 1)).astype(np.float32), np.array([0, 1] * 3)
+    stages = {"first": "c1", "middle": "c2", "last": "c3"}
+    onset = {"images": 2, "channels": 2, "threshold": 0.9}
+    ascent = {"layers": stages, "steps": 3, "alpha": 1.0}
+    curves, _ = measure_onset(tiny_model(), tmp_path, images, labels, ascent, onset)
+
+    shown = images[spread_over_classes(labels, 2)]
+    fresh = []
+    for path in paths:
+        model = tiny_model()
+        model.load_weights(path)
+        fresh.append(model)
+    for layer in stages.values():
+        channels = representative_channels(fresh[-1], layer, shown, k=2)
+        maps = np.stack([ascent_changes(GradientAscent(m, layer, steps=3, alpha=1.0), shown, channels) for m in fresh])
+        expected = correlation_curves(maps, maps[-1])
+        got = curves[curves["layer"] == layer]["correlation"].to_numpy().reshape(expected.shape)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        assert np.nanmin(expected[:, 0]) < 0.99  # the first reading differs from the final one

@@ -58,12 +58,11 @@ def checkpoint_readings(directory: str | os.PathLike) -> tuple[list[int], list[P
     return steps, [found[s] for s in steps]
 
 
-def ascent_changes(model, layer: str, images: np.ndarray, channels: np.ndarray, steps: int, alpha: float) -> np.ndarray:
+def ascent_changes(ascent: GradientAscent, images: np.ndarray, channels: np.ndarray) -> np.ndarray:
     """x* - x for every (channel, image) pair, (K * N, H, W, C), channels outer."""
     x = np.concatenate([images] * len(channels))
     targets = np.repeat(np.asarray(channels, dtype=np.int64), len(images))
-    start = GradientAscent(model, layer, steps=0, alpha=alpha).explain(x, targets)
-    return GradientAscent(model, layer, steps=steps, alpha=alpha).explain(x, targets) - start
+    return ascent.explain(x, targets) - ascent.unit.prepare(x)
 
 
 def measure_onset(
@@ -95,12 +94,16 @@ def measure_onset(
     model.load_weights(paths[-1])
     stages = feature_maps.get("layers") or stage_layers(model)
     channels = {layer: representative_channels(model, layer, shown, k=onset["channels"]) for layer in stages.values()}
-    ascent = (feature_maps["steps"], feature_maps["alpha"])
-    maps: dict[str, list[np.ndarray]] = {layer: [] for layer in stages.values()}
+    # One ascent per layer, traced once: loading a checkpoint assigns the model's variables in place.
+    ascents = {
+        layer: GradientAscent(model, layer, steps=feature_maps["steps"], alpha=feature_maps["alpha"])
+        for layer in stages.values()
+    }
+    maps: dict[str, list[np.ndarray]] = {layer: [] for layer in ascents}
     for path in paths:
         model.load_weights(path)
-        for layer in maps:
-            maps[layer].append(ascent_changes(model, layer, shown, channels[layer], *ascent).astype(np.float32))
+        for layer, ascent in ascents.items():
+            maps[layer].append(ascent_changes(ascent, shown, channels[layer]).astype(np.float32))
     curve_rows, rows = [], []
     for depth, (stage, layer) in enumerate(stages.items(), start=1):
         curves = correlation_curves(np.stack(maps[layer]), maps[layer][-1])
