@@ -101,9 +101,18 @@ def input_spec(model: keras.Model, shape: tuple | None = None) -> tf.TensorSpec:
 INDICES = tf.TensorSpec((None,), tf.int32)
 
 
+def traced(function, *signature: tf.TensorSpec):
+    """``function`` as one TensorFlow graph for inputs of ``signature`` (any batch size), traced at its first call.
+
+    Autograph is off: the explainers' Python has no control flow on tensors, and
+    converting it cost about 0.05 s per traced function (VGG-16's feature maps trace 26).
+    """
+    return tf.function(function, input_signature=list(signature), autograph=False)
+
+
 def probability_pass(model: keras.Model):
     """One traced probability pass of ``model`` for any batch size (float32 images in, float32 out)."""
-    return tf.function(functools.partial(_probabilities, model), input_signature=[input_spec(model)])
+    return traced(functools.partial(_probabilities, model), input_spec(model))
 
 
 def _probabilities(model: keras.Model, x: tf.Tensor) -> tf.Tensor:

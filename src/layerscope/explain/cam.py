@@ -25,6 +25,7 @@ from layerscope.explain.base import (
     prepare_inputs,
     resize_maps,
     resolve_targets,
+    traced,
 )
 
 GAP = "gap"
@@ -56,7 +57,7 @@ class CAM(Explainer):
         self._dense = dense
         side = keras.Model(model.inputs[0], [gap.input, scores])
         # Traced, not eager: an eager keras call runs every conv through TF's slow fallback path.
-        self._features = tf.function(functools.partial(_features_and_scores, side), input_signature=[input_spec(model)])
+        self._features = traced(functools.partial(_features_and_scores, side), input_spec(model))
 
     def explain(self, inputs, targets=None) -> np.ndarray:
         """CAM maps for ``targets``.

@@ -37,6 +37,7 @@ from layerscope.explain.base import (
     find_layer,
     input_spec,
     prepare_inputs,
+    traced,
 )
 
 
@@ -119,11 +120,9 @@ class GradientAscent(Explainer):
         self.steps = int(steps)
         self.alpha = float(alpha)
         spec = input_spec(model, self.unit.shape)
-        self._step = tf.function(
-            functools.partial(_ascent_step, self.unit, self.alpha), input_signature=[spec, INDICES]
-        )
+        self._step = traced(functools.partial(_ascent_step, self.unit, self.alpha), spec, INDICES)
         # Traced, not eager: an eager keras call runs every conv through TF's slow fallback path.
-        self._means = tf.function(self.unit.channel_means, input_signature=[spec])
+        self._means = traced(self.unit.channel_means, spec)
 
     def explain(self, inputs, targets=None) -> np.ndarray:
         """x* for each image, ascended on its channel.
@@ -233,7 +232,7 @@ def layer_means(model: keras.Model, layer_names, images, batch_size: int = 64) -
     units = [PreActivation(model, name) for name in dict.fromkeys(layer_names)]
     feeds = [unit.layer.input for unit in units if unit._to_layer is not None]
     side = keras.Model(model.inputs[0], feeds) if feeds else None
-    means = tf.function(functools.partial(_layer_means, side, units), input_signature=[input_spec(model)])
+    means = traced(functools.partial(_layer_means, side, units), input_spec(model))
     x = prepare_inputs(model, images)
     batches = [means(tf.constant(x[s : s + batch_size])) for s in range(0, len(x), batch_size)]
     return {unit.layer.name: np.concatenate([b[i].numpy() for b in batches]) for i, unit in enumerate(units)}

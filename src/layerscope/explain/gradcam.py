@@ -30,6 +30,7 @@ from layerscope.explain.base import (
     resize_maps,
     resolve_targets,
     spatial_output,
+    traced,
 )
 
 VGG_GRADCAM_LAYERS = ("block3_conv3", "block4_conv3", "block5_conv3")
@@ -76,7 +77,7 @@ class GradCAM(Explainer):
         side = keras.Model(model.inputs[0], [*features, scores])
         # A partial, not a lambda: TF keys its retracing warning on the code object, so
         # each new explainer's single trace would count as a retrace of one function.
-        self._maps = tf.function(functools.partial(gradcam_maps, side), input_signature=[input_spec(model), INDICES])
+        self._maps = traced(functools.partial(gradcam_maps, side), input_spec(model), INDICES)
 
     def explain(self, inputs, targets=None) -> np.ndarray:
         """Grad-CAM maps of the (one) layer for ``targets``.
