@@ -329,7 +329,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 def gradcam_fn(layer_name: str, batch_size: int = 32, upsample: bool = True) -> ExplainFn:
     """Grad-CAM at ``layer_name`` as an ``explain_fn`` (input resolution by default)."""
     build = functools.partial(GradCAM, layer_name=layer_name, batch_size=batch_size, upsample=upsample)
-    return per_model(build, lambda gradcam, images, targets: gradcam.explain(images, targets))
+    return per_model(build)
 
 
 def gradcam_layers_fn(
@@ -340,13 +340,13 @@ def gradcam_layers_fn(
     Maps are upsampled to the input.
     """
     build = functools.partial(GradCAM, layer_name=list(layers), batch_size=batch_size, upsample=True)
-    return per_model(build, lambda gradcam, images, targets: gradcam.explain_layers(images, targets))
+    return per_model(build, method="explain_layers")
 
 
 def cam_fn(batch_size: int = 32, upsample: bool = True) -> ExplainFn:
     """CAM of a GAP-head model as an ``explain_fn``."""
     build = functools.partial(CAM, batch_size=batch_size, upsample=upsample)
-    return per_model(build, lambda cam, images, targets: cam.explain(images, targets))
+    return per_model(build)
 
 
 def lime_fn(settings: dict, seed: int, fixed: keras.Model | None = None) -> ExplainFn:
@@ -363,13 +363,13 @@ def lime_fn(settings: dict, seed: int, fixed: keras.Model | None = None) -> Expl
     def build(model: keras.Model) -> LIME:
         return LIME(model, seed=seed, progress=False, keep_outputs=model is fixed, **options)
 
-    return per_model(build, lambda lime, images, targets: lime.explain(images, targets))
+    return per_model(build)
 
 
-def per_model(build: Callable[[keras.Model], object], explain: Callable) -> Callable:
+def per_model(build: Callable[[keras.Model], object], method: str = "explain") -> Callable:
     """An ``explain_fn`` that builds (and traces) its explainer once per model object.
 
-    ``explain(explainer, images, targets)`` gives the maps. The explainers read the
+    The explainer's ``method(images, targets)`` gives the maps. The explainers read the
     weights at each call, so one built on a randomisation cascade's clone (one object,
     its weights redrawn in place) follows every step; without this, every step would
     trace the explainer's graph again.
@@ -379,7 +379,7 @@ def per_model(build: Callable[[keras.Model], object], explain: Callable) -> Call
     def explain_fn(model: keras.Model, images, targets):
         if id(model) not in built:
             built[id(model)] = (model, build(model))  # the model is held, so its id is not reused
-        return explain(built[id(model)][1], images, targets)
+        return getattr(built[id(model)][1], method)(images, targets)
 
     return explain_fn
 

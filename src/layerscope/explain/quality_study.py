@@ -33,6 +33,7 @@ from layerscope.core.render import to_latex
 from layerscope.explain.base import (
     conv_layer_names,
     prepare_inputs,
+    probability_pass,
     spread_over_classes,
 )
 from layerscope.explain.explanations import Explained, read_explained
@@ -43,7 +44,6 @@ from layerscope.explain.quality import (
     gradcam_layers_fn,
     lime_fn,
     parameter_randomisation,
-    probability_pass,
     random_logit,
     random_maps,
     randomisation_tables,
