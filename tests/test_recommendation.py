@@ -51,12 +51,19 @@ def fake_run(run_id: str, val: float, correct: int, n: int = 40) -> dict:
     }
 
 
-def sweep(correct: dict[int, int]) -> dict:
-    """Two optimizers per depth; momentum wins on validation and carries ``correct``."""
+def sweep(correct: dict[int, int], replicated: bool = True) -> dict:
+    """Two optimizers per depth; momentum wins on validation and carries ``correct``.
+
+    With ``replicated``, the deepest SGD cell has two more seeds, all right on every image:
+    a seed variance measured, and 0, so the tests are the image bootstrap's.
+    """
     runs = {}
     for k, right in correct.items():
         runs[f"vgg16-freeze{k}-momentum"] = fake_run(f"vgg16-freeze{k}-momentum", 0.8, right)
         runs[f"vgg16-freeze{k}-sgd"] = fake_run(f"vgg16-freeze{k}-sgd", 0.5, 40)  # best on test, not on val
+    if replicated:
+        deepest = f"vgg16-freeze{max(correct)}-sgd"
+        runs.update({f"{deepest}-seed{s}": fake_run(f"{deepest}-seed{s}", 0.5, 40) for s in (43, 44)})
     return runs
 
 
@@ -104,7 +111,7 @@ def test_recommendation_tied_or_worse_is_said_with_its_test():
     # misses that image with probability (1 - 1/n)^n, about 0.37, so p is about 0.74
     assert verdict["recommended"] == 4 and verdict["best"] == 3 and verdict["p_value"] == pytest.approx(0.74, abs=0.06)
     assert "statistically tied with the sweep's best depth, 3 blocks (p = 0.7" in verdict["sentence"]
-    assert "bootstrap over seeds and test images" in verdict["sentence"]
+    assert "bootstrap over test images plus pooled seed variance" in verdict["sentence"]
     assert "weight change during fine-tuning" in verdict["sentence"]
     _, verdict = recommend(quality_rows(faith), None, sweep({3: 38, 4: 20, 5: 10}))
     assert (
@@ -112,6 +119,10 @@ def test_recommendation_tied_or_worse_is_said_with_its_test():
         and verdict["p_value"] < 0.05
         and "worse than the sweep's best" in verdict["sentence"]
     )
+    # no cell trained twice: nothing measures how far retraining moves a depth, so no verdict
+    _, verdict = recommend(quality_rows(faith), None, sweep({3: 38, 4: 20, 5: 10}, replicated=False))
+    assert math.isnan(verdict["p_value"])
+    assert "untested against the sweep's best depth, 3 blocks (no cell has two finished seeds" in verdict["sentence"]
 
 
 def test_write_recommendation_writes_tables_verdict_and_figure(tmp_path):

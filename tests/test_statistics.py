@@ -9,12 +9,17 @@ from sklearn.metrics import accuracy_score, f1_score
 from layerscope.core.bootstrap import accuracy_and_weighted_f1, bootstrap_intervals
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.statistics import (
+    SeedVariance,
     mcnemar,
     mean_and_sd,
     mean_sd_n,
     paired_difference_interval,
+    pooled_seed_variance,
     seed_image_bootstrap,
+    seed_image_interval,
 )
+
+EXACT = SeedVariance(0.0, 1, 1)  # retraining moves nothing: the image bootstrap alone
 
 
 def test_confusion_metrics_match_scikit_learn():
@@ -115,45 +120,100 @@ def test_mean_sd_n_leaves_undefined_values_out():
 
 
 def test_seed_image_bootstrap_certain_win_and_tie():
-    wins = seed_image_bootstrap(np.ones((2, 4)), np.zeros((3, 4)), seed=0, resamples=999)
+    wins = seed_image_bootstrap(np.ones((2, 4)), np.zeros((3, 4)), EXACT, seed=0, resamples=999)
     assert (wins.difference, wins.low, wins.high) == (1.0, 1.0, 1.0)
     assert wins.p_value == pytest.approx(2 / 1000)  # the floor: no resample on the other side of 0
     assert (wins.seeds_a, wins.seeds_b, wins.images) == (2, 3, 4)
     same = np.array([[1, 0, 1, 1], [0, 0, 1, 1]])
-    tie = seed_image_bootstrap(same, same, seed=0, resamples=999)
+    tie = seed_image_bootstrap(same, same, EXACT, seed=0, resamples=999)
     assert (tie.difference, tie.p_value) == (0.0, 1.0)
 
 
 def test_seed_image_bootstrap_point_estimate_is_the_difference_of_seed_means():
     a = np.array([[1, 1, 0, 0], [1, 0, 0, 0]])  # accuracies 0.5 and 0.25
     b = np.array([[0, 0, 0, 1]])  # 0.25
-    test = seed_image_bootstrap(a, b, seed=1)
+    test = seed_image_bootstrap(a, b, SeedVariance(0.01, 4, 2), seed=1)
     assert test.difference == pytest.approx(0.375 - 0.25)
     assert test.low < 0.125 < test.high and test.p_value > 0.05
 
 
-def test_seed_image_bootstrap_seed_level_chance_by_hand():
-    # Four seeds of A: two get every image right, two every image wrong; B always wrong.
-    # A's resampled seed mean is Binomial(4, 1/2) / 4, so P(difference <= 0) = P(no good
-    # seed drawn) = 1/16: p = 2/16, and the 95% interval is [0, 1] (each tail holds 1/16 > 2.5%).
-    a = np.repeat([[1.0], [1.0], [0.0], [0.0]], 50, axis=1)
-    test = seed_image_bootstrap(a, np.zeros((1, 50)), seed=2, resamples=20000)
-    assert test.difference == 0.5
-    assert test.p_value == pytest.approx(0.125, abs=0.01)
-    assert (test.low, test.high) == (0.0, 1.0)
+@pytest.mark.parametrize(("df", "quantile"), [(2, 4.303), (10_000, 1.960)])  # t(0.975, df) from tables
+def test_seed_image_bootstrap_training_noise_is_t_distributed_by_hand(df, quantile):
+    # Both sides right on the same images: the image term is 0, so the difference is the
+    # training noise alone, sd = sqrt(0.01 * (1/1 + 1/2)) = 0.1225, t-distributed with df.
+    same = np.repeat([[1.0, 0.0, 1.0, 1.0]], 2, axis=0)
+    test = seed_image_bootstrap(same[:1], same, SeedVariance(0.01, df, 3), seed=2, resamples=40000)
+    half_width = quantile * math.sqrt(0.01 * 1.5)
+    assert test.difference == 0.0
+    assert test.low == pytest.approx(-half_width, rel=0.05) and test.high == pytest.approx(half_width, rel=0.05)
+    assert test.p_value == pytest.approx(1.0, abs=0.02)
 
 
-def test_seed_image_bootstrap_one_seed_each_is_the_paired_image_bootstrap():
+def test_seed_image_bootstrap_withholds_the_interval_without_a_measured_seed_variance():
+    test = seed_image_bootstrap(np.ones((1, 5)), np.zeros((1, 5)), pooled_seed_variance([[0.7], [0.6]]), seed=0)
+    assert test.difference == 1.0 and (test.seeds_a, test.seeds_b, test.images) == (1, 1, 5)
+    assert math.isnan(test.low) and math.isnan(test.high) and math.isnan(test.p_value)
+
+
+def test_seed_image_bootstrap_one_seed_each_without_training_noise_is_the_paired_image_bootstrap():
     rng = np.random.default_rng(3)
     truth = rng.integers(0, 2, 300)
     pred_a = np.where(rng.random(300) < 0.8, truth, 1 - truth)
     pred_b = np.where(rng.random(300) < 0.7, truth, 1 - truth)
-    seeded = seed_image_bootstrap([pred_a == truth], [pred_b == truth], seed=4, resamples=4000)
+    seeded = seed_image_bootstrap([pred_a == truth], [pred_b == truth], EXACT, seed=4, resamples=4000)
     paired = paired_difference_interval(truth, pred_a, pred_b, seed=5, resamples=4000)
     assert seeded.difference == pytest.approx(paired.estimate)
     assert seeded.low == pytest.approx(paired.low, abs=0.012) and seeded.high == pytest.approx(paired.high, abs=0.012)
 
 
+def test_pooled_seed_variance_by_hand():
+    # cell 1: mean 0.75, squares 0.005 (1 df); cell 2: one seed, left out; cell 3: mean 0.7,
+    # squares 0.06 (2 df, the NaN seed dropped): 0.065 / 3
+    pooled = pooled_seed_variance([[0.7, 0.8], [0.5], [0.6, 0.6, 0.9, float("nan")]])
+    assert (pooled.df, pooled.cells, pooled.measured) == (3, 2, True)
+    assert pooled.variance == pytest.approx(0.065 / 3) and pooled.sd == pytest.approx(math.sqrt(0.065 / 3))
+    unmeasured = pooled_seed_variance([[0.7], []])
+    assert (unmeasured.df, unmeasured.cells, unmeasured.measured) == (0, 0, False) and math.isnan(unmeasured.sd)
+
+
+def simulated_cells(cells: int, seeds: int, images: int, shift_sd: float, seed: int) -> np.ndarray:
+    """0/1 correctness (cells, seeds, images): each seed's weights shift its accuracy by N(0, shift_sd)."""
+    rng = np.random.default_rng(seed)
+    difficulty = rng.random(images)
+    skill = 0.7 + rng.normal(0, shift_sd, (cells, seeds, 1))
+    return (difficulty + rng.normal(0, 0.1, (cells, seeds, images)) < skill).astype(np.float64)
+
+
+def test_two_seeds_of_one_config_are_rarely_called_different():
+    # The null case the cross-machine check found: one run of a config against another run
+    # of the same config. Resampling images alone calls such pairs "different" far more
+    # often than 5%; with the pooled seed variance added they stay near or under 5%.
+    correct = simulated_cells(cells=12, seeds=3, images=400, shift_sd=0.03, seed=5)
+    training = pooled_seed_variance(correct.mean(axis=2))
+    pairs = [(c, i, j) for c in range(12) for i, j in ((0, 1), (0, 2), (1, 2))]
+
+    def rejected(variance: SeedVariance) -> float:
+        p_values = [seed_image_bootstrap(correct[c, i], correct[c, j], variance, c, 1000).p_value for c, i, j in pairs]
+        return float(np.mean(np.array(p_values) < 0.05))
+
+    assert training.df == 24 and training.sd == pytest.approx(0.03, rel=0.4)
+    assert rejected(EXACT) > 0.3
+    assert rejected(training) <= 0.1
+
+
+def test_seed_image_interval_widens_with_the_training_variance_and_narrows_with_seeds():
+    correct = simulated_cells(cells=1, seeds=4, images=300, shift_sd=0.0, seed=6)[0]
+    training = SeedVariance(0.02**2, 1000, 9)
+    images_only = seed_image_interval(correct[:1], EXACT, seed=0)
+    one_seed, four_seeds = seed_image_interval(correct[:1], training, seed=0), seed_image_interval(correct, training, 0)
+    width = {name: i.high - i.low for name, i in {"images": images_only, "1": one_seed, "4": four_seeds}.items()}
+    # sd of the image term about sqrt(0.7 * 0.3 / 300) = 0.026; the training term adds 0.02 / sqrt(seeds)
+    assert width["1"] == pytest.approx(2 * 1.96 * math.hypot(0.026, 0.02), rel=0.15)
+    assert width["images"] < width["1"] and width["4"] < width["1"]
+    assert width["4"] > seed_image_interval(correct, EXACT, seed=0).high - seed_image_interval(correct, EXACT, 0).low
+    assert one_seed.estimate == images_only.estimate == pytest.approx(correct[0].mean())
+
+
 def test_seed_image_bootstrap_rejects_unpaired_sides():
     with pytest.raises(LayerscopeError, match=r"same images, got \(1, 3\) and \(1, 4\)"):
-        seed_image_bootstrap(np.ones((1, 3)), np.ones((1, 4)), seed=0)
+        seed_image_bootstrap(np.ones((1, 3)), np.ones((1, 4)), EXACT, seed=0)

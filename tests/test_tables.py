@@ -16,11 +16,12 @@ from PIL import Image
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import to_markdown, write_table
+from layerscope.core.statistics import SeedVariance
 from layerscope.results import claims as study_claims
-from layerscope.results import differences, run_files, selection, tables, writer
+from layerscope.results import comparisons, differences, run_files, selection, tables, writer
 from layerscope.results import gate as sanity
 from layerscope.results import readme as readme_block
-from layerscope.results.comparisons import correctness
+from layerscope.results.comparisons import correctness, seed_test
 from layerscope.results.figures import plot_freeze_heatmap, plot_validation_curves
 from layerscope.train.optimizers import OPTIMIZERS
 
@@ -399,14 +400,29 @@ def test_claims_are_tested_on_paired_predictions(tmp_path):
     transfer = [True] * 60 + [False] * 20 + [True] * 2 + [False] * 18
     write_run(tmp_path, "vgg16-finetune", (0.9, 0.9, 0.80), correct=finetune)
     write_run(tmp_path, "vgg16-freeze3-momentum", (0.9, 0.8, 0.62), correct=transfer)
-    runs = run_files.load_runs(tmp_path, ["vgg16-finetune", "vgg16-freeze3-momentum"])
-    tests = differences.approach_tests(runs)
-    row = tests.loc["Fine-tuning vs Transfer (3 frozen blocks)"]
+    ids = ["vgg16-finetune", "vgg16-freeze3-momentum"]
+    # no cell trained twice: the difference is reported, but nothing says how far retraining moves it
+    alone = run_files.load_runs(tmp_path, ids)
+    row = differences.approach_tests(alone).loc["Fine-tuning vs Transfer (3 frozen blocks)"]
+    assert row["difference"] == pytest.approx(0.80 - 0.62) and row["verdict"] == "not measured"
+    assert math.isnan(row["difference_ci_low"]) and math.isnan(row["p_value"])
+    claim = study_claims.paper_comparison(alone).loc["Fine-tuning beats transfer (3 frozen blocks)"]
+    assert claim["verdict"] == "not measured" and "difference +0.180 (no cell has two finished seeds" in claim["ours"]
+    # a depth-5 cell under three seeds, 0.70, 0.71 and 0.72 (seed variance 0.0001, sd 0.01, 2 df)
+    seeded = ["vgg16-freeze5-sgd", "vgg16-freeze5-sgd-seed43", "vgg16-freeze5-sgd-seed44"]
+    for run_id, count in zip(seeded, (70, 71, 72), strict=True):
+        write_run(tmp_path, run_id, (0.9, 0.7, count / 100), correct=correct_count(count))
+    runs = run_files.load_runs(tmp_path, [*ids, *seeded])
+    row = differences.approach_tests(runs).loc["Fine-tuning vs Transfer (3 frozen blocks)"]
     assert (row["seeds_a"], row["seeds_b"]) == (1, 1)
     assert row["difference"] == pytest.approx(0.80 - 0.62)
-    # one seed a side: the paired image bootstrap; 20 vs 2 discordant images leave 0 far outside
-    assert 0.05 < row["difference_ci_low"] < 0.18 < row["difference_ci_high"] < 0.31
-    assert row["p_value"] < 0.01 and row["verdict"] == "holds"
+    # 20 vs 2 discordant images (image sd about 0.045) and retraining sd 0.01 x sqrt(2) = 0.014,
+    # t-distributed with 2 df: wider than the image bootstrap's interval, 0 still outside
+    images_only = seed_test([runs[ids[0]]], [runs[ids[1]]], SeedVariance(0.0, 1, 1))
+    assert 0.05 < images_only.low < 0.18 < images_only.high < 0.31
+    assert 0.0 < row["difference_ci_low"] < images_only.low - 0.005
+    assert row["difference_ci_high"] > images_only.high + 0.005
+    assert row["p_value"] < 0.05 and row["verdict"] == "holds"
     claims = study_claims.paper_comparison(runs)
     assert claims.loc["Fine-tuning beats transfer (3 frozen blocks)", "verdict"] == "holds"
     assert claims.loc["Transfer beats random weights", "verdict"] == "not measured"
@@ -434,7 +450,7 @@ def test_depth_and_approach_claims_are_tested_across_seeds(tmp_path):
     assert "k=3: 0.800 ± 0.020 (3 runs)" in depth["ours"]
     lenet = claims.loc["Transfer beats LeNet-5"]
     assert lenet["ours"].startswith("transfer 0.800 ± 0.020 (3 seeds) vs LeNet-5 0.700 (1 seed); difference +0.100 [")
-    assert lenet["test"] == "bootstrap over seeds and test images"
+    assert lenet["test"] == "bootstrap over test images plus pooled seed variance"
     neighbours = differences.freeze_tests(runs).loc["Momentum: 3 vs 4 frozen blocks"]
     assert (neighbours["seeds_a"], neighbours["seeds_b"]) == (3, 3)
     assert neighbours["difference"] == pytest.approx(0.20) and neighbours["verdict"] == "holds"
@@ -443,6 +459,10 @@ def test_depth_and_approach_claims_are_tested_across_seeds(tmp_path):
     assert cell["test_accuracy_seed_mean"] == pytest.approx(0.80)
     # seeds 0.78-0.82 and 100 images: the mean's interval is about +-0.08 wide, around 0.80
     assert 0.70 < cell["test_accuracy_seed_ci_low"] < 0.78 and 0.82 < cell["test_accuracy_seed_ci_high"] < 0.90
+    # both cells' seeds sd 0.02: pooled variance 0.0004 over 4 degrees of freedom
+    line = comparisons.variance_line(comparisons.training_variance(runs))
+    assert line.startswith("Retraining variance: seed-to-seed sd of test accuracy 0.020, pooled over the 2 cells")
+    assert "(4 degrees of freedom)" in line
 
 
 def test_a_run_that_lists_an_image_twice_is_named():
@@ -505,6 +525,10 @@ def test_write_all_tables(runs_dir, tmp_path):
         "notes",
     ]
     assert f"Sanity gate: {gate['sentence']}" in block
+    unmeasured = (
+        "Retraining variance: no cell has two finished seeds, so retraining variance is unmeasured: no verdict."
+    )
+    assert unmeasured in block and unmeasured in text  # one seed a cell in this fixture
     cells = markdown_rows(block.split("\n\n")[1])
     assert [cells[f"3 frozen, {c}"]["test acc, mean ± sd [95% CI]"] for c in ("SGD", "Momentum", "NAG")] == [
         "0.600",

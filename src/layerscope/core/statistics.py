@@ -1,4 +1,4 @@
-"""Comparing runs: McNemar's test, paired bootstrap differences, seed spread, seed-image bootstrap.
+"""Comparing runs: McNemar's test, paired bootstrap differences, seed spread and variance, seed-image bootstrap.
 
 A test split of a few hundred images gives accuracies with a standard error of two to
 three points, so two runs whose accuracies differ by less than that are not shown to
@@ -7,7 +7,8 @@ differ. These helpers put that uncertainty beside every difference the tables re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,8 +126,55 @@ def paired_difference_interval(
 
 
 @dataclass(frozen=True)
+class SeedVariance:
+    """How far retraining a config moves its test accuracy: the seed-to-seed variance, pooled over cells.
+
+    An image bootstrap of one run cannot see this: it holds the trained weights fixed.
+    Another seed, or another CPU's rounding, trains other weights, and their test
+    accuracy differs by about this much. It is pooled over every cell trained under two
+    or more seeds (the within-cell mean square of a one-way analysis of variance), so a
+    side trained under one seed borrows it from the cells that were repeated.
+    """
+
+    variance: float
+    df: int
+    cells: int
+
+    @property
+    def measured(self) -> bool:
+        """Whether some cell had two finished seeds, so the variance has a value."""
+        return self.df > 0
+
+    @property
+    def sd(self) -> float:
+        """The seed-to-seed standard deviation of test accuracy (NaN when unmeasured)."""
+        return math.sqrt(self.variance) if self.measured else math.nan
+
+
+def pooled_seed_variance(cells: Iterable[Sequence[float]]) -> SeedVariance:
+    """The within-cell variance of test accuracy over the cells with two or more finished seeds.
+
+    Args:
+        cells: per cell, its seeds' test accuracies; NaN (an unfinished seed) is left out.
+
+    Returns:
+        The pooled variance (sum of squared deviations from each cell's mean over the sum
+        of seeds - 1), its degrees of freedom and the number of cells it pools; NaN with
+        0 degrees of freedom when no cell has two seeds.
+    """
+    repeated = [values[~np.isnan(values)] for values in (np.asarray(cell, np.float64).ravel() for cell in cells)]
+    repeated = [values for values in repeated if len(values) > 1]
+    df = sum(len(values) - 1 for values in repeated)
+    squares = sum(float(np.sum((values - values.mean()) ** 2)) for values in repeated)
+    return SeedVariance(squares / df if df else math.nan, df, len(repeated))
+
+
+@dataclass(frozen=True)
 class SeedImageTest:
-    """A - B test accuracy across training seeds and test images, with its interval and p-value."""
+    """A - B test accuracy across training seeds and test images, with its interval and p-value.
+
+    ``low``, ``high`` and ``p_value`` are NaN when the seed variance is unmeasured.
+    """
 
     difference: float
     low: float
@@ -140,24 +188,27 @@ class SeedImageTest:
 def seed_image_bootstrap(
     correct_a: np.ndarray,
     correct_b: np.ndarray,
+    training: SeedVariance,
     seed: int,
     resamples: int = BOOTSTRAP_RESAMPLES,
     confidence: float = CONFIDENCE,
 ) -> SeedImageTest:
-    """Two-level bootstrap of "A beats B": over each side's training seeds and the shared test images.
+    """Bootstrap of "A beats B" over the test images, with the retraining variance added.
 
-    A claim about depths or approaches has two sources of chance: which seeds trained the
-    runs and which images the test split holds. Each resample draws, with replacement,
-    each side's seeds (independently: they are different runs) and one set of test images
-    (shared: both sides are scored on the same images, which keeps the pairing), and
-    takes the mean accuracy of A's drawn seeds minus B's on the drawn images. With one
-    seed per side it is the paired image bootstrap; with many images it is the
-    bootstrap of the seed means. Resampling three seeds understates their spread a
-    little (by a factor (s-1)/s in variance), so three seeds are a floor, not a target.
+    A claim about depths or approaches has two sources of chance: which images the test
+    split holds, and which weights training happened to reach. Each resample draws one
+    set of test images (shared: both sides are scored on the same images, which keeps the
+    pairing) and takes the difference of the sides' seed-mean correctness on them, then
+    adds a draw of the training noise of that difference: normal with variance
+    ``training.variance`` x (1/seeds_a + 1/seeds_b), its variance itself drawn from the
+    scaled inverse chi-square of its degrees of freedom (so a variance estimated from few
+    seeds widens the interval as a t distribution would). Resampling a side's own seeds
+    would give a one-seed side no training variance at all, and three seeds too little.
 
     Args:
         correct_a: 0/1 correctness of side A, one row per seed, one column per test image.
         correct_b: the same for side B, columns in the same image order.
+        training: the experiment's seed variance (:func:`pooled_seed_variance`).
         seed: seeds the resampling.
         resamples: how many bootstrap resamples.
         confidence: the interval's coverage, in (0, 1).
@@ -165,7 +216,9 @@ def seed_image_bootstrap(
     Returns:
         The observed difference of seed-mean accuracies, its percentile interval, and a
         two-sided p-value: twice the smaller share of resamples on either side of 0
-        (each counted with the observed one, so never 0).
+        (each counted with the observed one, so never 0). Interval and p-value are NaN
+        when ``training`` is unmeasured: without a repeated seed nothing says how far
+        retraining would move either side.
 
     Raises:
         LayerscopeError: empty sides or sides scored on different numbers of images.
@@ -175,42 +228,53 @@ def seed_image_bootstrap(
         raise LayerscopeError(
             f"seed-image bootstrap needs seeds x images arrays over the same images, got {a.shape} and {b.shape}"
         )
+    counts = {"seeds_a": a.shape[0], "seeds_b": b.shape[0], "images": a.shape[1]}
+    difference = float(a.mean() - b.mean())
+    if not training.measured:
+        return SeedImageTest(difference, math.nan, math.nan, math.nan, **counts)
     rng = np.random.default_rng(seed)
-    image_weights = _image_weights(rng, a.shape[1], resamples)
-    per_image = _seed_draws(rng, a, resamples) - _seed_draws(rng, b, resamples)  # (R, n)
-    samples = np.einsum("rn,rn->r", image_weights, per_image)
+    samples = _image_weights(rng, a.shape[1], resamples) @ (a.mean(axis=0) - b.mean(axis=0))
+    samples += _training_noise(rng, training, 1 / a.shape[0] + 1 / b.shape[0], resamples)
     low, high = _percentiles(samples, confidence)
     below, above = (np.sum(samples <= 0) + 1) / (resamples + 1), (np.sum(samples >= 0) + 1) / (resamples + 1)
-    return SeedImageTest(
-        difference=float(a.mean() - b.mean()),
-        low=float(low),
-        high=float(high),
-        p_value=float(min(1.0, 2 * min(below, above))),
-        seeds_a=a.shape[0],
-        seeds_b=b.shape[0],
-        images=a.shape[1],
-    )
+    return SeedImageTest(difference, low, high, float(min(1.0, 2 * min(below, above))), **counts)
 
 
 def seed_image_interval(
-    correct: np.ndarray, seed: int, resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE
+    correct: np.ndarray,
+    training: SeedVariance,
+    seed: int,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
 ) -> Interval:
-    """A cell's mean accuracy over its seeds with the same two-level bootstrap interval.
+    """A cell's mean accuracy over its seeds with the same interval (test images resampled, training noise added).
 
     Args:
         correct: 0/1 correctness, one row per seed, one column per test image.
+        training: the experiment's seed variance; unmeasured, the interval is over test images only.
         seed: seeds the resampling.
         resamples: how many bootstrap resamples.
         confidence: the interval's coverage, in (0, 1).
 
     Returns:
-        The mean accuracy over seeds with its percentile interval (seeds and images resampled).
+        The mean accuracy over seeds with its percentile interval.
     """
     matrix = np.atleast_2d(np.asarray(correct, np.float64))
     rng = np.random.default_rng(seed)
-    image_weights = _image_weights(rng, matrix.shape[1], resamples)
-    samples = np.einsum("rn,rn->r", image_weights, _seed_draws(rng, matrix, resamples))
+    samples = _image_weights(rng, matrix.shape[1], resamples) @ matrix.mean(axis=0)
+    if training.measured:
+        samples += _training_noise(rng, training, 1 / matrix.shape[0], resamples)
     return Interval(float(matrix.mean()), *_percentiles(samples, confidence))
+
+
+def _training_noise(rng: np.random.Generator, training: SeedVariance, scale: float, resamples: int) -> np.ndarray:
+    """Draws of retraining noise with variance ``training.variance * scale``, its uncertainty included.
+
+    The variance of each draw comes from its sampling distribution (``variance * df /
+    chi2(df)``), so the draws are t-distributed with ``df`` degrees of freedom.
+    """
+    variance = training.variance * training.df / rng.chisquare(training.df, resamples)
+    return rng.standard_normal(resamples) * np.sqrt(variance * scale)
 
 
 def _image_weights(rng: np.random.Generator, images: int, resamples: int) -> np.ndarray:
@@ -221,10 +285,3 @@ def _image_weights(rng: np.random.Generator, images: int, resamples: int) -> np.
 def _percentiles(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     low, high = np.percentile(samples, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
     return float(low), float(high)
-
-
-def _seed_draws(rng: np.random.Generator, correct: np.ndarray, resamples: int) -> np.ndarray:
-    """Per resample, each image's mean correctness over seeds drawn with replacement: (resamples, images)."""
-    seeds = correct.shape[0]
-    weights = rng.multinomial(seeds, np.full(seeds, 1.0 / seeds), size=resamples) / seeds  # (R, seeds)
-    return weights @ correct

@@ -17,7 +17,7 @@ import pandas as pd
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import read_table
-from layerscope.results.comparisons import seed_interval
+from layerscope.results.comparisons import seed_interval, training_variance
 from layerscope.results.selection import cell_runs, primary_runs, select
 
 VERDICT_TABLES = ("comparison_paper", "table8_tests", "table9_tests")
@@ -36,10 +36,10 @@ def cell_agreement(runs_a: Mapping[str, dict | None], runs_b: Mapping[str, dict 
         One row per cell both sides finished: ``seeds_a``, ``mean_a``, ``low_a``, ``high_a``,
         the same for B, ``a_in_b``, ``b_in_a`` and ``agree`` (both).
     """
-    rows = []
+    rows, training_a, training_b = [], training_variance(runs_a), training_variance(runs_b)
     for run_id in select(primary_runs(runs_a), "freeze"):
         seeds_a, seeds_b = cell_runs(runs_a, run_id), cell_runs(runs_b, run_id)
-        interval_a, interval_b = seed_interval(seeds_a), seed_interval(seeds_b)
+        interval_a, interval_b = seed_interval(seeds_a, training_a), seed_interval(seeds_b, training_b)
         if interval_a is None or interval_b is None:
             continue
         a_in_b = interval_b.low <= interval_a.estimate <= interval_b.high

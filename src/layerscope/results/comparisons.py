@@ -3,8 +3,10 @@
 The study's numbers (steel defects, 11 classes) and ours (by default elpv, 4 classes)
 are different tasks, so subtracting them means nothing. What can be compared is the
 *shape* of the results: does an approach beat another here too, at our confidence level?
-Each claim gets a verdict from a test across the training seeds and the test images
-(:func:`seed_test`), never from one seed's luck.
+Each claim gets a verdict from a test across the test images and the retraining
+variance (:func:`seed_test`), never from one seed's luck, and no verdict at all where no
+cell was trained twice: then nothing measures how far another seed, or another
+machine's rounding, would move a run.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from layerscope.core.bootstrap import Interval
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.statistics import (
     SeedImageTest,
+    SeedVariance,
     mean_sd_n,
+    pooled_seed_variance,
     seed_image_bootstrap,
     seed_image_interval,
 )
+from layerscope.results.selection import cell_runs, primary_runs
 
 ALPHA = 0.05
 
@@ -50,7 +55,8 @@ def _check_same_images(reference: dict, ref_preds: pd.DataFrame, run: dict, pred
     return merged
 
 
-SEED_TEST = "bootstrap over seeds and test images"
+SEED_TEST = "bootstrap over test images plus pooled seed variance"
+UNMEASURED = "no cell has two finished seeds, so retraining variance is unmeasured: no verdict"
 SEED_TEST_RESAMPLING_SEED = 0  # fixed, so a table is a function of the runs alone
 
 
@@ -76,17 +82,47 @@ def correctness(runs: Sequence[dict]) -> np.ndarray | None:
     return np.vstack(rows)
 
 
-def seed_test(seeds_a: Sequence[dict], seeds_b: Sequence[dict]) -> SeedImageTest | None:
-    """Test "A beats B" across the training seeds of each side and the shared test images.
+def training_variance(runs: Mapping[str, dict | None]) -> SeedVariance:
+    """The experiment's seed-to-seed variance of test accuracy, pooled over its cells with repeated seeds.
+
+    Args:
+        runs: the experiment's runs (seed replicates included), as ``load_runs`` gives them.
+
+    Returns:
+        :func:`layerscope.core.statistics.pooled_seed_variance` over every cell.
+    """
+    return pooled_seed_variance(
+        [run["test"]["accuracy"] for run in cell_runs(runs, run_id)] for run_id in primary_runs(runs)
+    )
+
+
+def variance_line(training: SeedVariance) -> str:
+    """The retraining variance in one sentence, for the summary and the README's results block."""
+    if not training.measured:
+        return (
+            f"Retraining variance: {UNMEASURED}. Train some cells under several seeds "
+            "(config keys runs.seeds and runs.seeded) to test differences."
+        )
+    return (
+        f"Retraining variance: seed-to-seed sd of test accuracy {training.sd:.3f}, pooled over the "
+        f"{training.cells} cells trained under more than one seed ({training.df} degrees of freedom); "
+        "every difference's interval and p-value carry it, one-seed sides included."
+    )
+
+
+def seed_test(seeds_a: Sequence[dict], seeds_b: Sequence[dict], training: SeedVariance) -> SeedImageTest | None:
+    """Test "A beats B" across the shared test images and the retraining variance of each side.
 
     Args:
         seeds_a: side A's finished runs (e.g. a cell's seeds, or every run of a depth),
             each with ``test_predictions``.
         seeds_b: side B's, likewise.
+        training: the experiment's seed variance (:func:`training_variance`).
 
     Returns:
         :func:`layerscope.core.statistics.seed_image_bootstrap` of their correctness on the
-        common images, or None when a side is empty or lacks predictions.
+        common images (interval and p-value NaN when ``training`` is unmeasured), or None
+        when a side is empty or lacks predictions.
 
     Raises:
         LayerscopeError: runs tested on different images or labels, or a run listing an
@@ -97,13 +133,13 @@ def seed_test(seeds_a: Sequence[dict], seeds_b: Sequence[dict]) -> SeedImageTest
     matrix = correctness([*seeds_a, *seeds_b])
     if matrix is None:
         return None
-    return seed_image_bootstrap(matrix[: len(seeds_a)], matrix[len(seeds_a) :], SEED_TEST_RESAMPLING_SEED)
+    return seed_image_bootstrap(matrix[: len(seeds_a)], matrix[len(seeds_a) :], training, SEED_TEST_RESAMPLING_SEED)
 
 
-def seed_interval(seeds: Sequence[dict]) -> Interval | None:
-    """A cell's mean test accuracy over its seeds with its 95% interval over seeds and images."""
+def seed_interval(seeds: Sequence[dict], training: SeedVariance) -> Interval | None:
+    """A cell's mean test accuracy over its seeds with its 95% interval (test images, retraining variance)."""
     matrix = correctness(seeds)
-    return None if matrix is None else seed_image_interval(matrix, SEED_TEST_RESAMPLING_SEED)
+    return None if matrix is None else seed_image_interval(matrix, training, SEED_TEST_RESAMPLING_SEED)
 
 
 def verdict(difference: float, p_value: float, alpha: float = ALPHA) -> str:
@@ -149,8 +185,16 @@ def seeds_text(seeds: Sequence[dict]) -> str:
     return f"{mean:.3f} ({n} seed)" if n == 1 else f"{mean:.3f} ± {sd:.3f} ({n} seeds)"
 
 
-def beats(claim: str, paper: str, name_a: str, seeds_a: Sequence[dict], name_b: str, seeds_b: Sequence[dict]) -> Claim:
-    """Claim "A beats B" (test accuracy), tested across each side's seeds and the test images.
+def beats(
+    claim: str,
+    paper: str,
+    name_a: str,
+    seeds_a: Sequence[dict],
+    name_b: str,
+    seeds_b: Sequence[dict],
+    training: SeedVariance,
+) -> Claim:
+    """Claim "A beats B" (test accuracy), tested across the test images and the retraining variance.
 
     Args:
         claim: the claim, as the table words it.
@@ -159,10 +203,11 @@ def beats(claim: str, paper: str, name_a: str, seeds_a: Sequence[dict], name_b: 
         seeds_a: A's finished runs, one per training seed (empty if unfinished).
         name_b: B's name in our evidence text.
         seeds_b: B's, likewise.
+        training: the experiment's seed variance (:func:`training_variance`).
 
     Returns:
         The claim with our seed-mean accuracies, the difference with its 95% interval and
-        the verdict (:func:`seed_test`).
+        the verdict (:func:`seed_test`; "not measured" when ``training`` is unmeasured).
 
     Raises:
         LayerscopeError: the runs were tested on different images or labels, or one
@@ -170,7 +215,7 @@ def beats(claim: str, paper: str, name_a: str, seeds_a: Sequence[dict], name_b: 
     """
     if not seeds_a or not seeds_b:
         return Claim(claim, paper, "a run is missing", float("nan"), "not measured", SEED_TEST)
-    test = seed_test(seeds_a, seeds_b)
+    test = seed_test(seeds_a, seeds_b, training)
     ours = f"{name_a} {seeds_text(seeds_a)} vs {name_b} {seeds_text(seeds_b)}"
     if test is None:
         return Claim(claim, paper, ours, float("nan"), "not measured", SEED_TEST)
@@ -179,7 +224,9 @@ def beats(claim: str, paper: str, name_a: str, seeds_a: Sequence[dict], name_b: 
 
 
 def difference_text(test: SeedImageTest) -> str:
-    """A - B with its 95% interval: ``+0.031 [-0.004, 0.066]``."""
+    """A - B with its 95% interval, ``+0.031 [-0.004, +0.066]``, or with why it has none."""
+    if test.low != test.low:
+        return f"{test.difference:+.3f} ({UNMEASURED})"
     return f"{test.difference:+.3f} [{test.low:+.3f}, {test.high:+.3f}]"
 
 

@@ -1,7 +1,8 @@
 """Table 8's and Table 9's differences tested across training seeds and test images.
 
 Each side is a cell with all its finished seeds; :func:`layerscope.results.comparisons.seed_test`
-resamples both, so a difference one seed's luck made does not pass as a finding.
+resamples the test images and adds the retraining variance pooled over the repeated cells,
+so a difference one seed's luck made does not pass as a finding.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Mapping
 import pandas as pd
 
 from layerscope.core.render import MISSING
-from layerscope.core.statistics import mean_and_sd
-from layerscope.results.comparisons import seed_test, verdict
+from layerscope.core.statistics import SeedVariance, mean_and_sd
+from layerscope.results.comparisons import seed_test, training_variance, verdict
 from layerscope.results.gate import sanity_gate
 from layerscope.results.selection import cell_runs, optimizer_label, optimizer_rank, primary_runs, select
 from layerscope.results.tables import PROBE, TRANSFER, frame, summary
@@ -21,7 +22,7 @@ from layerscope.train.runs import parse_name
 
 
 def approach_tests(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dict | None = None) -> pd.DataFrame:
-    """Table 8's differences tested across seeds and test images (:func:`seed_test`).
+    """Table 8's differences tested over test images and retraining variance (:func:`seed_test`).
 
     Fine-tuning vs transfer, transfer vs random weights, transfer vs LeNet-5, transfer vs
     fixed feature extraction, and the best VGG-16 run vs the linear probe; each side is
@@ -42,11 +43,12 @@ def approach_tests(runs: Mapping[str, dict | None], transfer_depth: int = 3, pro
     if best_vgg is not None and probe is not None:
         chosen["Best VGG-16 run (by validation)"] = (best_vgg, cell_runs(runs, best_vgg))
         pairs.append(("Best VGG-16 run (by validation)", PROBE))
-    return _paired_rows([(a, b, chosen.get(a, (MISSING, [])), chosen.get(b, (MISSING, []))) for a, b in pairs])
+    rows = [(a, b, chosen.get(a, (MISSING, [])), chosen.get(b, (MISSING, []))) for a, b in pairs]
+    return _paired_rows(rows, training_variance(runs))
 
 
 def freeze_tests(runs: Mapping[str, dict | None]) -> pd.DataFrame:
-    """Table 9's neighbours tested: each freeze depth k against k+1, per optimizer, across seeds."""
+    """Table 9's neighbours tested: each freeze depth k against k+1, per optimizer (:func:`seed_test`)."""
     cells = {
         parse_name(run_id)[1:]: (run_id, cell_runs(runs, run_id)) for run_id in select(primary_runs(runs), "freeze")
     }
@@ -55,13 +57,13 @@ def freeze_tests(runs: Mapping[str, dict | None]) -> pd.DataFrame:
         for (k, opt) in sorted(cells, key=lambda c: (optimizer_rank(c[1]), c[0]))
         if (k + 1, opt) in cells
     ]
-    return _paired_rows(pairs)
+    return _paired_rows(pairs, training_variance(runs))
 
 
-def _paired_rows(pairs: list[tuple]) -> pd.DataFrame:
+def _paired_rows(pairs: list[tuple], training: SeedVariance) -> pd.DataFrame:
     rows = []
     for name_a, name_b, (id_a, seeds_a), (id_b, seeds_b) in pairs:
-        test = seed_test(seeds_a, seeds_b)
+        test = seed_test(seeds_a, seeds_b, training)
         difference = _seed_mean(seeds_a) - _seed_mean(seeds_b)
         rows.append(
             {

@@ -97,13 +97,18 @@ def _interval_text(low: float, high: float) -> str:
 
 
 def readme_results(
-    tables: Mapping[str, pd.DataFrame], gate: dict, classes: Sequence[str], machines: Sequence[str] = ()
+    tables: Mapping[str, pd.DataFrame],
+    gate: dict,
+    classes: Sequence[str],
+    variance: str,
+    machines: Sequence[str] = (),
 ) -> str:
-    """The README's results block: Table 8, Table 9 by cell, the sanity gate, the study's claims, the machine."""
+    """The README's results block: Tables 8 and 9, the gate, the retraining variance, the claims, the machine."""
     sections = [
         to_markdown(approach_table(tables["table8_summary"])),
         to_markdown(freeze_cells(tables["table9_statistics"])),
         f"Sanity gate: {gate_line(gate, classes)}",
+        variance,
         to_markdown(claims_summary(tables["comparison_paper"])),
     ]
     if machines:

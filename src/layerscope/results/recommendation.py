@@ -36,8 +36,9 @@ from layerscope.core.atomic import write_text
 from layerscope.core.blocks import block_of
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import read_table, write_table
+from layerscope.core.statistics import SeedVariance
 from layerscope.explain.map_shape import sharpest_sentence
-from layerscope.results.comparisons import ALPHA, SEED_TEST, seed_test
+from layerscope.results.comparisons import ALPHA, SEED_TEST, UNMEASURED, seed_test, training_variance
 from layerscope.results.figures import plot_freeze_recommendation
 from layerscope.results.freeze_signals import block_rgn, ranking, ranking_sentence, signal_scores, sweeps_of
 from layerscope.results.published import paper_best_depth
@@ -173,7 +174,7 @@ def recommend(
     Returns:
         ``(table, verdict)``: one row per block 1-5 (columns :data:`COLUMNS`), and a dict
         with the recommended depth, the best measured depth, Spearman's rho and n, the
-        p-value between the two (bootstrap over seeds and images), and ``sentence``.
+        p-value between the two (:func:`layerscope.results.comparisons.seed_test`), and ``sentence``.
     """
     faith = block_faithfulness(quality).set_index("block")
     rank_a = _ranks(faith["faithfulness"].to_dict())
@@ -210,10 +211,10 @@ def recommend(
             }
         )
     table = pd.DataFrame(rows, columns=COLUMNS)
-    return table, _verdict(table, seeds, bool(moved))
+    return table, _verdict(table, seeds, bool(moved), training_variance(runs))
 
 
-def _verdict(table: pd.DataFrame, sweep: Mapping[int, list[dict]], with_movement: bool) -> dict:
+def _verdict(table: pd.DataFrame, sweep: Mapping[int, list[dict]], with_movement: bool, training: SeedVariance) -> dict:
     ranked = table.dropna(subset=["mean_rank"]).sort_values(["mean_rank", "rank_faithfulness"])
     recommended = int(ranked["frozen_blocks"].iloc[0])
     measured = table.dropna(subset=["test_accuracy"])
@@ -239,11 +240,15 @@ def _verdict(table: pd.DataFrame, sweep: Mapping[int, list[dict]], with_movement
     elif recommended not in sweep:
         outcome = f"a depth the sweep did not train (its best is {best} blocks)"
     else:
-        test = seed_test(sweep[recommended], sweep[best])
+        test = seed_test(sweep[recommended], sweep[best], training)
         p_value = test.p_value if test is not None else math.nan
-        tied = not p_value < ALPHA
-        where = f"the sweep's best depth, {best} blocks (p = {p_value:.2g}, {SEED_TEST})"
-        outcome = f"statistically tied with {where}" if tied else f"worse than {where}"
+        where = f"the sweep's best depth, {best} blocks"
+        if p_value != p_value:
+            outcome = f"untested against {where} ({UNMEASURED if test is not None else 'no test predictions'})"
+        elif p_value < ALPHA:
+            outcome = f"worse than {where} (p = {p_value:.2g}, {SEED_TEST})"
+        else:
+            outcome = f"statistically tied with {where} (p = {p_value:.2g}, {SEED_TEST})"
     accuracy = table.set_index("frozen_blocks")["test_accuracy"]
     sentence = (
         f"The signals ({signals}) recommend freezing blocks 1-{recommended}, {outcome}; "

@@ -14,7 +14,7 @@ import pandas as pd
 
 from layerscope.core.render import MISSING
 from layerscope.data.splits import SPLITS
-from layerscope.results.comparisons import seed_interval
+from layerscope.results.comparisons import seed_interval, training_variance
 from layerscope.results.selection import (
     NOT_APPLICABLE,
     best_by_val,
@@ -318,17 +318,17 @@ def table9_statistics(runs: Mapping[str, dict | None]) -> pd.DataFrame:
     """Table 9 in long form: each cell's seeds, their spread, epochs and health.
 
     Per cell: the mean and sd of test accuracy across training seeds, the mean's 95%
-    interval over seeds and test images (:func:`seed_interval`), and the mean
+    interval over test images and retraining variance (:func:`seed_interval`), and the mean
     validation accuracy; the first seed's test accuracy and weighted F1 with their 95%
     bootstrap intervals over test images; per seed (in seed order) the epochs run and the
     best (kept) epoch; and the health flags ("not converged": early stopping did not end it;
     "collapsed": one predicted class or within 0.02 of the majority class).
     """
-    rows = []
+    rows, training = [], training_variance(runs)
     for run_id, run in select(primary_runs(runs), "freeze").items():
         k, optimizer = parse_name(run_id)[1:]
         seeds, seed_mean, seed_sd = seed_spread(runs, run_id)
-        interval = seed_interval(cell_runs(runs, run_id))
+        interval = seed_interval(cell_runs(runs, run_id), training)
         rows.append(
             {
                 "run": run_id,

@@ -13,6 +13,7 @@ from layerscope.core.atomic import write_text
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import best_mask, to_markdown, write_table
 from layerscope.results.claims import paper_comparison
+from layerscope.results.comparisons import training_variance, variance_line
 from layerscope.results.differences import approach_tests, freeze_tests
 from layerscope.results.gate import gate_line, sanity_gate
 from layerscope.results.readme import readme_results
@@ -58,7 +59,8 @@ TABLES = {  # file stem: (builder, best columns, best scope, caption); builders 
         approach_tests,
         [],
         "column",
-        "Table 8, differences tested: bootstrap over training seeds and test images (95% interval of A - B).",
+        "Table 8, differences tested: bootstrap over test images plus the retraining variance pooled over the "
+        "repeated cells (95% interval of A - B).",
     ),
     "table9_freeze_grid": (
         lambda runs, *_: freeze_grid(runs),
@@ -70,14 +72,16 @@ TABLES = {  # file stem: (builder, best columns, best scope, caption); builders 
         lambda runs, *_: table9_statistics(runs),
         ["test_accuracy_seed_mean"],
         "column",
-        "Table 9 per cell: seeds, mean ± sd of test accuracy across them, the first seed's 95% "
-        "bootstrap interval, epochs run and best epoch per seed, and health flags.",
+        "Table 9 per cell: seeds, mean ± sd of test accuracy across them with its 95% interval (test images "
+        "plus pooled retraining variance), the first seed's figures with their image-bootstrap intervals, "
+        "epochs run and best epoch per seed, and health flags.",
     ),
     "table9_tests": (
         lambda runs, *_: freeze_tests(runs),
         [],
         "column",
-        "Table 9, neighbouring freeze depths tested per optimizer: bootstrap over training seeds and test images.",
+        "Table 9, neighbouring freeze depths tested per optimizer: bootstrap over test images plus the retraining "
+        "variance pooled over the repeated cells.",
     ),
     "comparison_paper": (
         paper_comparison,
@@ -93,7 +97,11 @@ TABLE_STEMS = ["table4_lenet5_layout", *TABLES]
 
 
 def _summary_markdown(
-    runs: Mapping[str, dict | None], tables: dict[str, pd.DataFrame], gate: dict, classes: Sequence[str]
+    runs: Mapping[str, dict | None],
+    tables: dict[str, pd.DataFrame],
+    gate: dict,
+    classes: Sequence[str],
+    variance: str,
 ) -> str:
     missing = [run_id for run_id, run in runs.items() if run is None]
     status = (
@@ -107,6 +115,7 @@ def _summary_markdown(
         "Every best run is picked by validation accuracy; picking by test accuracy would leak the "
         "test split into model selection. Intervals are 95% percentile bootstrap intervals over test "
         "images; 'holds' and 'contradicted' need p < 0.05.",
+        variance,
     ]
     for stem in ("table8_summary", "table8_tests", "table9_freeze_grid", "table9_tests", "comparison_paper"):
         _, best, scope, caption = TABLES[stem]
@@ -164,8 +173,8 @@ def write_all_tables(
     for stem, (builder, best, scope, caption) in TABLES.items():
         df = tables[stem] = builder(runs, transfer_depth, probe)
         files += write_table(df, out / stem, df.columns if best is None else best, scope, caption)
-    gate = sanity_gate(runs, probe)
+    gate, variance = sanity_gate(runs, probe), variance_line(training_variance(runs))
     write_text(out / "sanity_gate.json", json.dumps({**gate, "sentence": gate_line(gate, classes)}, indent=1) + "\n")
-    write_text(out / "summary.md", _summary_markdown(primary_runs(runs), tables, gate, classes))
-    write_text(out / "readme_results.md", readme_results(tables, gate, classes, machines))
+    write_text(out / "summary.md", _summary_markdown(primary_runs(runs), tables, gate, classes, variance))
+    write_text(out / "readme_results.md", readme_results(tables, gate, classes, variance, machines))
     return [*files, out / "sanity_gate.json", out / "summary.md", out / "readme_results.md"]
