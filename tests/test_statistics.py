@@ -8,11 +8,10 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from layerscope.core.bootstrap import accuracy_and_weighted_f1, bootstrap_intervals
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.spread import mean_and_sd, mean_sd_n
 from layerscope.core.statistics import (
     SeedVariance,
     mcnemar,
-    mean_and_sd,
-    mean_sd_n,
     paired_difference_interval,
     pooled_seed_variance,
     seed_image_bootstrap,

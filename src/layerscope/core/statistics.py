@@ -1,4 +1,4 @@
-"""Comparing runs: McNemar's test, paired bootstrap differences, seed spread and variance, seed-image bootstrap.
+"""Comparing runs: McNemar's test, paired bootstrap differences, pooled seed variance, seed-image bootstrap.
 
 A test split of a few hundred images gives accuracies with a standard error of two to
 three points, so two runs whose accuracies differ by less than that are not shown to
@@ -59,34 +59,6 @@ def mcnemar(y_true: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int])
 
     p_value = binomtest(only_a, only_a + only_b, 0.5, alternative="two-sided").pvalue
     return McNemar(only_a, only_b, float(min(1.0, p_value)))
-
-
-def mean_and_sd(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1) across seeds; sd is NaN for a single seed.
-
-    Args:
-        values: one figure per seed; NaN (an unfinished seed) is left out.
-
-    Returns:
-        ``(mean, sd)``; both NaN when no value is left.
-    """
-    mean, sd, _ = mean_sd_n(values)
-    return mean, sd
-
-
-def mean_sd_n(values: Sequence[float]) -> tuple[float, float, int]:
-    """Mean, sample sd (ddof=1) and count of the defined (non-NaN) values.
-
-    Args:
-        values: figures; NaN (unfinished, undefined) is left out.
-
-    Returns:
-        ``(mean, sd, n)``: mean NaN when no value is left, sd NaN below two values.
-    """
-    array = np.asarray(values, dtype=np.float64).ravel()
-    array = array[~np.isnan(array)]
-    mean = float(array.mean()) if len(array) else float("nan")
-    return mean, float(array.std(ddof=1)) if len(array) > 1 else float("nan"), len(array)
 
 
 def paired_difference_interval(

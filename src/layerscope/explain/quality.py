@@ -22,7 +22,7 @@ from scipy import ndimage, stats
 from tqdm.auto import tqdm
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.core.statistics import mean_sd_n
+from layerscope.core.spread import mean_sd_n
 from layerscope.explain.base import array_digest, prepare_inputs, probability_pass, resize_maps, resolve_targets
 from layerscope.explain.cam import CAM
 from layerscope.explain.gradcam import GradCAM

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 import pandas as pd
 
 from layerscope.core.render import MISSING
-from layerscope.core.statistics import SeedVariance, mean_and_sd
+from layerscope.core.spread import mean_and_sd
+from layerscope.core.statistics import SeedVariance
 from layerscope.results.comparisons import (
     SEED_TEST,
     Claim,

@@ -19,10 +19,10 @@ import pandas as pd
 
 from layerscope.core.bootstrap import Interval
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.spread import mean_sd_n
 from layerscope.core.statistics import (
     SeedImageTest,
     SeedVariance,
-    mean_sd_n,
     pooled_seed_variance,
     seed_image_bootstrap,
     seed_image_interval,

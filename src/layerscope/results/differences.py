@@ -13,7 +13,8 @@ from collections.abc import Mapping
 import pandas as pd
 
 from layerscope.core.render import MISSING
-from layerscope.core.statistics import SeedVariance, mean_and_sd
+from layerscope.core.spread import mean_and_sd
+from layerscope.core.statistics import SeedVariance
 from layerscope.results.comparisons import seed_test, training_variance, verdict
 from layerscope.results.gate import sanity_gate
 from layerscope.results.selection import cell_runs, optimizer_label, optimizer_rank, primary_runs, select

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from layerscope.core.statistics import mean_and_sd
+from layerscope.core.spread import mean_and_sd
 from layerscope.train.health import flags_of
 from layerscope.train.optimizers import OPTIMIZERS
 from layerscope.train.runs import parse_name, split_replicate

@@ -1,0 +1,39 @@
+"""Mean and spread of a figure across seeds or runs: what every table prints beside a figure.
+
+Kept apart from the tests that compare runs (:mod:`layerscope.core.statistics`): the
+explanation jobs use these, so editing a test reruns the tables, not those jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def mean_and_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1) across seeds; sd is NaN for a single seed.
+
+    Args:
+        values: one figure per seed; NaN (an unfinished seed) is left out.
+
+    Returns:
+        ``(mean, sd)``; both NaN when no value is left.
+    """
+    mean, sd, _ = mean_sd_n(values)
+    return mean, sd
+
+
+def mean_sd_n(values: Sequence[float]) -> tuple[float, float, int]:
+    """Mean, sample sd (ddof=1) and count of the defined (non-NaN) values.
+
+    Args:
+        values: figures; NaN (unfinished, undefined) is left out.
+
+    Returns:
+        ``(mean, sd, n)``: mean NaN when no value is left, sd NaN below two values.
+    """
+    array = np.asarray(values, dtype=np.float64).ravel()
+    array = array[~np.isnan(array)]
+    mean = float(array.mean()) if len(array) else float("nan")
+    return mean, float(array.std(ddof=1)) if len(array) > 1 else float("nan"), len(array)
