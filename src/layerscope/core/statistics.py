@@ -176,6 +176,9 @@ def seed_image_bootstrap(
     scaled inverse chi-square of its degrees of freedom (so a variance estimated from few
     seeds widens the interval as a t distribution would). Resampling a side's own seeds
     would give a one-seed side no training variance at all, and three seeds too little.
+    The two terms overlap a little (the images two runs' seeds disagree on are in the
+    image term too), so the test leans conservative; ``benchmarks/seed_calibration.py``
+    counts how often it calls two seeds of one config different.
 
     Args:
         correct_a: 0/1 correctness of side A, one row per seed, one column per test image.
