@@ -149,7 +149,8 @@ def landing_html(
         table_fragment(
             claims[[c for c in ("paper", "ours", "p_value", "verdict") if c in claims]],
             None,
-            "The study's claims checked on our runs ('holds' and 'contradicted' need p < 0.05).",
+            "The study's claims checked on our runs ('holds' and 'contradicted' need p < 0.05, tested over the "
+            "test images with the retraining variance pooled over the cells trained under several seeds).",
         ),
         table_fragment(
             grid, best_mask(grid, grid.columns, "grid"), "Table 9. Test accuracy by frozen blocks and optimizer."

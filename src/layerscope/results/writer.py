@@ -114,7 +114,8 @@ def _summary_markdown(
         status,
         "Every best run is picked by validation accuracy; picking by test accuracy would leak the "
         "test split into model selection. Intervals are 95% percentile bootstrap intervals over test "
-        "images; 'holds' and 'contradicted' need p < 0.05.",
+        "images, and those of differences and seed means add the retraining variance below; 'holds' and "
+        "'contradicted' need p < 0.05.",
         variance,
     ]
     for stem in ("table8_summary", "table8_tests", "table9_freeze_grid", "table9_tests", "comparison_paper"):
