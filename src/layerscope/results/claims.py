@@ -45,8 +45,8 @@ def paper_comparison(
     Orderings are compared (Spearman's rank correlation of Table 8's approaches and of
     Table 9's cells, seed means, with the paper's). Pairwise claims, the optimizer claim
     and the depth claim are tested over the test images with the retraining variance
-    pooled over the repeated cells (:func:`seed_test`); "momentum methods beat plain SGD" is also counted cell by cell
-    (sign test over the seed means). Absolute accuracy is set only beside published
+    pooled over the repeated cells (:func:`seed_test`); "momentum methods beat plain
+    SGD" is also counted cell by cell (sign test over the seed means). Absolute accuracy is set only beside published
     results on the same data (elpv), never beside the study's.
     """
     table8, grid = summary(runs, transfer_depth, probe), freeze_grid(runs)
