@@ -159,3 +159,27 @@ def test_several_layers_from_one_pass_equal_each_layer_alone():
     for layer in ("c1", "c2"):
         alone = GradCAM(model, layer, batch_size=2, upsample=True).explain(images, [0, 1, 2, 0, 1])
         np.testing.assert_allclose(together[layer], alone, rtol=0, atol=1e-5 * max(np.ptp(alone), 1e-12))
+
+
+def test_maps_of_a_mirror_symmetric_model_mirror_with_the_image():
+    # Kernels symmetric left to right and a global-average head: the model cannot tell left
+    # from right, so the map of the mirrored image must be the mirrored map, exactly (up to
+    # rounding). A Grad-CAM that shifts or pads its maps on one side would fail; the
+    # map-shape study's mirroring figure then speaks of the model, not of the explainer.
+    inputs = keras.Input((12, 12, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(2, name="logits")(x)
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(x))
+    for name in ("conv1", "conv2"):
+        kernel, bias = model.get_layer(name).get_weights()
+        model.get_layer(name).set_weights([(kernel + kernel[:, ::-1]) / 2, bias])
+    images = np.random.default_rng(3).random((5, 12, 12, 1)).astype(np.float32)
+    explainer = GradCAM(model, ["conv1", "conv2"], upsample=True)
+    targets = np.array([0, 1, 0, 1, 1])
+    maps, of_mirrored = explainer.explain_layers(images, targets), explainer.explain_layers(images[:, :, ::-1], targets)
+    for layer in ("conv1", "conv2"):
+        assert maps[layer].std() > 0
+        np.testing.assert_allclose(of_mirrored[layer], maps[layer][:, :, ::-1], rtol=1e-4, atol=1e-6)

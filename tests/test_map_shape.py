@@ -1,9 +1,9 @@
-"""Map concentration and stability against hand-computed values."""
+"""Map concentration, stability and mirroring against hand-computed values."""
 
 import numpy as np
 import pytest
 
-from layerscope.explain.map_shape import gini, map_shape_table, sharpest_sentence, stability, top_share
+from layerscope.explain.map_shape import gini, map_shape_table, mirroring, sharpest_sentence, stability, top_share
 
 
 def test_gini_by_hand():
@@ -48,3 +48,15 @@ def test_table_and_sentence():
     assert "does not hold (block 5 is)" in sharpest_sentence(
         map_shape_table({"a": {"block3_conv3": flat, "block5_conv3": sharp}})
     )
+
+
+def test_mirroring_is_one_for_maps_that_follow_the_image_and_minus_one_for_a_fixed_ramp():
+    maps = np.random.default_rng(1).random((3, 4, 6))
+    assert mirroring(maps, maps[:, :, ::-1]) == pytest.approx(1.0)  # each map moves with its image
+    ramp = np.broadcast_to(np.arange(6.0), (3, 4, 6))  # hot on the right whatever the image
+    assert mirroring(ramp, ramp) == pytest.approx(-1.0)
+    both = map_shape_table({"a": {"block5_conv3": ramp}}, {"a": {"block5_conv3": ramp}})
+    assert both["mirroring"].tolist() == pytest.approx([-1.0])
+    # Gini of 0..5 alike: mean |i - j| over 36 pairs (70 / 36) over twice the mean (5): 0.389
+    assert "block 5 0.389 (mirroring -1.00)" in sharpest_sentence(both, study_block=5)
+    assert map_shape_table({"a": {"block5_conv3": ramp}})["mirroring"].isna().all()  # not measured

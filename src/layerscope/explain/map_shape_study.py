@@ -2,8 +2,9 @@
 
 Every seed of the run (the plain run and its ``-seed<s>`` replicates) explains the same
 test images the explain rule chose, each at its own predicted class, at the last conv
-layer of every block; :mod:`layerscope.explain.map_shape` measures how concentrated the
-maps are and how much the seeds agree.
+layer of every block, and the same images mirrored left to right at the same class;
+:mod:`layerscope.explain.map_shape` measures how concentrated the maps are, how much the
+seeds agree and whether the maps follow the mirrored image.
 """
 
 from __future__ import annotations
@@ -43,16 +44,20 @@ def write_map_shape(
         :func:`layerscope.explain.map_shape.map_shape_table`'s table.
     """
     x = test_images[read_maps(maps_file)["indices"]].astype(np.float32)
-    maps_by_seed = {}
+    mirrored = np.ascontiguousarray(x[:, :, ::-1])
+    maps_by_seed, mirrored_by_seed = {}, {}
     for path in model_files:
         model = load_model(path)
         predicted = model.predict(x, batch_size=batch_size, verbose=0).argmax(axis=1)
         explainer = GradCAM(model, quality_layers(model), batch_size=batch_size, upsample=True)
-        maps_by_seed[Path(path).parent.name] = explainer.explain_layers(x, predicted)
-    table = map_shape_table(maps_by_seed)
+        seed = Path(path).parent.name
+        maps_by_seed[seed] = explainer.explain_layers(x, predicted)
+        mirrored_by_seed[seed] = explainer.explain_layers(mirrored, predicted)
+    table = map_shape_table(maps_by_seed, mirrored_by_seed)
     caption = (
-        f"Grad-CAM concentration (Gini index, top-10% share) and stability across {len(maps_by_seed)} "
-        f"seed(s) per block. {sharpest_sentence(table)}"
+        f"Grad-CAM concentration (Gini index, top-10% share), stability across {len(maps_by_seed)} "
+        "seed(s) and mirroring (does the map of the mirrored image mirror the map?) per block. "
+        f"{sharpest_sentence(table)}"
     )
     write_table(table.set_index("block"), out_stem, caption=caption)
     return table
