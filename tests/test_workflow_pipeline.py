@@ -201,6 +201,7 @@ def test_freeze_recommendation_reads_the_quality_tables_and_the_sweep(smoke):
     assert verdict["signals"] in (smoke / "tables/freeze_recommendation.md").read_text()
     shape = pd.read_csv(smoke / "explain/vgg16-freeze3-momentum/map_shape.csv", na_values="missing")
     assert shape["block"].tolist() == [1, 2, 3, 4, 5] and shape["gini"].between(0, 1).all()
+    assert shape["mirroring"].notna().any() and shape["mirroring"].dropna().between(-1, 1).all()
     assert verdict["map_shape"]["vgg16-freeze3-momentum"].startswith("'Block 3 is sharpest'")
     assert not_blank(smoke / "figures/freeze_recommendation.png")
 

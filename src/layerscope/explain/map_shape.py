@@ -19,6 +19,7 @@ ones "looked overfit". Two numbers stand in for that reading, per block's Grad-C
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -129,5 +130,6 @@ def sharpest_sentence(table: pd.DataFrame, study_block: int = 3) -> str:
 
 def _in_brackets(row) -> str:
     """A block's stability and mirroring as the sentence prints them, e.g. `` (stability 0.40, mirroring 0.50)``."""
-    parts = [f"{name} {value:.2f}" for name in ("stability", "mirroring") if (value := getattr(row, name)) == value]
+    values = {name: getattr(row, name, math.nan) for name in ("stability", "mirroring")}
+    parts = [f"{name} {value:.2f}" for name, value in values.items() if value == value]
     return f" ({', '.join(parts)})" if parts else ""
