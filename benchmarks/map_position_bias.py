@@ -7,10 +7,12 @@ quarter of the image width (left to right, averaged over images), the same for t
 mirrored images at the same classes, and the mirroring figure
 (:func:`layerscope.explain.map_shape.mirroring`: 1 when each map mirrors with its image).
 A map that keeps its mass on one side for an image and for its mirror image marks a
-position the model prefers, not the image's content. The test images' own brightness by
+position the model prefers, not the image's content. CAM is measured the same way on the
+GAP model (``--cam-run``). The test images' own brightness by
 quarter is printed first, for comparison.
 
-Usage: python benchmarks/map_position_bias.py results/default [--runs vgg16-finetune ...] [--images 160]
+Usage: python benchmarks/map_position_bias.py results/default [--runs vgg16-finetune ...] [--cam-run vgg16-gap-freeze4]
+       [--images 160]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from layerscope.data.prepare import load_split
+from layerscope.explain.cam import CAM
 from layerscope.explain.gradcam import GradCAM
 from layerscope.explain.map_shape import mirroring
 from layerscope.train.models import load_model
@@ -41,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", type=Path, help="a finished experiment folder, e.g. results/default")
     parser.add_argument("--runs", nargs="+", default=RUNS, help="trained runs to explain")
+    parser.add_argument("--cam-run", default="vgg16-gap-freeze4", help="the GAP model for CAM ('' for none)")
     parser.add_argument("--images", type=int, default=160, help="first N test images")
     args = parser.parse_args()
     images, _ = load_split(args.results / "data", "test")
@@ -55,9 +59,18 @@ def main() -> None:
         explainer = GradCAM(model, LAYERS, upsample=True)
         maps, of_mirrored = explainer.explain_layers(x, predicted), explainer.explain_layers(mirrored, predicted)
         for layer in LAYERS:
-            plain, flipped = np.round(quarters(maps[layer]), 2), np.round(quarters(of_mirrored[layer]), 2)
-            rho = mirroring(maps[layer], of_mirrored[layer])
-            print(f"{run:24s} {layer:13s} {plain!s:26s} {flipped!s:26s} {rho:.2f}")
+            show(run, layer, maps[layer], of_mirrored[layer])
+    if args.cam_run:
+        model = load_model(args.results / "runs" / args.cam_run / "model.keras")
+        predicted = model.predict(x, verbose=0).argmax(axis=1)
+        explainer = CAM(model, upsample=True)
+        show(args.cam_run, "CAM", explainer.explain(x, predicted), explainer.explain(mirrored, predicted))
+
+
+def show(run: str, layer: str, maps: np.ndarray, of_mirrored: np.ndarray) -> None:
+    """One row: mass by quarter for the images and their mirrors, and the mirroring figure."""
+    plain, flipped = np.round(quarters(maps), 2), np.round(quarters(of_mirrored), 2)
+    print(f"{run:24s} {layer:13s} {plain!s:26s} {flipped!s:26s} {mirroring(maps, of_mirrored):.2f}")
 
 
 if __name__ == "__main__":
