@@ -60,21 +60,23 @@ def trained_part(name: str) -> tuple[keras.Model, keras.Model]:
     return model, split_at_block(model, k)[1]
 
 
-def training_macs(model: keras.Model) -> int:
-    """Multiply-adds of one training step per image: forward, weight and input gradients of Conv2D/Dense layers."""
-    total, first = 0, True
+def forward_macs(model: keras.Model) -> list[int]:
+    """Multiply-adds per image of each Conv2D/Dense layer's forward pass, in layer order."""
+    macs = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv2D):
             kh, kw = layer.kernel_size
             out = layer.output.shape[1] * layer.output.shape[2] * layer.filters
-            macs = out * kh * kw * layer.input.shape[-1]
+            macs.append(out * kh * kw * layer.input.shape[-1])
         elif isinstance(layer, keras.layers.Dense):
-            macs = layer.input.shape[-1] * layer.units
-        else:
-            continue
-        total += macs * (2 if first else 3)  # the first layer needs no input gradient
-        first = False
-    return total
+            macs.append(layer.input.shape[-1] * layer.units)
+    return macs
+
+
+def training_macs(model: keras.Model) -> int:
+    """Multiply-adds of one training step per image: forward, weight and input gradients of Conv2D/Dense layers."""
+    macs = forward_macs(model)
+    return 2 * macs[0] + 3 * sum(macs[1:]) if macs else 0  # the first layer needs no input gradient
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:

@@ -4,7 +4,9 @@ Reads the Snakemake ``benchmark:`` records of an experiment folder
 (``benchmarks/<rule>.tsv`` and ``benchmarks/<rule>/<run>.tsv``) and prints per rule the
 job count, total, mean and largest job seconds and the peak memory; then, for each
 training job, its seconds, the sum of its epochs' seconds (``history.csv``) and the
-difference (imports, model build, weight loading, evaluation, writing). With
+difference (imports, model build, weight loading, evaluation, writing), split into the
+evaluation's forward passes over every split (``evaluation_seconds`` in ``metrics.json``,
+work the outputs need: Table 8's train, validation and test accuracy) and the rest. With
 ``--against OTHER`` the same rules of another finished run stand beside them with the
 ratio OTHER / this. Each folder's machine is read from its training provenance and printed.
 
@@ -47,13 +49,16 @@ def trained_on(results: Path) -> list[str]:
     return machines_of(json.loads(p.read_text()) for p in sorted(Path(results).glob("runs/*/provenance.json")))
 
 
-def training_seconds(results: Path, run_id: str) -> tuple[float, pd.Series] | None:
-    """A finished training job's wall seconds (its benchmark record) and its epochs' seconds (``history.csv``)."""
+def training_seconds(results: Path, run_id: str) -> tuple[float, pd.Series, float] | None:
+    """A finished training job's wall seconds (its benchmark record), its epochs' seconds
+    (``history.csv``) and its evaluation's seconds (``metrics.json``; NaN from runs that predate it)."""
     benchmark = results / "benchmarks" / "train" / f"{run_id}.tsv"
-    history = results / "runs" / run_id / "history.csv"
-    if not (benchmark.is_file() and history.is_file()):
+    run = results / "runs" / run_id
+    if not (benchmark.is_file() and (run / "history.csv").is_file() and (run / "metrics.json").is_file()):
         return None
-    return float(pd.read_csv(benchmark, sep="\t")["s"].iloc[-1]), pd.read_csv(history)["seconds"]
+    evaluation = json.loads((run / "metrics.json").read_text()).get("evaluation_seconds", float("nan"))
+    job_s = float(pd.read_csv(benchmark, sep="\t")["s"].iloc[-1])
+    return job_s, pd.read_csv(run / "history.csv")["seconds"], evaluation
 
 
 def resumed(job_s: float, epochs: pd.Series) -> bool:
@@ -62,12 +67,13 @@ def resumed(job_s: float, epochs: pd.Series) -> bool:
 
 
 def outside_epochs(results: Path, jobs: pd.DataFrame) -> pd.DataFrame:
-    """Per training job: job seconds, epochs, seconds in epochs and outside them."""
+    """Per training job: job seconds, epochs, seconds in epochs and outside them (evaluation and the rest)."""
     rows = []
     for run_id in jobs.query("rule == 'train'")["job"]:
         if (timing := training_seconds(results, run_id)) is None:
             continue
-        job_s, epochs = timing
+        job_s, epochs, evaluation_s = timing
+        outside_s = job_s - float(epochs.sum())
         rows.append(
             {
                 "run": run_id,
@@ -75,7 +81,9 @@ def outside_epochs(results: Path, jobs: pd.DataFrame) -> pd.DataFrame:
                 "epochs": len(epochs),
                 "epoch_s": float(epochs.median()),
                 "in_epochs_s": float(epochs.sum()),
-                "outside_s": job_s - float(epochs.sum()),
+                "outside_s": outside_s,
+                "evaluation_s": evaluation_s,
+                "other_s": outside_s - evaluation_s,
                 "resumed": resumed(job_s, epochs),
             }
         )
@@ -104,7 +112,9 @@ def main() -> None:
         whole = training[~training["resumed"]]
         print(
             f"\nTraining jobs: {whole['outside_s'].sum():.0f} of {whole['job_s'].sum():.0f} s outside their "
-            f"epochs ({whole['outside_s'].sum() / whole['job_s'].sum():.0%}; resumed jobs left out); most first:"
+            f"epochs ({whole['outside_s'].sum() / whole['job_s'].sum():.0%}; resumed jobs left out), "
+            f"{whole['evaluation_s'].sum(min_count=1):.0f} s of them the evaluation's forward passes "
+            "(nan: not recorded); most first:"
         )
         print(training.round(1).to_string(index=False))
 

@@ -167,7 +167,8 @@ def data(tmp_path_factory):
 def results(root):
     """Everything a run publishes, in a comparable form (timings left out)."""
     metrics = json.loads((root / "metrics.json").read_text())
-    metrics.pop("train_seconds")
+    for timing in ("train_seconds", "evaluation_seconds"):
+        metrics.pop(timing)
     out = {
         "history": pd.read_csv(root / "history.csv").drop(columns="seconds").to_dict("list"),
         "metrics": metrics,

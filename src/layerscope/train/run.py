@@ -293,7 +293,15 @@ def train_run(
     seconds = time.perf_counter() - started
     _finish_interrupted_store(files.pending_weight_changes, model, len(history))
 
+    started = time.perf_counter()
     probabilities = predict_splits(fitted, inputs)
+    evaluation_seconds = time.perf_counter() - started
+    log.info(
+        "predicted the %d images of the %s splits in %.1f s",
+        sum(len(p) for p in probabilities.values()),
+        len(probabilities),
+        evaluation_seconds,
+    )
     metrics = {
         "run_id": spec.run_id,
         "spec": spec.__dict__,
@@ -302,6 +310,7 @@ def train_run(
         "stopped_early": stop_reason == "early_stopping",
         "diverged": stop_reason == "diverged",
         "train_seconds": round(seconds, 2),
+        "evaluation_seconds": round(evaluation_seconds, 2),  # forward passes over every split, after training
         "precision": precision,
         "precision_requested": policy_name(requested),
         "cached_frozen_blocks": cut,
