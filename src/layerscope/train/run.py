@@ -297,7 +297,7 @@ def train_run(
     probabilities = predict_splits(fitted, inputs)
     evaluation_seconds = time.perf_counter() - started
     log.info(
-        "predicted the %d images of the %s splits in %.1f s",
+        "predicted the %d images of the %d splits in %.1f s",
         sum(len(p) for p in probabilities.values()),
         len(probabilities),
         evaluation_seconds,
