@@ -16,8 +16,9 @@ Usage: python benchmarks/explain_rules_against.py RESULTS --against COMMIT
        [--run vgg16-freeze3-momentum] [--config CONFIG] [--old-config CONFIG] [--rounds 2]
        python benchmarks/explain_rules_against.py RESULTS --rounds 0 [--run RUN] [--config CONFIG]
 RESULTS is a finished experiment folder (results/<experiment>) holding the run, its data
-and the config's CAM run; CONFIG names that experiment (``--old-config`` when the other
-commit's schema needs another file).
+and the config's CAM run; CONFIG names that experiment. The other commit reads
+``--old-config``, by default its own copy of CONFIG when CONFIG is a file of this
+repository (config/config.yaml as that commit wrote it, which its schema accepts), else CONFIG.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def lime_floor(results: Path, run: str, config: Path) -> str:
     import json
     import time
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import tensorflow as tf
     import yaml
@@ -104,7 +106,7 @@ def main() -> None:
     parser.add_argument("--against", help="the other commit (needed unless --rounds 0)")
     parser.add_argument("--run", default="vgg16-freeze3-momentum")
     parser.add_argument("--config", type=Path, default=REPO / "config/config.yaml")
-    parser.add_argument("--old-config", type=Path, help="the config for the other commit (default: --config)")
+    parser.add_argument("--old-config", type=Path, help="the config for the other commit (default: see above)")
     parser.add_argument(
         "--rounds", type=int, default=2, help="pairs of attempts (old, new / new, old); 0: the floor only"
     )
@@ -115,9 +117,11 @@ def main() -> None:
         return
     if args.against is None:
         parser.error("--against COMMIT is needed to compare")
-    old_config = (args.old_config or args.config).resolve()
     with tempfile.TemporaryDirectory(prefix="explain-rules-") as tmp:
         old_tree = Path(tmp) / "old"
+        old_config = args.old_config.resolve() if args.old_config else config
+        if args.old_config is None and config.is_relative_to(REPO):
+            old_config = old_tree / config.relative_to(REPO)
         subprocess.run(["git", "worktree", "add", "--detach", str(old_tree), args.against], cwd=REPO, check=True)
         try:
             rows, last = [], {}
