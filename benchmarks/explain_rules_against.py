@@ -76,13 +76,15 @@ def lime_floor(results: Path, run: str, config: Path) -> str:
     import yaml
     from bench_throughput import forward_macs, matmul_gflops
 
+    from layerscope.explain.base import probability_pass
+
     explain = yaml.safe_load(config.read_text())["explain"]
     classes = len(json.loads((results / "data" / "classes.json").read_text()))
     passes = explain["images_per_class"] * classes * explain["lime"]["num_samples"]
     model = keras.models.load_model(results / "runs" / run / "model.keras")
     batch = explain["lime"]["batch_size"]
     x = tf.constant(np.random.default_rng(0).random((batch, *model.input.shape[1:]), np.float32) * 255)
-    forward = tf.function(lambda images: model(images, training=False), autograph=False)
+    forward = probability_pass(model)  # the pass LIME's classifier calls
     forward(x).numpy()
     repeats, started = 8, time.perf_counter()
     for _ in range(repeats):
@@ -119,9 +121,10 @@ def main() -> None:
         parser.error("--against COMMIT is needed to compare")
     with tempfile.TemporaryDirectory(prefix="explain-rules-") as tmp:
         old_tree = Path(tmp) / "old"
-        old_config = args.old_config.resolve() if args.old_config else config
-        if args.old_config is None and config.is_relative_to(REPO):
-            old_config = old_tree / config.relative_to(REPO)
+        if args.old_config is not None:
+            old_config = args.old_config.resolve()
+        else:  # that commit's own copy of a config of this repository, which its schema accepts
+            old_config = old_tree / config.relative_to(REPO) if config.is_relative_to(REPO) else config
         subprocess.run(["git", "worktree", "add", "--detach", str(old_tree), args.against], cwd=REPO, check=True)
         try:
             rows, last = [], {}
