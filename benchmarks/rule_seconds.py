@@ -19,75 +19,13 @@ import argparse
 import json
 from pathlib import Path
 
-import pandas as pd
-
 from layerscope.core.machine import machines_of
-
-
-def job_records(results: Path) -> pd.DataFrame:
-    """One row per benchmarked job: rule, job (run id or the rule), seconds, peak memory (MB)."""
-    rows = []
-    for tsv in sorted((results / "benchmarks").rglob("*.tsv")):
-        relative = tsv.relative_to(results / "benchmarks")
-        rule = relative.parts[0] if len(relative.parts) > 1 else tsv.stem
-        record = pd.read_csv(tsv, sep="\t").iloc[-1]
-        rows.append({"rule": rule, "job": tsv.stem, "s": float(record["s"]), "max_rss_mb": float(record["max_rss"])})
-    if not rows:
-        raise SystemExit(f"no benchmark record under {results / 'benchmarks'}: is it a finished experiment folder?")
-    return pd.DataFrame(rows)
-
-
-def per_rule(jobs: pd.DataFrame) -> pd.DataFrame:
-    """Job count, total, mean and largest seconds and peak memory per rule, largest total first."""
-    seconds = {"total_s": ("s", "sum"), "mean_s": ("s", "mean"), "max_s": ("s", "max")}
-    table = jobs.groupby("rule").agg(jobs=("s", "size"), **seconds, max_rss_mb=("max_rss_mb", "max"))
-    return table.sort_values("total_s", ascending=False)
+from layerscope.results.costs import job_records, per_rule, training_costs
 
 
 def trained_on(results: Path) -> list[str]:
     """The machines a finished experiment's training jobs ran on, from their provenance."""
     return machines_of(json.loads(p.read_text()) for p in sorted(Path(results).glob("runs/*/provenance.json")))
-
-
-def training_seconds(results: Path, run_id: str) -> tuple[float, pd.Series, float] | None:
-    """A finished training job's wall seconds (its benchmark record), its epochs' seconds
-    (``history.csv``) and its evaluation's seconds (``metrics.json``; NaN from runs that predate it)."""
-    benchmark = results / "benchmarks" / "train" / f"{run_id}.tsv"
-    run = results / "runs" / run_id
-    if not (benchmark.is_file() and (run / "history.csv").is_file() and (run / "metrics.json").is_file()):
-        return None
-    evaluation = json.loads((run / "metrics.json").read_text()).get("evaluation_seconds", float("nan"))
-    job_s = float(pd.read_csv(benchmark, sep="\t")["s"].iloc[-1])
-    return job_s, pd.read_csv(run / "history.csv")["seconds"], evaluation
-
-
-def resumed(job_s: float, epochs: pd.Series) -> bool:
-    """A job shorter than its own epochs resumed a killed attempt: its record times only the last attempt."""
-    return job_s < float(epochs.sum())
-
-
-def outside_epochs(results: Path, jobs: pd.DataFrame) -> pd.DataFrame:
-    """Per training job: job seconds, epochs, seconds in epochs and outside them (evaluation and the rest)."""
-    rows = []
-    for run_id in jobs.query("rule == 'train'")["job"]:
-        if (timing := training_seconds(results, run_id)) is None:
-            continue
-        job_s, epochs, evaluation_s = timing
-        outside_s = job_s - float(epochs.sum())
-        rows.append(
-            {
-                "run": run_id,
-                "job_s": job_s,
-                "epochs": len(epochs),
-                "epoch_s": float(epochs.median()),
-                "in_epochs_s": float(epochs.sum()),
-                "outside_s": outside_s,
-                "evaluation_s": evaluation_s,
-                "other_s": outside_s - evaluation_s,
-                "resumed": resumed(job_s, epochs),
-            }
-        )
-    return pd.DataFrame(rows).sort_values("outside_s", ascending=False)
 
 
 def main() -> None:
@@ -107,16 +45,16 @@ def main() -> None:
         rules["ratio"] = rules[f"{args.against.name}_total_s"] / rules["total_s"]
     print(f"Job seconds per rule ({args.results}; {jobs['s'].sum() / 60:.1f} job minutes in all):")
     print(rules.round(2).to_string())
-    training = outside_epochs(args.results, jobs)
+    training = training_costs(args.results, jobs)
     if not training.empty:
-        whole = training[~training["resumed"]]
+        whole = training[~training["resumed"]].assign(outside_s=lambda t: t["job_s"] - t["in_epochs_s"])
         print(
             f"\nTraining jobs: {whole['outside_s'].sum():.0f} of {whole['job_s'].sum():.0f} s outside their "
             f"epochs ({whole['outside_s'].sum() / whole['job_s'].sum():.0%}; resumed jobs left out), "
             f"{whole['evaluation_s'].sum(min_count=1):.0f} s of them the evaluation's forward passes "
             "(nan: not recorded); most first:"
         )
-        print(training.round(1).to_string(index=False))
+        print(training.sort_values("other_s", ascending=False).round(1).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -50,9 +50,9 @@ def test_a_cell_unfinished_on_one_side_is_left_out():
     ("a", "b", "flip"),
     [
         ("holds", "holds", False),
-        ("holds", "same direction, not significant", True),
-        ("same direction, not significant", "opposite direction, not significant", False),
-        ("contradicted", "holds", True),
+        ("holds", "not shown (same direction)", True),
+        ("not shown (same direction)", "not shown (opposite direction)", False),
+        ("opposite", "holds", True),
         ("not measured", "not measured", False),
         ("not measured", "holds", False),
     ],
@@ -62,7 +62,7 @@ def test_flip_needs_significance_on_one_side(a, b, flip):
 
 
 def test_verdicts_side_by_side(tmp_path):
-    for side, verdict in (("a", "holds"), ("b", "same direction, not significant")):
+    for side, verdict in (("a", "holds"), ("b", "not shown (same direction)")):
         folder = tmp_path / side
         folder.mkdir()
         pd.DataFrame(

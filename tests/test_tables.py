@@ -298,7 +298,7 @@ def test_approach_outside_the_grid_says_so(runs):
 
 
 def test_transfer_row_follows_the_configured_depth(runs):
-    table8 = tables.summary(runs, transfer_depth=2)
+    table8 = tables.summary(runs, transfer=2)
     assert "Transfer (3 frozen blocks)" not in table8.index
     assert table8.loc["Transfer (2 frozen blocks)", "run"] == "vgg16-freeze2-nag"  # best val at depth 2
 
@@ -488,7 +488,7 @@ def test_freeze_neighbours_and_momentum_claim(runs):
     # momentum/NAG beat SGD at depths 5, 3, 1 (x2), 4 (momentum); SGD wins at depth 2 (x2): 7 wins, 2 losses
     cell_by_cell = "Momentum methods (Momentum, NAG) beat plain SGD, cell by cell (seed means)"
     assert claims.loc[cell_by_cell, "ours"].startswith("wins 7, losses 2")
-    assert claims.loc[cell_by_cell, "verdict"] == "same direction, not significant"
+    assert claims.loc[cell_by_cell, "verdict"] == "not shown (same direction)"
     # no predictions in this fixture: the pooled seed-image test cannot be run, and says so
     pooled = "Momentum methods (Momentum, NAG) beat plain SGD (all depths and seeds pooled)"
     assert claims.loc[pooled, "verdict"] == "not measured"

@@ -18,6 +18,7 @@ from layerscope.train.runs import (
     replicate_grid,
     run_grid,
     split_replicate,
+    transfer_run,
 )
 from layerscope.train.weight_sources import check_weights_source
 

@@ -50,7 +50,7 @@ rule tables:
         "../envs/layerscope.yaml"
     params:
         runs=RUNS + REPLICATES,
-        transfer_depth=config["runs"]["transfer_depth"],
+        transfer=transfer_run(config["runs"]),
         image_size=config["data"]["image_size"],
         code=code_digest("tables.py"),
     script:
@@ -151,3 +151,25 @@ rule landing_page:
         code=code_digest("landing_page.py"),
     script:
         "../scripts/landing_page.py"
+
+
+rule cost_tables:
+    input:
+        done=all_outputs(),
+        train=expand(f"{BENCHMARKS}/train/{{run}}.tsv", run=RUNS + REPLICATES),
+        train_provenance=expand(
+            f"{RESULTS}/runs/{{run}}/provenance.json", run=RUNS + REPLICATES
+        ),
+    output:
+        rules=multiext(f"{RESULTS}/tables/cost_rules", ".csv", ".md", ".tex", ".html"),
+        runs=multiext(f"{RESULTS}/tables/cost_runs", ".csv", ".md", ".tex", ".html"),
+        provenance=f"{RESULTS}/tables/cost_tables.provenance.json",
+    log:
+        f"{LOGS}/cost_tables.log",
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        results=RESULTS,
+        code=code_digest("cost_tables.py"),
+    script:
+        "../scripts/cost_tables.py"

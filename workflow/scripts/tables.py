@@ -25,7 +25,7 @@ def main(smk):
         (height, width, 3),
         len(classes),
         classes,
-        smk.params.transfer_depth,
+        smk.params.transfer,
         probe,
         machines_of(json.loads(Path(p).read_text()) for p in smk.input.train_provenance),
     )

@@ -21,7 +21,7 @@ from layerscope.results.comparisons import seed_interval, training_variance
 from layerscope.results.selection import cell_runs, primary_runs, select
 
 VERDICT_TABLES = ("comparison_paper", "table8_tests", "table9_tests")
-SIGNIFICANT = ("holds", "contradicted")
+SIGNIFICANT = ("holds", "opposite")
 NOT_MEASURED = "not measured"
 
 

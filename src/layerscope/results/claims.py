@@ -11,6 +11,7 @@ from layerscope.core.render import MISSING
 from layerscope.core.spread import mean_and_sd
 from layerscope.core.statistics import SeedVariance
 from layerscope.results.comparisons import (
+    NOT_MEASURED,
     SEED_TEST,
     Claim,
     beats,
@@ -33,87 +34,75 @@ from layerscope.results.published import (
     paper_pair,
 )
 from layerscope.results.selection import cell_runs, optimizer_label, primary_runs, select
-from layerscope.results.tables import TRANSFER, freeze_grid, summary
+from layerscope.results.tables import TRANSFER, freeze_grid, summary, transfer_depth_of, transfer_label
 from layerscope.train.runs import parse_name
+
+PAIRWISE = (  # (claim, Table 8 row of A, A's name, Table 8 row of B, B's name); TRANSFER stands for its row
+    ("Fine-tuning beats transfer", "Fine-tuning", "fine-tuning", TRANSFER, "transfer"),
+    ("Transfer beats random weights", TRANSFER, "transfer", "Random weights", "random weights"),
+    ("Transfer beats LeNet-5", TRANSFER, "transfer", "LeNet-5", "LeNet-5"),
+    ("Transfer beats fixed feature extraction", TRANSFER, "transfer", "Fixed feature extraction", "fixed features"),
+)
+PROBE_CLAIM = "Training beyond the pretrained features: the best trained VGG-16 beats a linear probe on them"
 
 
 def paper_comparison(
-    runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dict | None = None
+    runs: Mapping[str, dict | None], transfer: int | str = 3, probe: dict | None = None
 ) -> pd.DataFrame:
     """The study's claims checked on our runs, and where our absolute accuracy stands on elpv.
 
     Orderings are compared (Spearman's rank correlation of Table 8's approaches and of
-    Table 9's cells, seed means, with the paper's). Pairwise claims, the optimizer claim
-    and the depth claim are tested over the test images with the retraining variance
-    pooled over the repeated cells (:func:`seed_test`); "momentum methods beat plain
-    SGD" is also counted cell by cell (sign test over the seed means). Absolute accuracy is set only beside published
-    results on the same data (elpv), never beside the study's.
+    Table 9's cells, seed means, with the paper's). Pairwise claims, the optimizer claim,
+    the depth claim and the probe claim are tested over the test images with the
+    retraining variance pooled over the repeated cells (:func:`seed_test`); "momentum
+    methods beat plain SGD" is also counted cell by cell (sign test over the seed means).
+    Absolute accuracy is set only beside published results on the same data (elpv),
+    never beside the study's.
+
+    Args:
+        runs: runs by id (seed replicates included), as :func:`load_runs` returns them.
+        transfer: Table 8's "Transfer" run, or its frozen depth (:func:`summary`).
+        probe: the linear probe's metrics with its test predictions, or None.
     """
-    table8, grid = summary(runs, transfer_depth, probe), freeze_grid(runs)
+    table8, grid = summary(runs, transfer, probe), freeze_grid(runs)
     training = training_variance(runs)
-    transfer = f"{TRANSFER} ({transfer_depth} frozen blocks)"
-    paper_names = {
-        "LeNet-5": "LeNet-5",
-        "Random weights": "Random weights",
-        "Fixed feature extraction": "Fixed feature extraction",
-        "Transfer": transfer,
-        "Fine-tuning": "Fine-tuning",
-    }
-    cells = {
-        (k, opt): grid.loc[k, optimizer_label(opt)] if k in grid.index and optimizer_label(opt) in grid else math.nan
-        for k, row in PAPER_FREEZE_GRID.items()
-        for opt in row
-    }
+    label = transfer_label(transfer)
+
+    def row(model: str) -> str:
+        return label if model == TRANSFER else model
 
     def pick(model: str) -> list[dict]:
-        return cell_runs(runs, table8.loc[model, "run"]) if model in table8.index else []
+        return cell_runs(runs, table8.loc[row(model), "run"]) if row(model) in table8.index else []
 
+    cells = {
+        (k, opt): grid.loc[k, optimizer_label(opt)] if k in grid.index and optimizer_label(opt) in grid else math.nan
+        for k, paper_row in PAPER_FREEZE_GRID.items()
+        for opt in paper_row
+    }
     claims = [
         rank_agreement(
             "Table 8: ordering of the five approaches (test accuracy)",
             {name: paper[2] for name, paper in PAPER_SUMMARY.items()},
-            {name: table8.loc[ours, "test_accuracy"] for name, ours in paper_names.items()},
+            {name: table8.loc[row(name), "test_accuracy"] for name in PAPER_SUMMARY if row(name) in table8.index},
         ),
         rank_agreement(
             "Table 9: ordering of the freeze depth x optimizer cells (test accuracy)",
             {key: PAPER_FREEZE_GRID[key[0]][key[1]] for key in cells},
             cells,
         ),
-        beats(
-            f"Fine-tuning beats transfer ({transfer_depth} frozen blocks)",
-            paper_pair("Fine-tuning", "Transfer"),
-            "fine-tuning",
-            pick("Fine-tuning"),
-            "transfer",
-            pick(transfer),
-            training,
-        ),
-        beats(
-            "Transfer beats random weights",
-            paper_pair("Transfer", "Random weights"),
-            "transfer",
-            pick(transfer),
-            "random weights",
-            pick("Random weights"),
-            training,
-        ),
-        beats(
-            "Transfer beats LeNet-5",
-            paper_pair("Transfer", "LeNet-5"),
-            "transfer",
-            pick(transfer),
-            "LeNet-5",
-            pick("LeNet-5"),
-            training,
-        ),
-        beats(
-            "Transfer beats fixed feature extraction",
-            paper_pair("Transfer", "Fixed feature extraction"),
-            "transfer",
-            pick(transfer),
-            "fixed features",
-            pick("Fixed feature extraction"),
-            training,
+        *(
+            beats(
+                claim.replace("transfer", f"transfer ({transfer_depth_of(transfer)} frozen blocks)", 1)
+                if a == "Fine-tuning"
+                else claim,
+                paper_pair(a, b),
+                name_a,
+                pick(a),
+                name_b,
+                pick(b),
+                training,
+            )
+            for claim, a, name_a, b, name_b in PAIRWISE
         ),
         beats(
             "Momentum methods (Momentum, NAG) beat plain SGD (all depths and seeds pooled)",
@@ -131,31 +120,54 @@ def paper_comparison(
                 (cells[(k, opt)], cells[(k, "sgd")])
                 for k in PAPER_FREEZE_GRID
                 for opt in ("momentum", "nag")
-                if cells[(k, opt)] == cells[(k, opt)] and cells[(k, "sgd")] == cells[(k, "sgd")]
+                if not (math.isnan(cells[(k, opt)]) or math.isnan(cells[(k, "sgd")]))
             ],
         ),
         _depth_claim(runs, training),
+        _probe_claim(runs, probe, training),
     ]
     frame = claims_table(claims)
+    for name, value in _elpv_references(runs).items():
+        frame.loc[name] = value
+    return frame
+
+
+def _probe_claim(runs: Mapping[str, dict | None], probe: dict | None, training: SeedVariance) -> Claim:
+    """Does training add anything to the pretrained features? The best VGG-16 run (by validation) vs the probe.
+
+    The study's version: transfer (0.778) and fine-tuning (0.792) beat fixed feature
+    extraction (0.653), which trains only a classifier on the frozen features; our probe
+    is the cheapest such classifier (a logistic regression on them).
+    """
+    paper = f"{paper_pair('Transfer', 'Fixed feature extraction')} (transfer vs fixed features)"
+    best = sanity_gate(runs)["run"]
+    if probe is None or best is None:
+        return Claim(PROBE_CLAIM, paper, "the probe or every VGG-16 run is missing", math.nan, NOT_MEASURED, SEED_TEST)
+    return beats(PROBE_CLAIM, paper, best, cell_runs(runs, best), "linear probe", [probe], training)
+
+
+def _elpv_references(runs: Mapping[str, dict | None]) -> dict[str, list]:
+    """Rows setting our best VGG-16 run beside published accuracies on elpv, task for task."""
     best = sanity_gate(runs)
     chosen = runs.get(best["run"] or "")
+    rows = {}
     for task, figure, source in ELPV_PUBLISHED:
         ours = MISSING
         if chosen is not None:
-            value = (
-                chosen["test"]["accuracy"]
-                if task == "four-class"
-                else (chosen["test"].get("binary") or {}).get("accuracy")
-            )
-            ours = MISSING if value is None else f"{best['run']} (best VGG-16 run by validation): {value:.3f}"
-        frame.loc[f"Absolute {task} accuracy on elpv vs {source.split(',')[0]} ({figure:.4f})"] = [
+            test = chosen["test"]
+            binary = (test.get("binary") or {}).get("accuracy")
+            ours = f"{best['run']} (best VGG-16 run by validation): four-class {test['accuracy']:.3f}"
+            if task != "four-class" and binary is not None:
+                ours += f", binary (defect probability >= 0.5) {binary:.3f}"
+        rows[f"Absolute {task} accuracy on elpv vs {source.split(',')[0]} ({figure:.4f})"] = [
+            "elpv",
             f"{source}: {figure:.4f} (their protocol and split, not ours)",
             ours,
             math.nan,
             "reference only",
             "none",
         ]
-    return frame
+    return rows
 
 
 def _pool(runs: Mapping[str, dict | None], depth: int | None = None, optimizers: tuple[str, ...] = ()) -> list[dict]:
@@ -180,13 +192,13 @@ def _depth_claim(runs: Mapping[str, dict | None], training: SeedVariance) -> Cla
     pools = {k: pool for k in depths if (pool := _pool(runs, depth=k))}
     if depth not in pools or len(pools) < 2:
         text = f"depth {depth} and another depth not both measured"
-        return Claim(claim, paper, text, math.nan, "not measured", SEED_TEST)
+        return Claim(claim, paper, text, math.nan, NOT_MEASURED, SEED_TEST)
     val = {k: mean_and_sd([run["val"]["accuracy"] for run in pool])[0] for k, pool in pools.items()}
     rival = max((k for k in pools if k != depth), key=val.get)
     test = seed_test(pools[depth], pools[rival], training)
     means = ", ".join(f"k={k}: {seeds_text(pools[k]).replace('seeds', 'runs').replace('seed', 'run')}" for k in pools)
     text = f"depth {depth} vs depth {rival} (best other depth by validation)"
     if test is None:
-        return Claim(claim, paper, text, math.nan, "not measured", SEED_TEST)
+        return Claim(claim, paper, text, math.nan, NOT_MEASURED, SEED_TEST)
     text += f": difference {difference_text(test)}; test accuracy by depth, optimizers and seeds pooled: {means}"
     return Claim(claim, paper, text, test.p_value, verdict(test.difference, test.p_value), SEED_TEST)

@@ -151,16 +151,29 @@ def verdict(difference: float, p_value: float, alpha: float = ALPHA) -> str:
         alpha: the significance level.
 
     Returns:
-        "holds", "contradicted", "same direction, not significant", "opposite direction,
-        not significant", "tie" or "not measured".
+        "holds" or "opposite" (p < alpha), "not shown (same direction)", "not shown
+        (opposite direction)", "not shown (tie)", or "not measured".
     """
-    if difference != difference or p_value != p_value:
-        return "not measured"
+    if np.isnan(difference) or np.isnan(p_value):
+        return NOT_MEASURED
     if p_value < alpha:
-        return "holds" if difference > 0 else "contradicted"
+        return "holds" if difference > 0 else "opposite"
     if difference > 0:
-        return "same direction, not significant"
-    return "opposite direction, not significant" if difference < 0 else "tie"
+        return "not shown (same direction)"
+    return "not shown (opposite direction)" if difference < 0 else "not shown (tie)"
+
+
+NOT_MEASURED = "not measured"
+VERDICTS = ("holds", "opposite", "not shown", NOT_MEASURED, "reference only")
+"""The short verdicts, in the order a reader weighs them: :func:`short_verdict` maps every verdict to one."""
+
+
+def short_verdict(text: str) -> str:
+    """One of :data:`VERDICTS` for a verdict (``"not shown (same direction)"`` -> ``"not shown"``)."""
+    for short in VERDICTS:
+        if text.startswith(short):
+            return short
+    raise LayerscopeError(f"unknown verdict {text!r}: expected one starting with {', '.join(VERDICTS)}")
 
 
 @dataclass(frozen=True)
@@ -173,6 +186,7 @@ class Claim:
     p_value: float
     verdict: str
     test: str
+    study: str = "A"
 
     def row(self) -> dict:
         """The claim as one table row, keyed by field."""
@@ -214,11 +228,11 @@ def beats(
             lists an image twice.
     """
     if not seeds_a or not seeds_b:
-        return Claim(claim, paper, "a run is missing", float("nan"), "not measured", SEED_TEST)
+        return Claim(claim, paper, "a run is missing", float("nan"), NOT_MEASURED, SEED_TEST)
     test = seed_test(seeds_a, seeds_b, training)
     ours = f"{name_a} {seeds_text(seeds_a)} vs {name_b} {seeds_text(seeds_b)}"
     if test is None:
-        return Claim(claim, paper, ours, float("nan"), "not measured", SEED_TEST)
+        return Claim(claim, paper, ours, float("nan"), NOT_MEASURED, SEED_TEST)
     ours += f"; difference {difference_text(test)}"
     return Claim(claim, paper, ours, test.p_value, verdict(test.difference, test.p_value), SEED_TEST)
 
@@ -244,7 +258,7 @@ def sign_test(claim: str, paper: str, pairs: Sequence[tuple[float, float]]) -> C
     wins = sum(a > b for a, b in pairs)
     losses = sum(a < b for a, b in pairs)
     if wins + losses == 0:
-        return Claim(claim, paper, "no paired cells", float("nan"), "not measured", "sign test")
+        return Claim(claim, paper, "no paired cells", float("nan"), NOT_MEASURED, "sign test")
     from scipy.stats import binomtest  # lazily: the Snakefile imports this module's table names
 
     p_value = float(binomtest(wins, wins + losses, 0.5).pvalue)
@@ -265,20 +279,20 @@ def rank_agreement(claim: str, published: Mapping[str, float], ours: Mapping[str
     """
     keys = [key for key in published if key in ours and ours[key] == ours[key]]
     if len(keys) < 3:
-        return Claim(claim, "ordering", f"{len(keys)} cells measured", float("nan"), "not measured", "Spearman")
+        return Claim(claim, "ordering", f"{len(keys)} cells measured", float("nan"), NOT_MEASURED, "Spearman")
     from scipy.stats import spearmanr
 
     result = spearmanr([published[k] for k in keys], [ours[k] for k in keys])
     rho, p_value = float(result.statistic), float(result.pvalue)
     text = f"rho = {rho:.2f} over {len(keys)} cells"
     if rho != rho:
-        return Claim(claim, "ordering", text + " (constant ranks)", float("nan"), "not measured", "Spearman")
+        return Claim(claim, "ordering", text + " (constant ranks)", float("nan"), NOT_MEASURED, "Spearman")
     return Claim(
         claim,
         "ordering",
         text,
         p_value,
-        verdict(rho, p_value).replace("holds", "orderings agree").replace("contradicted", "orderings reversed"),
+        verdict(rho, p_value),
         "Spearman",
     )
 
@@ -290,7 +304,8 @@ def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:
         claims: the checked claims.
 
     Returns:
-        Columns paper, ours, p_value, verdict and test.
+        Columns study, paper, ours, p_value, verdict and test.
     """
-    frame = pd.DataFrame([c.row() for c in claims], columns=["claim", "paper", "ours", "p_value", "verdict", "test"])
+    columns = ["claim", "study", "paper", "ours", "p_value", "verdict", "test"]
+    frame = pd.DataFrame([c.row() for c in claims], columns=columns)
     return frame.set_index("claim")

@@ -18,22 +18,22 @@ from layerscope.core.statistics import SeedVariance
 from layerscope.results.comparisons import seed_test, training_variance, verdict
 from layerscope.results.gate import sanity_gate
 from layerscope.results.selection import cell_runs, optimizer_label, optimizer_rank, primary_runs, select
-from layerscope.results.tables import PROBE, TRANSFER, frame, summary
+from layerscope.results.tables import PROBE, frame, summary, transfer_label
 from layerscope.train.runs import parse_name
 
 
-def approach_tests(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dict | None = None) -> pd.DataFrame:
+def approach_tests(runs: Mapping[str, dict | None], transfer: int | str = 3, probe: dict | None = None) -> pd.DataFrame:
     """Table 8's differences tested over test images and retraining variance (:func:`seed_test`).
 
     Fine-tuning vs transfer, transfer vs random weights, transfer vs LeNet-5, transfer vs
     fixed feature extraction, and the best VGG-16 run vs the linear probe; each side is
     the run Table 8 shows for that approach, with all its seeds.
     """
-    table8 = summary(runs, transfer_depth, probe)
+    table8 = summary(runs, transfer, probe)
     chosen = {model: (table8.loc[model, "run"], cell_runs(runs, table8.loc[model, "run"])) for model in table8.index}
     if probe is not None:
         chosen[PROBE] = ("linear-probe", [probe])
-    transfer = f"{TRANSFER} ({transfer_depth} frozen blocks)"
+    transfer = transfer_label(transfer)
     best_vgg = sanity_gate(runs)["run"]
     pairs = [
         ("Fine-tuning", transfer),

@@ -1,8 +1,8 @@
 """The report's landing page: what the run found, read from the run's own table files.
 
 Snakemake's report opens on the global description (``workflow/report/workflow.rst``),
-which includes the HTML fragment written here: Table 8 with its intervals, the sanity
-gate, the verdict on each of the study's claims, the freeze-depth recommendation, the key
+which includes the HTML fragment written here: the verdict on each of the study's claims
+first, then Table 8 with its intervals, Table 9, the baselines, the freeze-depth recommendation, the key
 figures, the machine and the wall time, and links into the report's categories. Nothing
 on it is typed by hand: every figure comes from the tables the ``tables`` and
 ``freeze_recommendation`` rules wrote.
@@ -26,6 +26,7 @@ from layerscope.core.atomic import write_text
 from layerscope.core.devices import gpu_count
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import MISSING, best_mask, cell_text, read_table, table_fragment
+from layerscope.results.comparisons import short_verdict
 
 ACCURACIES = ["train_accuracy", "val_accuracy", "test_accuracy", "test_f1_weighted"]
 WITH_INTERVALS = ["test_accuracy", "test_f1_weighted"]
@@ -73,6 +74,14 @@ def _with_intervals(table8: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         ]
         marks[name] = best[column]
     return shown, marks
+
+
+def claims_first(claims: pd.DataFrame) -> pd.DataFrame:
+    """The claims table as the landing page leads with it: the short verdict first, then p, paper and ours."""
+    shown = claims.copy()
+    shown.insert(0, "verdict ", [short_verdict(v) for v in shown["verdict"]])
+    columns = ["verdict ", "p_value", "paper", "ours", "study"]
+    return shown[[c for c in columns if c in shown]].rename(columns={"verdict ": "verdict"})
 
 
 def report_link(path: str | os.PathLike, text: str) -> str:
@@ -142,19 +151,20 @@ def landing_html(
         _STYLE,
         '<div class="layerscope-landing">',
         f"<h2>What the {html.escape(experiment)} run found</h2>",
-        f"<p><b>Sanity gate.</b> {html.escape(gate.get('sentence', MISSING))}</p>",
+        table_fragment(
+            claims_first(claims),
+            None,
+            "The study's claims checked on our runs: the paper's figures beside ours. 'holds' and 'opposite' "
+            "need p < 0.05, tested over the test images with the retraining variance pooled over the cells "
+            "trained under several seeds; 'not shown' is a difference the test cannot tell from noise.",
+        ),
         table_fragment(
             table8, table8_best, "Table 8. Accuracy by approach (95% bootstrap intervals over test images)."
         ),
         table_fragment(
-            claims[[c for c in ("paper", "ours", "p_value", "verdict") if c in claims]],
-            None,
-            "The study's claims checked on our runs ('holds' and 'contradicted' need p < 0.05, tested over the "
-            "test images with the retraining variance pooled over the cells trained under several seeds).",
-        ),
-        table_fragment(
             grid, best_mask(grid, grid.columns, "grid"), "Table 9. Test accuracy by frozen blocks and optimizer."
         ),
+        f"<p><b>Baselines.</b> {html.escape(gate.get('sentence', MISSING))}</p>",
     ]
     if recommendation:
         parts.append(f"<p><b>Freeze depth.</b> {html.escape(str(recommendation.get('sentence', MISSING)))}</p>")

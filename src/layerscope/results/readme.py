@@ -20,6 +20,7 @@ import pandas as pd
 from layerscope.core.atomic import write_text
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import to_markdown
+from layerscope.results.comparisons import short_verdict
 from layerscope.results.gate import gate_line
 
 BEGIN = re.compile(r"<!-- results: (?P<source>\S+) sha256=(?P<sha>[0-9a-f]{64}) -->\n")
@@ -65,9 +66,19 @@ def _notes(row: pd.Series) -> str:
     return "; ".join(notes)
 
 
-def claims_summary(claims: pd.DataFrame) -> pd.DataFrame:
-    """The claims table without its test column: claim, paper, ours, p, verdict."""
-    return claims[[column for column in claims.columns if column != "test"]]
+def claim_lines(claims: pd.DataFrame) -> str:
+    """Each claim on one line, the verdict first: what a reader came for, before any table.
+
+    ``- **holds**: Transfer beats LeNet-5 (p = 0.001). Paper 0.778 vs 0.625; ours ...``
+    """
+    lines = []
+    for claim, row in claims.iterrows():
+        p_value = row["p_value"]
+        p_text = "" if not isinstance(p_value, float) or math.isnan(p_value) else f" (p = {p_value:.3g})"
+        lines.append(
+            f"- **{short_verdict(row['verdict'])}**: {claim}{p_text}. Paper: {row['paper']}. Ours: {row['ours']}."
+        )
+    return "\n".join(lines) + "\n"
 
 
 def freeze_cells(table9: pd.DataFrame) -> pd.DataFrame:
@@ -103,13 +114,15 @@ def readme_results(
     variance: str,
     machines: Sequence[str] = (),
 ) -> str:
-    """The README's results block: Tables 8 and 9, the gate, the retraining variance, the claims, the machine."""
+    """The README's results block: the claims with their verdicts first, Tables 8 and 9, baselines, machine."""
+    claims = tables["comparison_paper"]
     sections = [
+        claim_lines(claims[claims["verdict"] != "reference only"]),
         to_markdown(approach_table(tables["table8_summary"])),
         to_markdown(freeze_cells(tables["table9_statistics"])),
-        f"Sanity gate: {gate_line(gate, classes)}",
         variance,
-        to_markdown(claims_summary(tables["comparison_paper"])),
+        f"Baselines: {gate_line(gate, classes)}",
+        claim_lines(claims[claims["verdict"] == "reference only"]).replace("**reference only**", "reference"),
     ]
     if machines:
         sections.append("Trained on: " + "; ".join(machines) + ".")

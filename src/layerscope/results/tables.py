@@ -151,13 +151,30 @@ PROBE = "Linear probe (logistic regression on frozen VGG-16 features)"
 MAJORITY = "Majority class"
 
 
-def _summary_candidates(runs: Mapping[str, dict | None], transfer_depth: int) -> dict[str, dict[str, dict | None]]:
+def transfer_depth_of(transfer: int | str) -> int:
+    """The frozen depth of Table 8's "Transfer" row, given as a depth or as the run itself."""
+    return transfer if isinstance(transfer, int) else parse_name(transfer)[1]
+
+
+def transfer_label(transfer: int | str) -> str:
+    """Table 8's name of the "Transfer" row, e.g. "Transfer (3 frozen blocks)"."""
+    return f"{TRANSFER} ({transfer_depth_of(transfer)} frozen blocks)"
+
+
+def _transfer_candidates(runs: Mapping[str, dict | None], transfer: int | str) -> dict[str, dict | None]:
+    """The "Transfer" row's run: the named run (the one fine-tuning starts from), else the depth's best."""
+    if isinstance(transfer, int):
+        return select(runs, "freeze", k=transfer)
+    return {transfer: runs.get(transfer)} if transfer in runs else {}
+
+
+def _summary_candidates(runs: Mapping[str, dict | None], transfer: int | str) -> dict[str, dict[str, dict | None]]:
     depths = {run_id: run for run_id, run in select(runs, "freeze").items() if 1 <= parse_name(run_id)[1] <= 4}
     return {
         "LeNet-5": select(runs, "lenet5"),
         "Random weights": select(runs, "scratch"),
         "Fixed feature extraction": select(runs, "freeze", k=5),
-        TRANSFER: select(runs, "freeze", k=transfer_depth),
+        TRANSFER: _transfer_candidates(runs, transfer),
         BEST_DEPTH: depths,
         "Fine-tuning": select(runs, "finetune"),
     }
@@ -206,11 +223,13 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dict | None = None) -> pd.DataFrame:
+def summary(runs: Mapping[str, dict | None], transfer: int | str = 3, probe: dict | None = None) -> pd.DataFrame:
     """Table 8: each approach's run picked by VALIDATION accuracy, with 95% bootstrap intervals.
 
-    "Transfer" is the study's chosen depth (``transfer_depth`` frozen blocks, best optimizer
-    by validation), as in the study, where the depth was chosen from Grad-CAM maps;
+    "Transfer" is the study's chosen depth, as in the study, where the depth was chosen
+    from Grad-CAM maps: ``transfer`` names either the run (the one fine-tuning starts
+    from, so fine-tuning is compared with its own start) or the depth (best optimizer by
+    validation);
     "Best freeze depth" is the best of depths 1-4 by validation. Two baselines close the
     table: the linear probe and the majority class. A candidate scores its mean validation
     accuracy over seeds; a collapsed or unconverged one is picked only when no healthy
@@ -221,7 +240,7 @@ def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dic
 
     Args:
         runs: runs by id, as :func:`load_runs` returns them (seed replicates included).
-        transfer_depth: the frozen depth of the "Transfer" row.
+        transfer: the "Transfer" row's run id, or its frozen depth.
         probe: the linear probe's metrics (:func:`load_probe`), or None to leave its row out.
 
     Returns:
@@ -229,11 +248,11 @@ def summary(runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dic
     """
     primary = primary_runs(runs)
     rows = []
-    for model, candidates in _summary_candidates(primary, transfer_depth).items():
+    for model, candidates in _summary_candidates(primary, transfer).items():
         chosen = best_by_val(candidates, runs)
         run = None if chosen is None else candidates[chosen]
         seeds, seed_mean, seed_sd = (0, math.nan, math.nan) if chosen is None else seed_spread(runs, chosen)
-        label = f"{TRANSFER} ({transfer_depth} frozen blocks)" if model == TRANSFER else model
+        label = transfer_label(transfer) if model == TRANSFER else model
         rows.append(
             {
                 "model": label,

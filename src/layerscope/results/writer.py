@@ -29,7 +29,7 @@ from layerscope.results.tables import (
     vgg_by_initialisation,
 )
 
-TABLES = {  # file stem: (builder, best columns, best scope, caption); builders take (runs, transfer_depth, probe)
+TABLES = {  # file stem: (builder, best columns, best scope, caption); builders take (runs, transfer, probe)
     "table5_vgg_initialisation": (
         lambda runs, *_: vgg_by_initialisation(primary_runs(runs)),
         ["val_accuracy", "test_accuracy"],
@@ -87,7 +87,7 @@ TABLES = {  # file stem: (builder, best columns, best scope, caption); builders 
         paper_comparison,
         [],
         "column",
-        "The study's claims checked on our runs (p < 0.05 for 'holds'/'contradicted'), "
+        "The study's claims checked on our runs (p < 0.05 for 'holds'/'opposite'), "
         "and absolute accuracy beside published results on the same data only.",
     ),
 }
@@ -115,17 +115,17 @@ def _summary_markdown(
         "Every best run is picked by validation accuracy; picking by test accuracy would leak the "
         "test split into model selection. Intervals are 95% percentile bootstrap intervals over test "
         "images, and those of differences and seed means add the retraining variance below; 'holds' and "
-        "'contradicted' need p < 0.05.",
+        "'opposite' need p < 0.05.",
         variance,
     ]
-    for stem in ("table8_summary", "table8_tests", "table9_freeze_grid", "table9_tests", "comparison_paper"):
+    for stem in ("comparison_paper", "table8_summary", "table8_tests", "table9_freeze_grid", "table9_tests"):
         _, best, scope, caption = TABLES[stem]
         df = tables[stem]
         sections += [
             f"## {caption}",
             to_markdown(df, best_mask(df, df.columns if best is None else best, scope)),
         ]
-    sections += ["## Sanity gate", gate_line(gate, classes)]
+    sections += ["## Baselines", gate_line(gate, classes)]
     return "\n\n".join(section.rstrip("\n") for section in sections) + "\n"
 
 
@@ -136,7 +136,7 @@ def write_all_tables(
     input_shape: Sequence[int],
     num_classes: int,
     classes: Sequence[str],
-    transfer_depth: int = 3,
+    transfer: int | str = 3,
     probe: dict | None = None,
     machines: Sequence[str] = (),
 ) -> list[Path]:
@@ -149,7 +149,7 @@ def write_all_tables(
         input_shape: the image shape (height, width, channels), for Table 4's LeNet-5 layout.
         num_classes: the number of classes.
         classes: the class names, index order (the majority class is named in the gate).
-        transfer_depth: the frozen depth of Table 8's "Transfer" row.
+        transfer: Table 8's "Transfer" run, or its frozen depth (:func:`summary`).
         probe: the linear probe's metrics (with ``test_predictions``), or None.
         machines: the machines the runs trained on (:func:`layerscope.core.machine.machines_of`),
             named in the README's block.
@@ -172,7 +172,7 @@ def write_all_tables(
     )
     tables = {}
     for stem, (builder, best, scope, caption) in TABLES.items():
-        df = tables[stem] = builder(runs, transfer_depth, probe)
+        df = tables[stem] = builder(runs, transfer, probe)
         files += write_table(df, out / stem, df.columns if best is None else best, scope, caption)
     gate, variance = sanity_gate(runs, probe), variance_line(training_variance(runs))
     write_text(out / "sanity_gate.json", json.dumps({**gate, "sentence": gate_line(gate, classes)}, indent=1) + "\n")

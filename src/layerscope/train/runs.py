@@ -131,6 +131,18 @@ def finetune_source(runs: dict) -> str:
     return source
 
 
+def transfer_run(runs: dict) -> int | str:
+    """Table 8's "Transfer" row: the run fine-tuning starts from when it has the study's depth, else the depth.
+
+    So fine-tuning is compared with the very network it started from; without fine-tuning
+    (or from another depth) the row is the best optimizer at ``runs.transfer_depth`` by validation.
+    """
+    source = runs["finetune_from"]
+    if source and parse_name(source)[1] == runs["transfer_depth"]:
+        return source
+    return runs["transfer_depth"]
+
+
 FAMILIES = ("lenet5", "scratch", "freeze", "finetune", "gap")
 
 # Keys of ``training`` that only some runs read; every other key applies to every run.

@@ -1,0 +1,18 @@
+"""The run's cost tables from Snakemake's benchmark records (see layerscope.results.costs)."""
+
+import json
+from pathlib import Path
+
+from layerscope.core.scripting import run_job, write_job_provenance
+
+
+def main(smk):
+    from layerscope.core.machine import machines_of
+    from layerscope.results.costs import write_cost_tables
+
+    machines = machines_of(json.loads(Path(p).read_text()) for p in smk.input.train_provenance)
+    written = write_cost_tables(Path(smk.params.results), Path(smk.output.rules[0]).parent, machines)
+    write_job_provenance(smk, inputs=list(smk.input.train), outputs=written)
+
+
+run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)
