@@ -160,13 +160,17 @@ def test_every_kind_of_transparency_is_composited(tmp_path):
     Image.new("RGB", (2, 1), (10, 20, 30)).save(tmp_path / "key.png", transparency=(10, 20, 30))
     Image.fromarray(np.array([[[90, 255], [90, 0]]], dtype=np.uint8), mode="LA").save(tmp_path / "la.png")
     write_png16(tmp_path / "la16.png", [[[40000, 65535], [40000, 0]]])
+    Image.fromarray(np.array([[500, 40000]], dtype=np.uint16)).save(tmp_path / "key16.png", transparency=500)
     Image.new("RGBA", (2, 1), (1, 2, 3, 255)).save(tmp_path / "opaque.png")
     read = {name: read_image(tmp_path / name, (1, 2), background=255) for name in os.listdir(tmp_path)}
     assert read["palette.png"].pixels[0].tolist() == [[255, 255, 255], [0, 0, 255]]
     assert read["key.png"].pixels[0].tolist() == [[255, 255, 255]] * 2
     assert read["la.png"].pixels[0].tolist() == [[90, 90, 90], [255, 255, 255]]
     assert read["la16.png"].pixels[0, 1].tolist() == [255, 255, 255]
-    assert all(read[name].notes == (images.COMPOSITED,) for name in ("palette.png", "key.png", "la.png", "la16.png"))
+    assert read["key16.png"].pixels[0].tolist() == [[255, 255, 255], [156, 156, 156]]  # 40000 / 257 = 155.6
+    composited = ("palette.png", "key.png", "la.png", "la16.png")
+    assert all(read[name].notes == (images.COMPOSITED,) for name in composited)
+    assert read["key16.png"].notes == (images.HIGH_BIT_SCALED, images.COMPOSITED)
     assert read["opaque.png"].notes == ()  # an alpha channel that hides nothing is no composite
 
 
@@ -248,6 +252,19 @@ def test_a_broken_symlink_is_a_bad_image(tmp_path, make, message):
     skipped = prepare(settings(root, on_bad_image="skip"), tmp_path / "skip")
     assert "a/x.png" in skipped.files.reasons["skipped-unreadable"]
     assert len(skipped.manifest) == 12
+
+
+def test_a_manifest_row_naming_a_dangling_link_is_a_bad_image(tmp_path):
+    csv = manifest_of(tmp_path, ["a", "b"] * 3)
+    os.symlink("gone.png", tmp_path / "link.png")
+    csv.write_text(csv.read_text() + "link.png,a\n")
+    with pytest.raises(BadImageError, match="link.png: a dangling symlink"):
+        prepare(DataSettings(source="manifest", path=str(csv), image_size=(8, 8), val_fraction=0.5), tmp_path / "o")
+    skipped = prepare(
+        DataSettings(source="manifest", path=str(csv), image_size=(8, 8), val_fraction=0.5, on_bad_image="skip"),
+        tmp_path / "o",
+    )
+    assert skipped.files.counts() == {"read": 6, "skipped-unreadable": 1}
 
 
 # whatever Pillow refuses

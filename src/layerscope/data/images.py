@@ -60,7 +60,6 @@ COMPOSITED = "transparency-composited"
 HIGH_BIT_SCALED = "high-bit-depth-scaled"
 FLOAT_SCALED = "float-scaled"
 FIRST_FRAME = "first-frame-only"
-EXIF_IGNORED = "unreadable-exif-ignored"
 PROFILE_NOT_APPLIED = "colour-profile-not-applied"
 
 
@@ -187,13 +186,8 @@ def _check_regular_file(path: str | os.PathLike) -> None:
 
 
 def _upright(image: Image.Image, notes: list[str]) -> Image.Image:
-    """The image turned as its EXIF Orientation tag says; unreadable EXIF is ignored, as viewers do."""
-    try:
-        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
-    except Exception:  # a damaged EXIF block: the pixels are still the image
-        notes.append(EXIF_IGNORED)
-        return image
-    if orientation not in range(2, 9):
+    """The image turned as its EXIF Orientation tag says (Pillow reads damaged EXIF as none, with a warning)."""
+    if image.getexif().get(ExifTags.Base.Orientation, 1) not in range(2, 9):
         return image
     notes.append(ORIENTED)
     return ImageOps.exif_transpose(image)

@@ -168,7 +168,7 @@ class FolderListing:
         left_out: reason -> relative paths of the files (and folders) not tried, each sorted:
             ``skipped-hidden``, ``skipped-suffix``, ``skipped-outside-class``,
             ``skipped-symlink-loop`` (a linked folder that is its own ancestor; the path ends
-            in ``/``) and ``unlistable-folder``.
+            in ``/``) and ``skipped-unlistable-folder``.
     """
 
     classes: list[str]
