@@ -84,12 +84,13 @@ def test_hidden_files_and_folders_are_skipped_at_every_depth_and_counted(tmp_pat
     ]
     (root / "a" / "._img00.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS resource fork
     before = listing_digest("folder", str(root))
-    with caplog.at_level(logging.INFO, logger="layerscope.data.sources"):
-        manifest = prepare(
+    with caplog.at_level(logging.INFO, logger="layerscope.data.prepare"):
+        prepared = prepare(
             DataSettings(source="folder", path=str(root), image_size=(8, 8), val_fraction=0.5), tmp_path / "out"
         )
-    assert sorted(manifest["path"]) == [f"{label}/img{i:02d}.png" for label in "ab" for i in range(6)]
-    assert f"skipped {len(hidden) + 1} hidden image file(s)" in caplog.text
+    assert sorted(prepared.manifest["path"]) == [f"{label}/img{i:02d}.png" for label in "ab" for i in range(6)]
+    assert prepared.files.counts() == {"read": 12, "skipped-hidden": len(hidden) + 1}
+    assert f"17 file(s): 12 read, {len(hidden) + 1} skipped-hidden" in caplog.text
     (root / "a" / ".ipynb_checkpoints" / "img01-checkpoint.png").write_bytes(hidden[0].read_bytes())
     assert listing_digest("folder", str(root)) == before  # a new hidden file reruns nothing
 
@@ -299,7 +300,7 @@ def test_outputs_name_images_relative_to_the_data_source(tmp_path):
     assert str(tmp_path).encode() not in manifest
     assert set(pd.read_csv(tmp_path / "x/manifest.csv")["path"]) == {f"{c}/{i}.png" for c in "ab" for i in range(6)}
     elpv = prepare(DataSettings(source="elpv", image_size=(8, 8), max_per_class=3, val_fraction=0.5), tmp_path / "elpv")
-    assert all(path.startswith("images/cell") for path in elpv["path"])
+    assert all(path.startswith("images/cell") for path in elpv.manifest["path"])
 
 
 # a missing weights file and a batch larger than the training split

@@ -17,7 +17,7 @@ def settings(path, **overrides):
 
 def test_outputs_shapes_and_types(image_folder, tmp_path):
     out = tmp_path / "data"
-    manifest = prepare(settings(image_folder), out)
+    manifest = prepare(settings(image_folder), out).manifest
     assert all(p.is_file() for p in output_files(out))
     assert list(manifest.columns) == ["path", "label", "group", "split", "sha256"]
     assert load_classes(out) == ["crack", "inclusion", "scratch"]
@@ -33,7 +33,7 @@ def test_outputs_shapes_and_types(image_folder, tmp_path):
 
 def test_arrays_match_manifest_order(image_folder, tmp_path):
     out = tmp_path / "data"
-    manifest = prepare(settings(image_folder), out)
+    manifest = prepare(settings(image_folder), out).manifest
     x, y = load_split(out, "test")
     rows = manifest[manifest["split"] == "test"]
     classes = load_classes(out)
@@ -52,7 +52,7 @@ def test_rerun_is_byte_identical(image_folder, tmp_path):
 
 
 def test_no_leakage_between_splits(image_folder, tmp_path):
-    manifest = prepare(settings(image_folder), tmp_path / "d")
+    manifest = prepare(settings(image_folder), tmp_path / "d").manifest
     sets = [set(manifest[manifest["split"] == s]["sha256"]) for s in ("train", "val", "test")]
     assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
 
@@ -80,9 +80,11 @@ def test_corrupt_image_is_named_and_nothing_is_written(image_folder, tmp_path):
 def test_corrupt_image_skipped_when_asked(image_folder, tmp_path, caplog):
     (image_folder / "crack" / "crack_03.png").write_bytes(b"not a png")
     with caplog.at_level(logging.WARNING):
-        manifest = prepare(settings(image_folder, on_bad_image="skip"), tmp_path / "data")
-    assert len(manifest) == 29
-    assert "skipped 1 unreadable image" in caplog.text and "crack_03.png" in caplog.text
+        prepared = prepare(settings(image_folder, on_bad_image="skip"), tmp_path / "data")
+    assert len(prepared.manifest) == 29
+    assert prepared.files.counts() == {"read": 29, "skipped-unreadable": 1}
+    assert "30 file(s): 29 read, 1 skipped-unreadable" in caplog.text
+    assert "cannot read image" in caplog.text and "crack_03.png" in caplog.text
 
 
 def test_manifest_split_column_wins(tmp_path):
@@ -91,7 +93,9 @@ def test_manifest_split_column_wins(tmp_path):
         write_png(tmp_path / f"{i}.png", seed=i)
         lines.append(f"{i}.png,{'ab'[i % 2]},{['train', 'train', 'val', 'val', 'test', 'test'][i]}")
     (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
-    manifest = prepare(DataSettings(source="manifest", path=str(tmp_path / "m.csv"), image_size=(8, 8)), tmp_path / "o")
+    manifest = prepare(
+        DataSettings(source="manifest", path=str(tmp_path / "m.csv"), image_size=(8, 8)), tmp_path / "o"
+    ).manifest
     assert list(manifest["split"]) == ["train", "train", "val", "val", "test", "test"]
 
 
@@ -108,8 +112,9 @@ def test_duplicate_across_manifest_splits_is_refused(tmp_path):
 def test_max_per_class_subsamples_and_is_seeded(image_folder, tmp_path):
     a = prepare(settings(image_folder, max_per_class=8), tmp_path / "a")
     b = prepare(settings(image_folder, max_per_class=8), tmp_path / "b")
-    assert a["label"].value_counts().tolist() == [8, 8, 8]
-    assert a.equals(b)
+    assert a.manifest["label"].value_counts().tolist() == [8, 8, 8]
+    assert a.manifest.equals(b.manifest)
+    assert a.files.counts() == {"read": 24, "skipped-max-per-class": 6}
 
 
 def test_settings_from_config_ignores_nothing_it_needs():

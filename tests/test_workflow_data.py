@@ -32,7 +32,11 @@ def folder_config(tmp_path, image_folder):
 
 
 def test_data_stage_through_snakemake(tmp_path):
-    run = snakemake(tmp_path, "prepare_data", "--configfile", str(REPO / "config/smoke.yaml"))
+    config = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
+    config["seed"] = 7.0  # integer keys written as floats reach every job as ints
+    config["data"].update(image_size=[40.0, 40], max_per_class=12.0)
+    (tmp_path / "floats.yaml").write_text(yaml.safe_dump(config))
+    run = snakemake(tmp_path, "prepare_data", "--configfile", str(tmp_path / "floats.yaml"))
     assert run.returncode == 0, run.stderr
     data = tmp_path / "results/smoke/data"
     manifest = pd.read_csv(data / "manifest.csv")
@@ -40,7 +44,9 @@ def test_data_stage_through_snakemake(tmp_path):
     x, y = np.load(data / "train_images.npy"), np.load(data / "train_labels.npy")
     assert x.shape == (32, 40, 40, 3) and x.dtype == np.uint8 and y.shape == (32,)
     prov = json.loads((data / "provenance.json").read_text())
-    assert prov["experiment"] == "smoke" and prov["seed"] == 7
+    assert prov["experiment"] == "smoke" and prov["seed"] == 7 and type(prov["seed"]) is int
+    assert prov["extra"]["resize"] == "stretch"
+    assert prov["extra"]["files"]["counts"] == {"read": 48, "skipped-max-per-class": 2624 - 48}
     assert str(data / "manifest.csv") in {str(tmp_path / k) if not k.startswith("/") else k for k in prov["outputs"]}
     assert (tmp_path / "results/smoke/logs/prepare_data.log").read_text().count("decoding images") >= 1
     assert (tmp_path / "results/smoke/benchmarks/prepare_data.tsv").is_file()

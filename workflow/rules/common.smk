@@ -3,6 +3,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from layerscope.core.code_digest import code_digest as library_digest
+from layerscope.core.config_types import integers_as_int
 from layerscope.core.errors import LayerscopeError
 from layerscope.data.sources import listing_digest
 from layerscope.data.splits import SPLITS
@@ -34,6 +35,8 @@ def sort_keys(mapping):
 
 
 sort_keys(config)
+# The schema's integer type lets 40.0 through; every library below gets 40.
+integers_as_int(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 
 RESULTS = f"results/{config['experiment']}"
 LOGS = f"{RESULTS}/logs"

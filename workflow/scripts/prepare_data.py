@@ -9,13 +9,18 @@ from layerscope.data.prepare import DataSettings, output_files, prepare
 def main(smk):
     settings = DataSettings.from_config(smk.params.data, smk.params.seed)
     out_dir = Path(smk.output.manifest).parent
-    manifest = prepare(settings, out_dir)
+    prepared = prepare(settings, out_dir)
     write_job_provenance(
         smk,
         inputs=[p for p in smk.input if Path(p).is_file()],
         outputs=output_files(out_dir),
         seed=smk.params.seed,
-        extra={"source": settings.source, "images": len(manifest)},
+        extra={
+            "source": settings.source,
+            "images": len(prepared.manifest),
+            "resize": settings.resize,
+            "files": prepared.files.record(),
+        },
     )
 
 

@@ -6,28 +6,30 @@ are relative to the source's root (the elpv package's data folder, ``data.path``
 folder, the manifest's folder), so outputs that name images read the same whichever
 folder or machine ran them.
 
-Hidden files and folders (a path component starting with ``.``: ``.ipynb_checkpoints``,
-macOS ``._*`` AppleDouble files, editor backups) are never read from a class folder, at
-any depth; a manifest is taken as written, since each of its rows is a deliberate choice.
+A folder source is walked following symlinks (a link back to an ancestor folder is cut),
+and every file under it is either tried as an image or left out for a named reason
+(:class:`FolderListing`): hidden files and folders (a path component starting with ``.``:
+``.ipynb_checkpoints``, macOS ``._*`` AppleDouble files, editor backups), files outside a
+class folder, and suffixes Pillow does not read. A manifest is taken as written, since
+each of its rows is a deliberate choice.
+
+Class order: ``data.classes``, else the labels sorted, by value when all are numbers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources
-import logging
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from PIL import Image
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.data.splits import SPLITS
-
-log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 
 ELPV_CLASSES = ("0.00", "0.33", "0.67", "1.00")
 """elpv labels: the defect probability an expert gave a cell, rounded to two decimals."""
@@ -42,11 +44,14 @@ class Source:
             label, group, and optionally split.
         classes: the class order; a label's integer is its position.
         root: the folder the table's paths are relative to.
+        left_out: reason -> paths (relative to ``root``) of the files under a folder source
+            that are not in the table (see :class:`FolderListing`); empty for other sources.
     """
 
     table: pd.DataFrame
     classes: tuple[str, ...]
     root: Path
+    left_out: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def files(self) -> list[Path]:
@@ -82,7 +87,10 @@ def listing_digest(kind: str, path: str | None = None) -> str:
         return "no-path"
     elif kind == "folder":
         root = Path(path)
-        files = [root / name for name, _ in folder_images(root)[0]] if root.is_dir() else []
+        try:
+            files = [root / name for name, _ in list_folder(root).images] if root.is_dir() else []
+        except (LayerscopeError, OSError):
+            files = []
     else:
         root = Path(path).parent
         files = [Path(path), *_manifest_paths(Path(path))]
@@ -132,41 +140,125 @@ def folder_source(path: str, classes: list[str] | None = None) -> Source:
     root = Path(path)
     if not root.is_dir():
         raise LayerscopeError(f"data.path: folder not found: {root}")
-    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not found:
+    listing = list_folder(root)
+    if not listing.classes:
         raise LayerscopeError(f"data.path: {root} has no class sub-folders")
-    order = _class_order(found, classes, where=str(root))
-    images, hidden = folder_images(root)
-    if hidden:
-        log.info("skipped %d hidden image file(s) under %s (a path part starting with '.')", hidden, root)
-    rows = [(name, label, "all") for name, label in images]
-    empty = [label for label in found if not any(r[1] == label for r in rows)]
+    order = _class_order(listing.classes, classes, where=str(root))
+    rows = [(name, label, "all") for name, label in listing.images]
+    empty = [label for label in listing.classes if not any(r[1] == label for r in rows)]
     if empty:
-        raise LayerscopeError(f"data.path: class folder(s) without images in {root}: {', '.join(empty)}")
-    return Source(pd.DataFrame(rows, columns=["path", "label", "group"]), order, root)
+        raise LayerscopeError(
+            f"data.path: class folder(s) without images in {root}: {', '.join(empty)}"
+            f"{'' if not listing.left_out else ' (files left out: ' + _reason_counts(listing.left_out) + ')'}"
+        )
+    return Source(pd.DataFrame(rows, columns=["path", "label", "group"]), order, root, listing.left_out)
 
 
-def folder_images(root: Path) -> tuple[list[tuple[str, str]], int]:
-    """The images of a folder source and how many hidden ones were passed over.
+@dataclass(frozen=True)
+class FolderListing:
+    """What a folder source holds, file by file.
 
-    Args:
-        root: the folder with one sub-folder per class.
-
-    Returns:
-        ``(images, hidden)``: (path relative to ``root`` in POSIX form, class) for each image,
-        sorted by path, and the count of image files left out because a component of their
-        path starts with ``.`` (hidden class folders included).
+    Attributes:
+        classes: the class folders (non-hidden sub-folders of the root, symlinked ones
+            included), sorted by name.
+        images: (path relative to the root in POSIX form, class) of every file the data
+            stage tries to decode, sorted by path: files with a suffix Pillow reads (see
+            :func:`readable_suffixes`) inside a class folder, and broken symlinks there
+            (bad images).
+        left_out: reason -> relative paths of the files (and folders) not tried, each sorted:
+            ``skipped-hidden``, ``skipped-suffix``, ``skipped-outside-class``,
+            ``skipped-symlink-loop`` (a linked folder that is its own ancestor; the path ends
+            in ``/``) and ``skipped-unlistable-folder``.
     """
-    images, hidden = [], 0
-    for file in sorted(root.rglob("*"), key=lambda f: f.relative_to(root).parts):
-        parts = file.relative_to(root).parts
-        if len(parts) < 2 or file.suffix.lower() not in IMAGE_SUFFIXES or not file.is_file():
-            continue
-        if any(part.startswith(".") for part in parts):
-            hidden += 1
-            continue
-        images.append((Path(*parts).as_posix(), parts[0]))
-    return images, hidden
+
+    classes: list[str]
+    images: list[tuple[str, str]]
+    left_out: dict[str, list[str]]
+
+
+def list_folder(root: Path) -> FolderListing:
+    """Walk a folder source, following symlinks (a link back to an ancestor is cut and named).
+
+    Hidden files and folders (a path part starting with ``.``) are walked only to be counted.
+    A folder linked twice (not a loop) is walked twice: its images count as duplicates, which
+    the splits keep together, and under two classes they stop the stage.
+    """
+    suffixes = readable_suffixes()
+    classes: list[str] = []
+    images: list[tuple[str, str]] = []
+    left_out: dict[str, list[str]] = {}
+
+    def leave_out(reason: str, parts: tuple[str, ...], folder: bool = False) -> None:
+        left_out.setdefault(reason, []).append("/".join(parts) + ("/" if folder else ""))
+
+    def walk(folder: Path, parts: tuple[str, ...], ancestors: frozenset, hidden: bool) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as err:
+            if not parts:
+                raise LayerscopeError(f"data.path: cannot list {root}: {err.strerror}") from None
+            leave_out(UNLISTABLE, parts, folder=True)
+            return
+        for entry in entries:
+            here = (*parts, entry.name)
+            secret = hidden or entry.name.startswith(".")
+            if _is_folder(entry):
+                target = os.stat(entry.path)
+                key = (target.st_dev, target.st_ino)
+                if key in ancestors:
+                    leave_out("skipped-symlink-loop", here, folder=True)
+                    continue
+                if not parts and not secret:
+                    classes.append(entry.name)
+                walk(Path(entry.path), here, ancestors | {key}, secret)
+            elif secret:
+                leave_out("skipped-hidden", here)
+            elif not parts:
+                leave_out("skipped-outside-class", here)
+            elif Path(entry.name).suffix.lower() in suffixes or not os.path.exists(entry.path):
+                images.append(("/".join(here), here[0]))
+            else:
+                leave_out("skipped-suffix", here)
+
+    top = os.stat(root)
+    walk(root, (), frozenset({(top.st_dev, top.st_ino)}), hidden=False)
+    return FolderListing(classes, images, left_out)
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    """A folder or a link to one; a symlink loop is not (it is a bad image where an image would be)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+UNLISTABLE = "skipped-unlistable-folder"
+"""A folder the walk could not list (no permission): a bad image under ``data.on_bad_image``."""
+
+NOT_PIXEL_FORMATS = frozenset({"BUFR", "GRIB", "HDF5", "MPEG", "WMF", "EPS"})
+"""Formats Pillow identifies but does not decode without an outside handler or program
+(its "identify-only" formats; WMF/EMF decode on Windows only), and EPS/PS: vector
+PostScript, which Ghostscript would rasterise at a resolution of its choosing."""
+
+
+def readable_suffixes() -> frozenset[str]:
+    """Lower-case suffixes of every format Pillow reads pixels from (``Image.registered_extensions``).
+
+    Includes ``.mpo`` (cameras' multi-picture JPEG, opened by the JPEG plugin); excludes
+    :data:`NOT_PIXEL_FORMATS` and the formats Pillow only writes (PDF, Palm).
+    """
+    Image.init()
+    opened = set(Image.OPEN) | {"MPO"}
+    return frozenset(
+        suffix
+        for suffix, name in Image.registered_extensions().items()
+        if name in opened and name not in NOT_PIXEL_FORMATS
+    )
+
+
+def _reason_counts(left_out: dict[str, list[str]]) -> str:
+    return ", ".join(f"{len(paths)} {reason}" for reason, paths in sorted(left_out.items()))
 
 
 def manifest_source(path: str, classes: list[str] | None = None) -> Source:
@@ -208,7 +300,8 @@ def manifest_source(path: str, classes: list[str] | None = None) -> Source:
                 f"manifest {csv} line {row + 2}: unknown label '{table.at[row, 'label']}' "
                 f"(data.classes lists {', '.join(classes)})"
             )
-    order = _class_order(sorted(table["label"].unique()), classes, where=str(csv))
+    first_lines = {label: int(row) + 2 for row, label in table["label"].drop_duplicates().items()}
+    order = _class_order(list(first_lines), classes, where=f"manifest {csv}", lines=first_lines)
     columns = ["path", "label", "group"] + (["split"] if "split" in table.columns else [])
     return Source(table[columns].reset_index(drop=True), order, csv.parent)
 
@@ -233,13 +326,53 @@ def _check_repeated_rows(paths: pd.Series, csv: Path) -> None:
     )
 
 
-def _class_order(found: list[str], classes: list[str] | None, where: str) -> tuple[str, ...]:
-    """The configured class order (``data.classes``) or the sorted labels found."""
+def _class_order(
+    found: list[str], classes: list[str] | None, where: str, lines: dict[str, int] | None = None
+) -> tuple[str, ...]:
+    """The configured class order (``data.classes``) or the labels found, by :func:`label_order`."""
     if not classes:
-        return tuple(found)
+        return label_order(found, where, lines)
     unknown = [label for label in found if label not in classes]
     if unknown:
         raise LayerscopeError(
             f"{where}: unknown label(s) {', '.join(unknown)} (data.classes lists {', '.join(classes)})"
         )
     return tuple(classes)
+
+
+def label_order(labels: list[str], where: str, lines: dict[str, int] | None = None) -> tuple[str, ...]:
+    """Labels in class order: by value when every label is a finite number, else as text.
+
+    So classes 2, 10 and 1 become 1, 2, 10 (not 1, 10, 2). Two spellings of one number
+    ("1" and "1.0", "01", " 1") would become two classes: refused, naming them.
+
+    Args:
+        labels: the distinct labels.
+        where: the source, for messages.
+        lines: the first manifest line of each label, for messages.
+
+    Returns:
+        The ordered labels.
+
+    Raises:
+        LayerscopeError: two labels spell one number.
+    """
+    values = {}
+    for label in labels:
+        try:
+            values[label] = float(label)
+        except ValueError:
+            return tuple(sorted(labels))
+        if not math.isfinite(values[label]):
+            return tuple(sorted(labels))
+    spellings: dict[float, list[str]] = {}
+    for label, value in values.items():
+        spellings.setdefault(value, []).append(label)
+    for value, spelled in spellings.items():
+        if len(spelled) > 1:
+            named = " and ".join(f"'{s}'" + (f" (line {lines[s]})" if lines else "") for s in sorted(spelled))
+            raise LayerscopeError(
+                f"{where}: labels {named} spell one number ({value:g}) and would be two classes; "
+                "write every label of a class the same way"
+            )
+    return tuple(sorted(labels, key=values.__getitem__))
