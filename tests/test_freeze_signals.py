@@ -48,7 +48,7 @@ def test_ranking_puts_signals_beside_the_trivial_rules():
         Sweep("a", val={3: 0.70, 4: 0.75, 5: 0.72}, test={3: 0.68, 4: 0.74, 5: 0.71}),
         Sweep("b", val={3: 0.80, 4: 0.70, 5: 0.60}, test={3: 0.78, 4: 0.70, 5: 0.65}),
     ]
-    table = ranking({"oracle-ish": {3: 0.2, 4: 0.9, 5: 0.1}, "deep": {5: 1.0, 4: 0.5, 3: 0.0}}, sweeps, 3)
+    table = ranking({None: {"oracle-ish": {3: 0.2, 4: 0.9, 5: 0.1}, "deep": {5: 1.0, 4: 0.5, 3: 0.0}}}, sweeps, 3)
     rows = table.set_index("signal")
     # oracle-ish picks 4: regrets 0 and 0.08; always 3: 0.06 and 0; deepest (5): 0.03 and 0.13
     assert rows.loc["oracle-ish", "regret"] == pytest.approx(0.04)
@@ -65,6 +65,17 @@ def test_ranking_puts_signals_beside_the_trivial_rules():
 
 def test_a_signal_that_beats_the_rules_is_named_with_its_margin():
     sweeps = [Sweep("a", val={3: 0.70, 4: 0.75, 5: 0.72}, test={3: 0.68, 4: 0.74, 5: 0.71})]
-    table = ranking({"good": {3: 0.0, 4: 1.0, 5: 0.5}}, sweeps, 3)  # rules: 0.06 (3), 0.03 (5), 0.03 (random)
+    table = ranking({None: {"good": {3: 0.0, 4: 1.0, 5: 0.5}}}, sweeps, 3)  # rules: 0.06 (3), 0.03 (5), 0.03 (random)
     assert ranking_sentence(table).startswith("The best signal, good, beats the trivial rules by 0.030 in regret")
-    assert ranking_sentence(ranking({"x": {3: 1.0}}, [], 3)).startswith("No sweep with two or more depths")
+    assert ranking_sentence(ranking({None: {"x": {3: 1.0}}}, [], 3)).startswith("No sweep with two or more depths")
+
+
+def test_each_sweep_is_scored_with_its_own_seeds_signal():
+    # two sweeps with the same accuracies; the signal read from seed 43 picks depth 4 (best), seed 42's picks 3
+    accuracies = {"val": {3: 0.70, 4: 0.75, 5: 0.72}, "test": {3: 0.68, 4: 0.74, 5: 0.71}}
+    sweeps = [Sweep("first seed", **accuracies), Sweep("seed 43", **accuracies, seed=43)]
+    signals = {None: {"s": {3: 1.0, 4: 0.0, 5: 0.5}}, 43: {"s": {3: 0.0, 4: 1.0, 5: 0.5}}}
+    row = ranking(signals, sweeps, 3).set_index("signal").loc["s"]
+    assert row["hit_rate"] == 0.5 and row["regret"] == pytest.approx(0.03)  # regrets 0.06 and 0
+    alone = ranking({None: signals[None]}, sweeps, 3).set_index("signal").loc["s"]  # seed 43 falls back to the first
+    assert alone["hit_rate"] == 0.0 and alone["regret"] == pytest.approx(0.06)

@@ -136,7 +136,7 @@ def test_write_recommendation_writes_tables_verdict_and_figure(tmp_path):
     )  # NaN stability
     verdict = write_recommendation(
         [quality],
-        None,
+        {},
         sweep({3: 30, 5: 20}),
         stem,
         figure,

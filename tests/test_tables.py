@@ -303,6 +303,12 @@ def test_transfer_row_follows_the_configured_depth(runs):
     assert table8.loc["Transfer (2 frozen blocks)", "run"] == "vgg16-freeze2-nag"  # best val at depth 2
 
 
+def test_transfer_row_named_by_run_is_that_run_even_when_another_optimizer_scores_higher(runs):
+    by_depth = tables.summary(runs, transfer=3).loc["Transfer (3 frozen blocks)", "run"]
+    named = tables.summary(runs, transfer="vgg16-freeze3-sgd").loc["Transfer (3 frozen blocks)", "run"]
+    assert by_depth != "vgg16-freeze3-sgd" and named == "vgg16-freeze3-sgd"
+
+
 def test_summary_carries_intervals_probe_and_seed_spread(tmp_path):
     write_run(tmp_path, "vgg16-freeze3-momentum", (0.9, 0.8, 0.70), ci=(0.64, 0.76))
     write_run(tmp_path, "vgg16-freeze3-momentum-seed1", (0.9, 0.8, 0.74))
@@ -428,6 +434,28 @@ def test_claims_are_tested_on_paired_predictions(tmp_path):
     assert claims.loc["Transfer beats random weights", "verdict"] == "not measured"
 
 
+def test_the_probe_comparison_is_a_claim_tested_like_the_others(tmp_path):
+    # the best VGG-16 run (three seeds) right on 80, 78, 82 of 100 images; the probe on the first 70
+    ids = []
+    for seed, count in zip(("", "-seed43", "-seed44"), (80, 78, 82), strict=True):
+        write_run(tmp_path, f"vgg16-freeze3-momentum{seed}", (0.9, 0.85, count / 100), correct=correct_count(count))
+        ids.append(f"vgg16-freeze3-momentum{seed}")
+    runs = run_files.load_runs(tmp_path, ids)
+    write_run(tmp_path / "probe", "lenet5-relu-adam", (0.9, 0.7, 0.70), correct=correct_count(70))
+    probe = {
+        **run_files.load_runs(tmp_path / "probe", ["lenet5-relu-adam"])["lenet5-relu-adam"],
+        "run_id": "linear-probe",
+    }
+    claims = study_claims.paper_comparison(runs, "vgg16-freeze3-momentum", probe)
+    claim = claims.loc[study_claims.PROBE_CLAIM]
+    assert claim["paper"] == "0.778 vs 0.653 (transfer vs fixed features)"
+    assert claim["ours"].startswith("vgg16-freeze3-momentum 0.800 ± 0.020 (3 seeds) vs linear probe 0.700 (1 seed)")
+    # 10 images right for the network only, seed sd 0.02 on 2 df: +0.100 [-0.005, +0.212], not shown
+    assert claim["ours"].endswith("difference +0.100 [-0.005, +0.212]")
+    assert claim["verdict"] == "not shown (same direction)" and 0.05 < claim["p_value"] < 0.07
+    assert study_claims.paper_comparison(runs, 3, None).loc[study_claims.PROBE_CLAIM, "verdict"] == "not measured"
+
+
 def correct_count(k: int, n: int = 100) -> list[bool]:
     return [True] * k + [False] * (n - k)
 
@@ -514,7 +542,11 @@ def test_write_all_tables(runs_dir, tmp_path):
     assert "<caption>Table 8. Accuracy of each approach" in page and "<script>" in page
     assert html_rows(page)["Fine-tuning"]["run"] == ("vgg16-finetune", False)
     block = (tmp_path / "tables" / "readme_results.md").read_text()
-    approaches = markdown_rows(block.split("\n\n")[0])
+    claims = block.split("\n\n")[0].splitlines()  # the claims lead, one line each, verdict first
+    assert "- **not measured**: Fine-tuning beats transfer (3 frozen blocks). Paper: 0.792 vs 0.778." in [
+        line.split(" Ours:")[0] for line in claims
+    ]  # no predictions in this fixture: no test can be run, and the line says so
+    approaches = markdown_rows(block.split("\n\n")[1])
     assert approaches["Fine-tuning"]["run"] == "vgg16-finetune"
     assert list(approaches["Fine-tuning"]) == [
         "approach (Table 8)",
@@ -524,12 +556,12 @@ def test_write_all_tables(runs_dir, tmp_path):
         "test weighted F1 [95% CI]",
         "notes",
     ]
-    assert f"Sanity gate: {gate['sentence']}" in block
+    assert f"Baselines: {gate['sentence']}" in block
     unmeasured = (
         "Retraining variance: no cell has two finished seeds, so retraining variance is unmeasured: no verdict."
     )
     assert unmeasured in block and unmeasured in text  # one seed a cell in this fixture
-    cells = markdown_rows(block.split("\n\n")[1])
+    cells = markdown_rows(block.split("\n\n")[2])
     assert [cells[f"3 frozen, {c}"]["test acc, mean ± sd [95% CI]"] for c in ("SGD", "Momentum", "NAG")] == [
         "0.600",
         "0.700",

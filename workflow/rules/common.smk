@@ -93,11 +93,9 @@ def data_listing_digest():
 
 def finetune_start(wildcards):
     """Fine-tuning starts from the trained model of the configured freeze run (same seed)."""
-    base, seed = split_replicate(wildcards.run)
-    if base != "vgg16-finetune":
+    if split_replicate(wildcards.run)[0] != "vgg16-finetune":
         return []
-    source = finetune_source(config["runs"])
-    return f"{RESULTS}/runs/{source if seed is None else f'{source}-seed{seed}'}/model.keras"
+    return f"{RESULTS}/runs/{finetune_start_run(wildcards.run)}/model.keras"
 
 
 def frozen_features(wildcards):
@@ -151,22 +149,31 @@ def seeds_of(run):
     return [run] + [other for other in REPLICATES if split_replicate(other)[0] == run]
 
 
-def gradient_norms_table():
-    """The relative gradient norms at the start of fine-tuning (none without fine-tuning)."""
-    return (
-        [f"{RESULTS}/baselines/gradient_norms.csv"]
-        if config["runs"]["finetune_from"]
-        else []
-    )
+def gradient_norms_tables():
+    """The relative gradient norms at the start of each seed's fine-tuning, read from the
+    transfer model it starts from (none without fine-tuning)."""
+    if not config["runs"]["finetune_from"]:
+        return []
+    return [
+        f"{RESULTS}/baselines/gradient_norms/{finetune_start_run(run)}.csv"
+        for run in seeds_of("vgg16-finetune")
+    ]
 
 
-def finetune_store():
-    """The fine-tuning run's weight-change store: how far each block moves when allowed."""
-    return (
-        [f"{RESULTS}/runs/vgg16-finetune/weight_changes.h5"]
-        if "vgg16-finetune" in RUNS
-        else []
-    )
+def finetune_start_run(run):
+    """The run a fine-tuning run (or its seed replicate) starts from: the same seed's source."""
+    _, seed = split_replicate(run)
+    source = finetune_source(config["runs"])
+    return source if seed is None else f"{source}-seed{seed}"
+
+
+def finetune_stores():
+    """Each seed's fine-tuning weight-change store: how far each block moves when allowed."""
+    if "vgg16-finetune" not in RUNS:
+        return []
+    return [
+        f"{RESULTS}/runs/{run}/weight_changes.h5" for run in seeds_of("vgg16-finetune")
+    ]
 
 
 def cam_model_input():

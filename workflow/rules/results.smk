@@ -60,13 +60,13 @@ rule tables:
 rule freeze_recommendation:
     input:
         quality=expand(f"{RESULTS}/explain/{{run}}/quality.csv", run=QUALITY_RUNS),
-        finetune_store=finetune_store(),
+        finetune_stores=finetune_stores(),
         metrics=expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=FREEZE_SEEDS),
         predictions=expand(f"{RESULTS}/runs/{{run}}/predictions.csv", run=FREEZE_SEEDS),
         histories=expand(f"{RESULTS}/runs/{{run}}/history.csv", run=FREEZE_SEEDS),
         probes=f"{RESULTS}/baselines/block_probes.csv",
         map_shapes=expand(f"{RESULTS}/explain/{{run}}/map_shape.csv", run=QUALITY_RUNS),
-        gradient_norms=gradient_norms_table(),
+        gradient_norms=gradient_norms_tables(),
     output:
         csv=f"{RESULTS}/tables/freeze_recommendation.csv",
         blocks=multiext(

@@ -111,19 +111,19 @@ rule block_probes:
 rule gradient_norms:
     input:
         **data_inputs(splits=["train"]),
-        model=lambda wildcards: f"{RESULTS}/runs/{finetune_source(config['runs'])}/model.keras",
+        model=f"{RESULTS}/runs/{{run}}/model.keras",
     output:
-        table=f"{RESULTS}/baselines/gradient_norms.csv",
-        provenance=f"{RESULTS}/baselines/gradient_norms.provenance.json",
+        table=f"{RESULTS}/baselines/gradient_norms/{{run}}.csv",
+        provenance=f"{RESULTS}/baselines/gradient_norms/{{run}}.provenance.json",
     log:
-        f"{LOGS}/gradient_norms.log",
+        f"{LOGS}/gradient_norms/{{run}}.log",
     benchmark:
-        f"{BENCHMARKS}/gradient_norms.tsv"
+        f"{BENCHMARKS}/gradient_norms/{{run}}.tsv"
     conda:
         "../envs/layerscope.yaml"
     params:
         batch_size=config["training"]["batch_size"],
-        seed=config["seed"],
+        seed=lambda wildcards: job_settings(wildcards.run, config)["seed"],
         code=code_digest("gradient_norms.py"),
     script:
         "../scripts/gradient_norms.py"

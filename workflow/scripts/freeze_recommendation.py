@@ -8,13 +8,14 @@ from layerscope.core.scripting import run_job, write_job_provenance
 def main(smk):
     from layerscope.results.recommendation import write_recommendation
     from layerscope.results.run_files import load_runs
+    from layerscope.train.runs import split_replicate
 
     runs = load_runs(Path(smk.input.metrics[0]).parents[1], smk.params.runs) if smk.input.metrics else {}
-    store = smk.input.finetune_store[0] if smk.input.finetune_store else None
+    stores = {split_replicate(Path(p).parent.name)[1]: p for p in smk.input.finetune_stores}
+    norms = {split_replicate(Path(p).stem)[1]: p for p in smk.input.gradient_norms}
     stem = Path(smk.output.csv).with_suffix("")
-    gradient_norms = smk.input.gradient_norms[0] if smk.input.gradient_norms else None
     verdict = write_recommendation(
-        smk.input.quality, store, runs, stem, smk.output.figure, smk.input.probes, gradient_norms, smk.input.map_shapes
+        smk.input.quality, stores, runs, stem, smk.output.figure, smk.input.probes, norms, smk.input.map_shapes
     )
     write_job_provenance(
         smk,

@@ -82,23 +82,39 @@ def sweeps_of(runs: Mapping[str, dict | None]) -> list[Sweep]:
                     f"{optimizer}, {'first seed' if seed is None else f'seed {seed}'}",
                     val={k: metric(run, "val") for k, run in by_depth.items()},
                     test={k: metric(run, "test") for k, run in by_depth.items()},
+                    seed=seed,
                 )
             )
     return sweeps
 
 
-def ranking(signals: Mapping[str, Mapping[int, float]], sweeps: list[Sweep], study_depth: int) -> pd.DataFrame:
+def ranking(
+    signals: Mapping[int | None, Mapping[str, Mapping[int, float]]], sweeps: list[Sweep], study_depth: int
+) -> pd.DataFrame:
     """Every signal and trivial rule scored over the sweeps, lowest mean regret first.
 
+    Each sweep is scored with the signals read from its own seed (that seed's fine-tuning
+    run, its transfer model's gradients), so signals can disagree across seeds; a sweep
+    whose seed has no signals of its own uses the first seed's (key None).
+
     Args:
-        signals: score per depth of each signal (:func:`signal_scores`).
+        signals: per training seed (None: the first), the score per depth of each signal
+            (:func:`signal_scores`).
         sweeps: the trained sweeps (:func:`sweeps_of`).
         study_depth: the depth the study chose (the "always" rule's depth).
 
     Returns:
         One row per signal and rule (:data:`RANKING_COLUMNS`).
     """
-    rows = [_row(name, SIGNAL, summarise([score_signal(s, sweep) for sweep in sweeps])) for name, s in signals.items()]
+    names = list(dict.fromkeys(name for by_name in signals.values() for name in by_name))
+
+    def own(sweep: Sweep) -> Mapping[str, Mapping[int, float]]:
+        return signals.get(sweep.seed) or signals.get(None) or {}
+
+    rows = [
+        _row(name, SIGNAL, summarise([score_signal(own(sweep)[name], sweep) for sweep in sweeps if name in own(sweep)]))
+        for name in names
+    ]
     deepest = max((max(sweep.depths) for sweep in sweeps if sweep.depths), default=5)
     rows += [
         _row(f"always {study_depth} frozen blocks (the study's choice)", BASELINE,

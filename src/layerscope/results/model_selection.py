@@ -27,6 +27,7 @@ class Sweep:
     name: str
     val: Mapping[int, float]
     test: Mapping[int, float]
+    seed: int | None = None  # the training seed (None: the first, under plain run ids)
 
     @property
     def depths(self) -> list[int]:

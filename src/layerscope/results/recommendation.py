@@ -272,12 +272,12 @@ def _verdict(table: pd.DataFrame, sweep: Mapping[int, list[dict]], with_movement
 
 def write_recommendation(
     quality_files: Sequence[str | os.PathLike],
-    finetune_store: str | os.PathLike | None,
+    finetune_stores: Mapping[int | None, str | os.PathLike],
     runs: Mapping[str, dict | None],
     out_stem: str | os.PathLike,
     figure: str | os.PathLike,
     probes_file: str | os.PathLike | None = None,
-    gradient_norms_file: str | os.PathLike | None = None,
+    gradient_norms_files: Mapping[int | None, str | os.PathLike] | None = None,
     map_shape_files: Sequence[str | os.PathLike] = (),
 ) -> dict:
     """Read the signals; write the ranking of signals, the per-block table, the JSON verdict and the figure.
@@ -287,15 +287,21 @@ def write_recommendation(
     ``.html``; the per-block signals and sweep accuracies to ``<stem>_blocks.*``; the verdict
     to ``<stem>.json``.
 
+    The per-block table and the verdict read the first seed's fine-tuning run; the
+    ranking scores each sweep with the signals of its own seed's fine-tuning run and
+    transfer model (Grad-CAM faithfulness and the probes are one reading for all seeds).
+
     Args:
         quality_files: ``quality.csv`` of the explained VGG-16 runs.
-        finetune_store: the fine-tuning run's ``weight_changes.h5``, or None.
+        finetune_stores: each fine-tuning run's ``weight_changes.h5`` by training seed
+            (None: the first seed, under the plain run id); empty without fine-tuning.
         runs: the sweep's runs (seed replicates included) as
             :func:`layerscope.results.run_files.load_runs` gives them.
         out_stem: path of the tables without suffix.
         figure: path of the PNG.
         probes_file: the block probes' table (``block_probes.csv``), or None.
-        gradient_norms_file: the relative gradient norms per layer (``gradient_norms.csv``), or None.
+        gradient_norms_files: the relative gradient norms per layer at the start of each
+            seed's fine-tuning (``gradient_norms/<run>.csv``), keyed like ``finetune_stores``.
         map_shape_files: ``explain/<run>/map_shape.csv`` of the explained runs (study A's
             reading of the maps: is block 3 sharpest?).
 
@@ -304,14 +310,23 @@ def write_recommendation(
         ``map_shape`` (per explained run, whether block 3's maps are the sharpest).
     """
     quality = pd.concat([pd.read_csv(path) for path in quality_files], ignore_index=True)
-    moved = block_movement(block_summary(WeightChangeStore(finetune_store))) if finetune_store else None
     probes = None
     if probes_file is not None:
         probes = pd.read_csv(probes_file).set_index("block")["val_accuracy"].to_dict()
-    rgn = block_rgn(pd.read_csv(gradient_norms_file)) if gradient_norms_file is not None else None
-    table, verdict = recommend(quality, moved, runs, probes, rgn)
+    norms = gradient_norms_files or {}
+
+    def table_of(seed: int | None) -> tuple[pd.DataFrame, dict]:
+        moved = (
+            block_movement(block_summary(WeightChangeStore(finetune_stores[seed]))) if seed in finetune_stores else None
+        )
+        rgn = block_rgn(pd.read_csv(norms[seed])) if seed in norms else None
+        return recommend(quality, moved, runs, probes, rgn)
+
+    seeds = sorted({*finetune_stores, *norms, None}, key=lambda seed: -1 if seed is None else seed)
+    per_seed = {seed: table_of(seed)[0] for seed in seeds}
+    table, verdict = table_of(None)
     study_depth = paper_best_depth()[0]
-    ranks = ranking(signal_scores(table), sweeps_of(runs), study_depth)
+    ranks = ranking({seed: signal_scores(t) for seed, t in per_seed.items()}, sweeps_of(runs), study_depth)
     verdict["signals"] = ranking_sentence(ranks)
     verdict["map_shape"] = {
         Path(path).parent.name: sharpest_sentence(read_table(path), study_depth) for path in map_shape_files
