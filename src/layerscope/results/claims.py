@@ -10,6 +10,7 @@ import pandas as pd
 from layerscope.core.render import MISSING
 from layerscope.core.spread import mean_and_sd
 from layerscope.core.statistics import SeedVariance
+from layerscope.explain.feature_map_claims import StudyBFiles, study_b_claims
 from layerscope.results.comparisons import (
     SEED_TEST,
     Claim,
@@ -38,7 +39,10 @@ from layerscope.train.runs import parse_name
 
 
 def paper_comparison(
-    runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dict | None = None
+    runs: Mapping[str, dict | None],
+    transfer_depth: int = 3,
+    probe: dict | None = None,
+    study_b: StudyBFiles | None = None,
 ) -> pd.DataFrame:
     """The study's claims checked on our runs, and where our absolute accuracy stands on elpv.
 
@@ -47,7 +51,8 @@ def paper_comparison(
     and the depth claim are tested over the test images with the retraining variance
     pooled over the repeated cells (:func:`seed_test`); "momentum methods beat plain
     SGD" is also counted cell by cell (sign test over the seed means). Absolute accuracy is set only beside published
-    results on the same data (elpv), never beside the study's.
+    results on the same data (elpv), never beside the study's. Study B's claims are read from the
+    feature-map tables in ``study_b`` (:func:`study_b_claims`).
     """
     table8, grid = summary(runs, transfer_depth, probe), freeze_grid(runs)
     training = training_variance(runs)
@@ -135,6 +140,7 @@ def paper_comparison(
             ],
         ),
         _depth_claim(runs, training),
+        *study_b_claims(study_b),  # study B (feature maps): from the explain stage's tables
     ]
     frame = claims_table(claims)
     best = sanity_gate(runs)
