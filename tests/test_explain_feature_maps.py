@@ -289,22 +289,36 @@ def test_change_similarity_by_pixels_and_by_colour_direction():
     assert change_similarity(changes[:1], flat=False).size == 0  # one channel: no pair
 
 
-def test_distinctness_table_of_the_copies_model():
-    """Ascending the copies model's chosen channels [0, 2]: the flat changes are pure colour 0 and
-    pure colour 1 (cosine 0). Seed 1 draws the two copies as the random channels: cosine 1."""
+def test_a_linear_first_layer_is_told_apart_by_colour_direction():
+    """On grey images (colour 0 = colour 1) every channel of the copies model reads the brightness:
+    all profiles correlate 1, and by profile the second channel is a fallback copy. Their changes
+    differ in colour: channels 0 and 1 push colour 0, channel 2 colour 1 (cosine 0), so by colour
+    direction the choice is [0, 2]. The random reference is all three channels: cosines 1, 0, 0."""
     from layerscope.explain.feature_map_study import COLOUR_MEASURE, distinctness_table, feature_map_study
+    from layerscope.explain.feature_maps import choose_channels_from, layer_means
 
+    grey = np.broadcast_to(np.array([0, 85, 170, 255], np.float32)[:, None, None, None], (4, 4, 4, 2)).copy()
+    means = layer_means(copies_model(), ["unit"], grey)["unit"]
+    by_profile = choose_channels_from(means, 2, "unit", 0.5)
+    assert by_profile.channels.tolist() == [0, 1] and by_profile.fallback == 1
     cfg = {"layers": {"first": "unit"}, "channels": None, "count": 2, "max_correlation": 0.5}
     cfg.update(steps=2, alpha=1.0, images=2)
-    stages, _ = feature_map_study(copies_model(), copies_images(), np.array([0, 1, 0, 1]), cfg, seed=1)
+    stages, _ = feature_map_study(copies_model(), grey, np.array([0, 1, 0, 1]), cfg, seed=1)
+    assert stages["first"]["choice"].label() == "strongest, then colour cos < 0.5"
     row = distinctness_table(stages).iloc[0]
-    assert (row["stage"], row["layer"], row["rule"], row["channels"]) == ("first", "unit", "distinct", "0 2")
-    assert row["change_measure"] == COLOUR_MEASURE and row["fallback"] == 0 and row["profile_images"] == 4
-    assert row["change_corr_mean"] == pytest.approx(0.0, abs=1e-6) and row["activation_corr_max"] == pytest.approx(
+    assert (row["stage"], row["layer"], row["rule"], row["compared_by"]) == (
+        "first",
+        "unit",
+        "distinct",
+        "colour direction",
+    )
+    assert (row["channels"], row["fallback"], row["profile_images"]) == ("0 2", 0, 4)
+    assert row["activation_corr_pairs"] == "0-2 1.00"  # the profiles cannot tell them apart
+    assert row["change_measure"] == COLOUR_MEASURE
+    assert row["change_corr_mean"] == pytest.approx(0.0, abs=1e-6) and row["change_corr_max"] == pytest.approx(
         0.0, abs=1e-6
     )
-    assert row["activation_corr_pairs"] == "0-2 0.00"
-    assert row["random_channels"] == "0 1"
-    assert row["random_change_corr_mean"] == pytest.approx(1.0) and row["random_activation_corr_mean"] == pytest.approx(
+    assert row["random_channels"] == "0 1 2" and row["random_activation_corr_mean"] == pytest.approx(1.0)
+    assert row["random_change_corr_mean"] == pytest.approx(1 / 3) and row["random_change_corr_max"] == pytest.approx(
         1.0
     )

@@ -73,7 +73,8 @@ def feature_map_study(
     """Study B's panels: ``cfg["images"]`` images (classes spread) x stages x channels.
 
     Channels are chosen on all of ``images`` by :func:`choose_channels_from` (threshold
-    ``cfg["max_correlation"]``; ``cfg["channels"]`` overrides). As many channels drawn at
+    ``cfg["max_correlation"]``; ``cfg["channels"]`` overrides), at a linear first layer by
+    colour direction (:func:`colour_directions`). :data:`RANDOM_CHANNELS` channels drawn at
     random from the layer (``seed``) are ascended beside them, so how alike the shown
     channels are can be set against the layer's typical channels (:func:`distinctness_table`).
 
@@ -87,18 +88,24 @@ def feature_map_study(
     layers = feature_map_layers(model, cfg["layers"])
     means = layer_means(model, list(layers.values()), images)
     first_conv = conv_layer_names(model)[0]
+    colours = model.inputs[0].shape[-1] if len(model.inputs[0].shape) == 4 else 1
     rng = np.random.default_rng(seed)
     for stage, layer in layers.items():
-        choice = choose_channels_from(means[layer], cfg["count"], layer, cfg["max_correlation"], cfg["channels"])
+        flat = layer == first_conv  # linear in the pixels: its change is spatially flat
+        directions = colour_directions(model, layer, shown[0]) if flat and colours > 1 else None
+        choice = choose_channels_from(
+            means[layer], cfg["count"], layer, cfg["max_correlation"], cfg["channels"], directions
+        )
         channels, k = choice.channels, len(choice.channels)
-        random = np.sort(rng.choice(means[layer].shape[1], size=k, replace=False))
+        filters = means[layer].shape[1]
+        random = np.sort(rng.choice(filters, size=min(RANDOM_CHANNELS, filters), replace=False))
         both = ascend(model, layer, shown, np.concatenate([channels, random]), cfg["steps"], cfg["alpha"])
         result = {key: value if key == "start" else value[:k] for key, value in both.items()}
         stages[stage] = {
             "layer": layer,
             "channels": channels,
             "choice": choice,
-            "flat": layer == first_conv,  # linear in the pixels: its change is spatially flat
+            "flat": flat,
             "random_channels": random,
             "random_profiles": means[layer][:, random],
             "random_optimised": both["optimised"][k:],
@@ -123,6 +130,21 @@ def feature_map_study(
     return stages, pd.DataFrame(rows)
 
 
+RANDOM_CHANNELS = 10
+"""Random channels per stage, the reference for how alike a layer's channels are (45 pairs per image)."""
+
+
+def colour_directions(model, layer: str, image: np.ndarray) -> np.ndarray:
+    """Each channel's colour direction at a linear first layer: the mean over pixels of one ascent step.
+
+    The layer is linear in the pixels, so its step is the same from every image and
+    ``image`` only has to fit the model. Returns (channels, colours).
+    """
+    channels = np.arange(model.get_layer(layer).filters)
+    step = ascend(model, layer, np.asarray(image)[None], channels, steps=1, alpha=1.0)
+    return (step["optimised"][:, 0] - step["start"][0]).mean(axis=(1, 2))
+
+
 PIXEL_MEASURE = "Pearson of x* - x"
 COLOUR_MEASURE = "cosine of mean colour change (linear first layer: its change is spatially flat)"
 NO_MEASURE = "none (linear first layer on one colour: one flat change)"
@@ -142,8 +164,8 @@ def distinctness_table(stages: dict) -> pd.DataFrame:
     pre-activation per image, on the images the channels were chosen on). Changes: every
     pair of channels' x* - x on each shown image (:func:`change_similarity`: Pearson, or
     the cosine of the mean colour change at a linear first layer). Means and maxima are
-    over pairs (and images); the random columns hold the same numbers for as many
-    channels drawn at random from the layer.
+    over pairs (and images); the random columns hold the same numbers for
+    :data:`RANDOM_CHANNELS` channels drawn at random from the layer.
     """
     rows = []
     for stage, v in stages.items():
@@ -160,6 +182,7 @@ def distinctness_table(stages: dict) -> pd.DataFrame:
                 "stage": stage,
                 "layer": v["layer"],
                 "rule": choice.rule,
+                "compared_by": choice.compared_by if choice.rule == "distinct" else "",
                 "max_correlation": choice.max_correlation,
                 "channels": " ".join(map(str, choice.channels.tolist())),
                 "fallback": choice.fallback,
@@ -353,6 +376,7 @@ def _choice_record(v: dict) -> dict:
     return {
         "layer": v["layer"],
         "rule": choice.rule,
+        "compared_by": choice.compared_by,
         "max_correlation": choice.max_correlation,
         "channels": choice.channels.tolist(),
         "fallback": choice.fallback,

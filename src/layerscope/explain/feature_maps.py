@@ -236,6 +236,8 @@ class ChannelChoice:
             qualified (they are the last ones in ``channels``).
         profiles: the chosen channels' activation profiles (N, K): spatial-mean
             pre-activation on each image the choice was made on.
+        compared_by: what the distinct rule compared: ``"activation profile"`` or, at a
+            linear first layer, ``"colour direction"``.
     """
 
     channels: np.ndarray
@@ -243,6 +245,7 @@ class ChannelChoice:
     max_correlation: float | None
     fallback: int
     profiles: np.ndarray
+    compared_by: str = "activation profile"
 
     @property
     def correlations(self) -> np.ndarray:
@@ -253,12 +256,18 @@ class ChannelChoice:
         """How the channels were chosen, in a few words (for the figure)."""
         if self.rule == "distinct":
             extra = f", {self.fallback} above it (too few below)" if self.fallback else ""
-            return f"strongest, then profiles r < {self.max_correlation:g}{extra}"
+            measure = "colour cos" if self.compared_by == "colour direction" else "profiles r"
+            return f"strongest, then {measure} < {self.max_correlation:g}{extra}"
         return "configured channels" if self.rule == "configured" else "strongest (mean pre-activation)"
 
 
 def choose_channels_from(
-    means: np.ndarray, k: int, layer_name: str, max_correlation: float | None = 0.5, configured=None
+    means: np.ndarray,
+    k: int,
+    layer_name: str,
+    max_correlation: float | None = 0.5,
+    configured=None,
+    directions: np.ndarray | None = None,
 ) -> ChannelChoice:
     """Channels that respond strongly and differently, from their responses ``means`` (N, channels).
 
@@ -271,12 +280,20 @@ def choose_channels_from(
     channels qualify, the rest are filled with those whose highest correlation with the
     chosen ones is lowest (counted in ``fallback``).
 
+    A linear first layer responds to an image through one weighted sum of its pixels, so
+    on grey images every channel's profile is the image's brightness up to sign and
+    scale: profiles cannot tell its channels apart. What differs is the colour its
+    change pushes the image towards; given ``directions``, channels are compared by
+    the cosine of those instead, under the same threshold.
+
     Args:
         means: spatial-mean pre-activation per image and channel, (N, channels).
         k: how many channels.
         layer_name: the layer, for error messages.
         max_correlation: the threshold; None: the k strongest channels.
         configured: channels to use as they are (config ``explain.feature_maps.channels``).
+        directions: per channel, the mean colour of its change x* - x (channels, colours),
+            to compare channels by (a linear first layer); None: by activation profile.
 
     Returns:
         The choice, with the chosen channels' profiles.
@@ -298,7 +315,9 @@ def choose_channels_from(
         raise LayerscopeError(f"k must be in 1..{count} for layer '{layer_name}', got {k}")
     if max_correlation is None:
         return ChannelChoice(order[:k], "strongest", None, 0, means[:, order[:k]])
-    r = np.nan_to_num(profile_correlations(means), nan=0.0)
+    compared_by = "activation profile" if directions is None else "colour direction"
+    similarity = profile_correlations(means) if directions is None else cosine_matrix(directions)
+    r = np.nan_to_num(similarity, nan=0.0)
     chosen = [int(order[0])]
     for channel in order[1:]:
         if len(chosen) == k:
@@ -306,11 +325,11 @@ def choose_channels_from(
         if np.all(r[channel, chosen] < max_correlation):
             chosen.append(int(channel))
     qualified = len(chosen)
-    while len(chosen) < k:  # fallback: the least alike of the rest, strongest on ties
+    while len(chosen) < k:  # fallback: the least alike of the rest, strongest on ties (to float32 rounding)
         rest = [int(c) for c in order if c not in chosen]
-        chosen.append(min(rest, key=lambda c: r[c, chosen].max()))
+        chosen.append(min(rest, key=lambda c: round(float(r[c, chosen].max()), 5)))
     channels = np.asarray(chosen, dtype=np.int64)
-    return ChannelChoice(channels, "distinct", float(max_correlation), k - qualified, means[:, channels])
+    return ChannelChoice(channels, "distinct", float(max_correlation), k - qualified, means[:, channels], compared_by)
 
 
 def profile_correlations(profiles: np.ndarray) -> np.ndarray:
@@ -368,14 +387,18 @@ def pairwise_correlations(maps) -> np.ndarray:
     return np.clip(values, -1.0, 1.0)
 
 
-def pairwise_cosines(vectors) -> np.ndarray:
-    """Cosine of every pair of vectors (one per row), upper triangle; pairs with a zero vector are left out."""
+def cosine_matrix(vectors) -> np.ndarray:
+    """Cosine between every two rows of ``vectors`` (K, D), (K, K); NaN where a row is zero."""
     v = np.asarray(vectors, dtype=np.float64).reshape(len(vectors), -1)
     norms = np.sqrt((v**2).sum(axis=1))
-    rows, cols = np.triu_indices(len(v), k=1)
-    keep = (norms[rows] > 0) & (norms[cols] > 0)
-    rows, cols = rows[keep], cols[keep]
-    return np.clip((v[rows] * v[cols]).sum(axis=1) / (norms[rows] * norms[cols]), -1.0, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.clip((v @ v.T) / np.outer(norms, norms), -1.0, 1.0)
+
+
+def pairwise_cosines(vectors) -> np.ndarray:
+    """Cosine of every pair of vectors (one per row), upper triangle; pairs with a zero vector are left out."""
+    values = cosine_matrix(vectors)[np.triu_indices(len(vectors), k=1)]
+    return values[np.isfinite(values)]
 
 
 def change_similarity(changes, flat: bool) -> np.ndarray:
