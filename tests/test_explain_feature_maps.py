@@ -304,7 +304,9 @@ def test_a_linear_first_layer_is_told_apart_by_colour_direction():
     cfg = {"layers": {"first": "unit"}, "channels": None, "count": 2, "max_correlation": 0.5}
     cfg.update(steps=2, alpha=1.0, images=2)
     stages, _ = feature_map_study(copies_model(), grey, np.array([0, 1, 0, 1]), cfg, seed=1)
-    assert stages["first"]["choice"].label() == "strongest, then colour cos < 0.5"
+    choice = stages["first"]["choice"]
+    assert choice.label() == "strongest, then colour cos < 0.5"
+    np.testing.assert_allclose(choice.compared, np.eye(2), atol=1e-6)  # pure colour 0 vs pure colour 1
     row = distinctness_table(stages).iloc[0]
     assert (row["stage"], row["layer"], row["rule"], row["compared_by"]) == (
         "first",

@@ -43,23 +43,23 @@ def channels_table(tmp_path, run: str, chosen: list[float], random: list[float])
 def test_own_feature_holds_only_when_shown_and_random_channels_differ(tmp_path):
     a = channels_table(tmp_path, "vgg16-a", [-0.10, 0.20, 0.30], [0.05, 0.10, 0.15])
     claim = own_feature_claim([a])
-    assert claim.verdict == "holds" and math.isnan(claim.p_value)
-    assert claim.ours == (
+    assert claim["verdict"] == "holds" and math.isnan(claim["p_value"])
+    assert claim["ours"] == (
         "shown vs random channels, mean pairwise similarity of x* - x: "
         "vgg16-a: first -0.10 vs 0.05 (colour cos), middle 0.20 vs 0.10, last 0.30 vs 0.15"
     )
     # Shown channels alike (0.92, the old strongest-first figure) while the layer's differ: not shown.
     b = channels_table(tmp_path, "vgg16-b", [-0.10, 0.20, 0.92], [0.05, 0.10, 0.15])
-    assert own_feature_claim([b]).verdict == "not shown"
-    assert own_feature_claim([a, b]).verdict == "not shown"
+    assert own_feature_claim([b])["verdict"] == "not shown"
+    assert own_feature_claim([a, b])["verdict"] == "not shown"
     # Random channels alike at every stage: the layer's channels share one feature.
     c = channels_table(tmp_path, "vgg16-c", [0.60, 0.70, 0.10], [0.50, 0.80, 0.90])
-    assert own_feature_claim([c]).verdict == "opposite"
+    assert own_feature_claim([c])["verdict"] == "opposite"
     # A stage without a measure (one colour) is named and left out of the verdict.
     d = channels_table(tmp_path, "lenet5-d", [math.nan, 0.20, 0.30], [math.nan, 0.10, 0.10])
     d_claim = own_feature_claim([d])
-    assert d_claim.verdict == "holds" and f"first not measured ({COLOUR})" in d_claim.ours
-    assert own_feature_claim([]).verdict == "not measured"
+    assert d_claim["verdict"] == "holds" and f"first not measured ({COLOUR})" in d_claim["ours"]
+    assert own_feature_claim([])["verdict"] == "not measured"
 
 
 def invariance_table(tmp_path, run: str, means: list[float]):
@@ -74,13 +74,13 @@ def test_invariance_direction_per_run_and_over_runs(tmp_path):
     rises = invariance_table(tmp_path, "run-a", [0.2, 0.5, 0.9])
     falls = invariance_table(tmp_path, "run-b", [0.95, 0.6, 0.4])
     claim = invariance_claim([rises])
-    assert claim.verdict == "holds"
-    assert claim.ours == "run-a: x* correlate 0.20 at c1 and 0.90 at c3 (rho 1.00); x* - x 1.00 and 0.25"
+    assert claim["verdict"] == "holds"
+    assert claim["ours"] == "run-a: x* correlate 0.20 at c1 and 0.90 at c3 (rho 1.00); x* - x 1.00 and 0.25"
     reversed_claim = invariance_claim([falls])
-    assert reversed_claim.verdict == "opposite" and "(rho -1.00)" in reversed_claim.ours
-    assert "same change to every image" in reversed_claim.test  # the direction is explained
-    assert invariance_claim([rises, falls]).verdict == "not shown"
-    assert invariance_claim([invariance_table(tmp_path, "run-c", [0.5, 0.9, 0.5])]).verdict == "not shown"
+    assert reversed_claim["verdict"] == "opposite" and "(rho -1.00)" in reversed_claim["ours"]
+    assert "same change to every image" in reversed_claim["test"]  # the direction is explained
+    assert invariance_claim([rises, falls])["verdict"] == "not shown"
+    assert invariance_claim([invariance_table(tmp_path, "run-c", [0.5, 0.9, 0.5])])["verdict"] == "not shown"
 
 
 def onset_table(tmp_path, run: str, medians: list[float]):
@@ -104,8 +104,8 @@ def onset_table(tmp_path, run: str, medians: list[float]):
 )
 def test_onset_order_by_depth(tmp_path, medians, verdict, text):
     claim = onset_claim([onset_table(tmp_path, "lenet5-relu-adam", medians)])
-    assert claim.verdict == verdict
-    assert claim.ours == f"lenet5-relu-adam: median onset {text} (last step 300)"
+    assert claim["verdict"] == verdict
+    assert claim["ours"] == f"lenet5-relu-adam: median onset {text} (last step 300)"
 
 
 def test_study_b_rows_join_the_claims_table(tmp_path):
@@ -114,8 +114,8 @@ def test_study_b_rows_join_the_claims_table(tmp_path):
         invariance=[invariance_table(tmp_path, "vgg16-finetune", [0.9, 0.5, 0.3])],
         onset=[onset_table(tmp_path, "lenet5-relu-adam", [10, 40, 200])],
     )
-    assert [c.verdict for c in study_b_claims(files)] == ["holds", "opposite", "holds"]
-    assert [c.verdict for c in study_b_claims(None)] == ["not measured"] * 3
+    assert [c["verdict"] for c in study_b_claims(files)] == ["holds", "opposite", "holds"]
+    assert [c["verdict"] for c in study_b_claims(None)] == ["not measured"] * 3
     table = paper_comparison({"vgg16-finetune": None}, study_b=files)
     assert table.loc["Study B: features appear later in deeper stages", "verdict"] == "holds"
     assert table.loc["Study B: each channel shows its own feature", "verdict"] == "holds"

@@ -3,13 +3,15 @@
 Three claims, each read from the per-run tables the explain stage writes: each channel
 shows its own feature (``feature_map_channels.csv``), last-stage maps are more alike
 across images than first-stage maps (``invariance.csv``), and features appear later in
-deeper stages (``onset.csv``). Each row has the shape of study A's
-(:class:`layerscope.results.comparisons.Claim`); the verdict is one of "holds",
+deeper stages (``onset.csv``). Each row is a dict with the fields of study A's claims
+(``layerscope.results.comparisons.Claim``: claim, paper, ours, p_value, verdict, test), so
+the results stage can add them to its table; the verdict is one of "holds",
 "opposite", "not shown" (measured, but the runs or stages disagree or the difference
 has no direction) and "not measured". These are descriptive measures on a few images
 and channels, with no test of significance: the p-value is NaN.
 
-This module reads CSV files only (no TensorFlow), so the result tables can import it.
+This module reads CSV files only (no TensorFlow) and imports nothing from the results
+stage, so the result tables can import it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.results.comparisons import Claim
 
 DISTINCT = 0.5
 """Channels whose changes correlate below this on average (a quarter of the variance shared) show their own feature."""
@@ -70,8 +71,8 @@ class StudyBFiles:
     onset: Sequence[str | os.PathLike] = ()
 
 
-def study_b_claims(files: StudyBFiles | None) -> list[Claim]:
-    """Study B's three claims, each with our numbers per run and a verdict ("not measured" without files).
+def study_b_claims(files: StudyBFiles | None) -> list[dict]:
+    """Study B's three claims as claim rows, each with our numbers per run and a verdict ("not measured" without files).
 
     Raises:
         LayerscopeError: a table that cannot be read or lacks a column the claim needs.
@@ -80,7 +81,7 @@ def study_b_claims(files: StudyBFiles | None) -> list[Claim]:
     return [own_feature_claim(files.channels), invariance_claim(files.invariance), onset_claim(files.onset)]
 
 
-def own_feature_claim(paths: Sequence[str | os.PathLike]) -> Claim:
+def own_feature_claim(paths: Sequence[str | os.PathLike]) -> dict:
     """Each channel shows its own feature: the shown channels' and random channels' change similarity per stage."""
     outcomes, parts = [], []
     for run, table in _tables(paths, ("stage", "change_measure", "change_corr_mean", "random_change_corr_mean")):
@@ -121,7 +122,7 @@ def invariance_direction(table: pd.DataFrame) -> tuple[str, float]:
     return "not shown", rho
 
 
-def invariance_claim(paths: Sequence[str | os.PathLike]) -> Claim:
+def invariance_claim(paths: Sequence[str | os.PathLike]) -> dict:
     """Last-stage maps more alike across images than first-stage maps, per run (the invariance table)."""
     outcomes, parts = [], []
     for run, table in _tables(paths, ("layer", "depth", "mean", "change_mean")):
@@ -137,7 +138,7 @@ def invariance_claim(paths: Sequence[str | os.PathLike]) -> Claim:
     return _claim(INVARIANCE, INVARIANCE_PAPER, ours, outcomes, INVARIANCE_TEST)
 
 
-def onset_claim(paths: Sequence[str | os.PathLike]) -> Claim:
+def onset_claim(paths: Sequence[str | os.PathLike]) -> dict:
     """Features appear later in deeper stages: the median onset per stage ordered by depth, per run."""
     outcomes, parts = [], []
     for run, table in _tables(paths, ("stage", "depth", "onset_median", "last_step")):
@@ -162,15 +163,15 @@ def _step(value: float) -> str:
     return "never" if value == math.inf else f"{value:g}"
 
 
-def _claim(claim: str, paper: str, ours: str, outcomes: list[str], test: str) -> Claim:
-    """The claim with the verdict over every run and stage: unanimous, else "not shown"."""
+def _claim(claim: str, paper: str, ours: str, outcomes: list[str], test: str) -> dict:
+    """The claim row with the verdict over every run and stage: unanimous, else "not shown"."""
     if not outcomes:
         verdict = "not measured"
     elif len(set(outcomes)) == 1:
         verdict = outcomes[0]
     else:
         verdict = "not shown"
-    return Claim(claim, paper, ours, math.nan, verdict, test)
+    return {"claim": claim, "paper": paper, "ours": ours, "p_value": math.nan, "verdict": verdict, "test": test}
 
 
 def _tables(paths: Sequence[str | os.PathLike], columns: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:

@@ -380,8 +380,11 @@ def _choice_record(v: dict) -> dict:
         "max_correlation": choice.max_correlation,
         "channels": choice.channels.tolist(),
         "fallback": choice.fallback,
-        "profile_correlations": [
-            [round(float(r), 4) if np.isfinite(r) else None for r in row] for row in choice.correlations
-        ],  # None: a constant profile
+        "profile_correlations": _rounded(choice.correlations),  # None: a constant profile
+        "compared": _rounded(choice.compared),  # the rule's measure: profile r or colour cosine
         "random_channels": v["random_channels"].tolist(),
     }
+
+
+def _rounded(matrix: np.ndarray) -> list[list[float | None]]:
+    return [[round(float(r), 4) if np.isfinite(r) else None for r in row] for row in matrix]

@@ -238,6 +238,7 @@ class ChannelChoice:
             pre-activation on each image the choice was made on.
         compared_by: what the distinct rule compared: ``"activation profile"`` or, at a
             linear first layer, ``"colour direction"``.
+        directions: with ``"colour direction"``, the chosen channels' colour directions (K, colours).
     """
 
     channels: np.ndarray
@@ -246,11 +247,17 @@ class ChannelChoice:
     fallback: int
     profiles: np.ndarray
     compared_by: str = "activation profile"
+    directions: np.ndarray | None = None
 
     @property
     def correlations(self) -> np.ndarray:
         """Pearson correlation of the chosen channels' profiles, (K, K); NaN for a constant profile."""
         return profile_correlations(self.profiles)
+
+    @property
+    def compared(self) -> np.ndarray:
+        """What the rule compared, between the chosen channels (K, K): profile correlations or colour cosines."""
+        return self.correlations if self.directions is None else cosine_matrix(self.directions)
 
     def label(self) -> str:
         """How the channels were chosen, in a few words (for the figure)."""
@@ -329,7 +336,10 @@ def choose_channels_from(
         rest = [int(c) for c in order if c not in chosen]
         chosen.append(min(rest, key=lambda c: round(float(r[c, chosen].max()), 5)))
     channels = np.asarray(chosen, dtype=np.int64)
-    return ChannelChoice(channels, "distinct", float(max_correlation), k - qualified, means[:, channels], compared_by)
+    chosen_directions = None if directions is None else np.asarray(directions)[channels]
+    return ChannelChoice(
+        channels, "distinct", float(max_correlation), k - qualified, means[:, channels], compared_by, chosen_directions
+    )
 
 
 def profile_correlations(profiles: np.ndarray) -> np.ndarray:

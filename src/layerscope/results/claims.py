@@ -140,7 +140,7 @@ def paper_comparison(
             ],
         ),
         _depth_claim(runs, training),
-        *study_b_claims(study_b),  # study B (feature maps): from the explain stage's tables
+        *(Claim(**row) for row in study_b_claims(study_b)),  # study B (feature maps): the explain stage's tables
     ]
     frame = claims_table(claims)
     best = sanity_gate(runs)
