@@ -195,3 +195,132 @@ def test_layer_means_of_several_layers_equal_each_layer_alone():
         rtol=1e-4,
         atol=1e-5,
     )
+
+
+def copies_model() -> keras.Model:
+    """preprocess (/255) -> 'unit', a 1x1 conv: channels 0 and 1 copy colour 0 (bias 1), channel 2 is colour 1."""
+    inputs = keras.Input((4, 4, 2))
+    x = keras.layers.Rescaling(1 / 255, name="preprocess")(inputs)
+    x = keras.layers.Conv2D(3, 1, activation="relu", name="unit")(x)
+    model = keras.Model(inputs, head(x))
+    kernel = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]], np.float32)[None, None]
+    model.get_layer("unit").set_weights([kernel, np.array([1.0, 1.0, 0.0], np.float32)])
+    return model
+
+
+def copies_images() -> np.ndarray:
+    """Four flat images whose colour means (0, 0), (255, 0), (0, 255), (255, 255) are uncorrelated."""
+    colours = np.array([[0, 0], [255, 0], [0, 255], [255, 255]], np.float32)
+    return np.broadcast_to(colours[:, None, None, :], (4, 4, 4, 2)).copy()
+
+
+def copies_means() -> np.ndarray:
+    """The unit's spatial-mean pre-activations on :func:`copies_images`, through the model.
+
+    By hand: channels 0 and 1 read 1, 2, 1, 2 (mean 1.5), channel 2 reads 0, 0, 1, 1
+    (mean 0.5); the copies correlate 1, each copy and channel 2 exactly 0.
+    """
+    from layerscope.explain.feature_maps import layer_means
+
+    return layer_means(copies_model(), ["unit"], copies_images())["unit"]
+
+
+def test_distinct_channels_pick_one_copy_and_the_different_channel():
+    from layerscope.explain.feature_maps import choose_channels_from, strongest_channels
+
+    means = copies_means()
+    np.testing.assert_allclose(means, [[1, 1, 0], [2, 2, 0], [1, 1, 1], [2, 2, 1]], atol=1e-6)
+    # The old rule, strongest first, shows the copies twice.
+    np.testing.assert_array_equal(strongest_channels(means, 2, "unit"), [0, 1])
+    choice = choose_channels_from(means, 2, "unit", max_correlation=0.5)
+    np.testing.assert_array_equal(choice.channels, [0, 2])
+    assert (choice.rule, choice.max_correlation, choice.fallback) == ("distinct", 0.5, 0)
+    np.testing.assert_allclose(choice.correlations, np.eye(2), atol=1e-6)
+    assert choice.label() == "strongest, then profiles r < 0.5"
+    # A third channel can only be the other copy: taken, and counted, as a fallback.
+    three = choose_channels_from(means, 3, "unit", max_correlation=0.5)
+    np.testing.assert_array_equal(three.channels, [0, 2, 1])
+    assert three.fallback == 1 and "1 above it" in three.label()
+    np.testing.assert_allclose(three.correlations[0, 2], 1.0, atol=1e-6)
+    # null threshold: the old rule; configured channels: as they are.
+    np.testing.assert_array_equal(choose_channels_from(means, 2, "unit", None).channels, [0, 1])
+    configured = choose_channels_from(means, 2, "unit", 0.5, configured=[1])
+    assert configured.rule == "configured" and configured.channels.tolist() == [1]
+    with pytest.raises(LayerscopeError, match=r"explain.feature_maps.channels: \[3\] outside 0..2 of layer 'unit'"):
+        choose_channels_from(means, 2, "unit", 0.5, configured=[3])
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "distinct",
+        pytest.param("strongest", marks=pytest.mark.xfail(strict=True, reason="strongest first shows a copy twice")),
+    ],
+)
+def test_the_shown_channels_respond_differently(rule):
+    """The requirement, applied to both rules: no two shown channels' profiles correlate 0.5 or more."""
+    from layerscope.explain.feature_maps import choose_channels_from
+
+    choice = choose_channels_from(copies_means(), 2, "unit", 0.5 if rule == "distinct" else None)
+    pairs = choice.correlations[np.triu_indices(2, k=1)]
+    assert np.all(pairs < 0.5), (rule, choice.channels, pairs)
+
+
+def test_a_constant_profile_is_never_excluded():
+    from layerscope.explain.feature_maps import choose_channels_from, profile_correlations
+
+    # Strengths 1, 5, 4: channel 1 first; channel 2 is its copy (r = 1), channel 0 is constant (no r).
+    means = np.array([[1.0, 4.0, 2.0], [1.0, 5.0, 4.0], [1.0, 6.0, 6.0]])
+    assert np.isnan(profile_correlations(means)[0, 1]) and profile_correlations(means)[1, 2] == pytest.approx(1.0)
+    np.testing.assert_array_equal(choose_channels_from(means, 2, "c", 0.5).channels, [1, 0])
+
+
+def test_change_similarity_by_pixels_and_by_colour_direction():
+    from layerscope.explain.feature_maps import change_similarity
+
+    a = np.arange(8.0).reshape(2, 2, 2)
+    # Two channels, one image: a map and its negative; a flat red and a flat green change.
+    np.testing.assert_allclose(change_similarity(np.stack([a, -a])[:, None], flat=False), [-1.0])
+    red, green = np.zeros((2, 2, 2)), np.zeros((2, 2, 2))
+    red[..., 0], green[..., 1] = 3.0, 5.0
+    changes = np.stack([red, green, 2 * red])[:, None]  # (K=3, N=1, H, W, C)
+    np.testing.assert_allclose(change_similarity(changes, flat=True), [0.0, 1.0, 0.0])
+    assert change_similarity(changes[..., :1], flat=True).size == 0  # one colour: no direction to compare
+    assert change_similarity(changes[:1], flat=False).size == 0  # one channel: no pair
+
+
+def test_a_linear_first_layer_is_told_apart_by_colour_direction():
+    """On grey images (colour 0 = colour 1) every channel of the copies model reads the brightness:
+    all profiles correlate 1, and by profile the second channel is a fallback copy. Their changes
+    differ in colour: channels 0 and 1 push colour 0, channel 2 colour 1 (cosine 0), so by colour
+    direction the choice is [0, 2]. The random reference is all three channels: cosines 1, 0, 0."""
+    from layerscope.explain.feature_map_study import COLOUR_MEASURE, distinctness_table, feature_map_study
+    from layerscope.explain.feature_maps import choose_channels_from, layer_means
+
+    grey = np.broadcast_to(np.array([0, 85, 170, 255], np.float32)[:, None, None, None], (4, 4, 4, 2)).copy()
+    means = layer_means(copies_model(), ["unit"], grey)["unit"]
+    by_profile = choose_channels_from(means, 2, "unit", 0.5)
+    assert by_profile.channels.tolist() == [0, 1] and by_profile.fallback == 1
+    cfg = {"layers": {"first": "unit"}, "channels": None, "count": 2, "max_correlation": 0.5}
+    cfg.update(steps=2, alpha=1.0, images=2)
+    stages, _ = feature_map_study(copies_model(), grey, np.array([0, 1, 0, 1]), cfg, seed=1)
+    choice = stages["first"]["choice"]
+    assert choice.label() == "strongest, then colour cos < 0.5"
+    np.testing.assert_allclose(choice.compared, np.eye(2), atol=1e-6)  # pure colour 0 vs pure colour 1
+    row = distinctness_table(stages).iloc[0]
+    assert (row["stage"], row["layer"], row["rule"], row["compared_by"]) == (
+        "first",
+        "unit",
+        "distinct",
+        "colour direction",
+    )
+    assert (row["channels"], row["fallback"], row["profile_images"]) == ("0 2", 0, 4)
+    assert row["activation_corr_pairs"] == "0-2 1.00"  # the profiles cannot tell them apart
+    assert row["change_measure"] == COLOUR_MEASURE
+    assert row["change_corr_mean"] == pytest.approx(0.0, abs=1e-6) and row["change_corr_max"] == pytest.approx(
+        0.0, abs=1e-6
+    )
+    assert row["random_channels"] == "0 1 2" and row["random_activation_corr_mean"] == pytest.approx(1.0)
+    assert row["random_change_corr_mean"] == pytest.approx(1 / 3) and row["random_change_corr_max"] == pytest.approx(
+        1.0
+    )

@@ -85,7 +85,7 @@ def tiny_conv_model() -> keras.Model:
     return model
 
 
-CFG = {"steps": 3, "alpha": 1.0, "layers": None, "channels": None, "count": 2, "images": 2}
+CFG = {"steps": 3, "alpha": 1.0, "layers": None, "channels": None, "count": 2, "max_correlation": 0.5, "images": 2}
 
 
 def test_invariance_of_identical_images_is_one_and_of_a_negated_pair_minus_one():
@@ -134,6 +134,7 @@ def test_write_feature_maps_writes_every_output_of_the_rule(tmp_path):
             for name in (
                 "maps.npz",
                 "gains.csv",
+                "channels.csv",
                 "maps.png",
                 "invariance.csv",
                 "invariance.md",
@@ -141,9 +142,10 @@ def test_write_feature_maps_writes_every_output_of_the_rule(tmp_path):
             )
         )
     )
-    verdict = write_feature_maps(
+    record = write_feature_maps(
         model, images, labels, ["good", "cracked"], {**CFG, "invariance_images": 3}, "tiny", files
     )
+    verdict = record["invariance_verdict"]
     with np.load(files.maps) as saved:
         assert saved["last/optimised"].shape == (2, 2, 8, 8, 1)
     assert len(pd.read_csv(files.gains)) == 3 * 2 * 2
@@ -152,6 +154,16 @@ def test_write_feature_maps_writes_every_output_of_the_rule(tmp_path):
     assert set(table["class"]) == {"cracked"} and table["images"].tolist() == [3, 3, 3]
     assert files.verdict.read_text() == verdict + "\n"
     assert all(path.stat().st_size > 0 for path in (files.figure, files.invariance))
+    # How each stage's channels were chosen, in the table and the provenance record alike.
+    channels = pd.read_csv(files.channels)
+    assert channels["stage"].tolist() == ["first", "middle", "last"] and (channels["rule"] == "distinct").all()
+    # Grey input: the linear first layer's flat change has no colour direction to compare.
+    assert channels["change_measure"].tolist()[0].startswith("none") and channels["change_corr_mean"].isna()[0]
+    assert (channels["change_measure"].iloc[1:] == "Pearson of x* - x").all()
+    last = record["channels"]["last"]
+    assert (last["layer"], last["rule"], last["max_correlation"]) == ("c3", "distinct", 0.5)
+    assert channels["channels"].iloc[-1] == " ".join(map(str, last["channels"]))
+    assert len(last["profile_correlations"]) == 2 and len(last["random_channels"]) == 2
 
 
 def test_flat_explanation_panels_say_why_they_are_flat(monkeypatch, tmp_path):

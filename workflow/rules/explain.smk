@@ -63,6 +63,7 @@ rule feature_maps:
         invariance_table=f"{RESULTS}/explain/{{run}}/invariance.csv",
         verdict=f"{RESULTS}/explain/{{run}}/invariance.md",
         gains=f"{RESULTS}/explain/{{run}}/feature_maps.csv",
+        channels=f"{RESULTS}/explain/{{run}}/feature_map_channels.csv",
         provenance=f"{RESULTS}/explain/{{run}}/feature_maps.provenance.json",
     log:
         f"{LOGS}/feature_maps/{{run}}.log",
@@ -72,6 +73,7 @@ rule feature_maps:
         "../envs/layerscope.yaml"
     params:
         feature_maps=config["explain"]["feature_maps"],
+        seed=config["seed"],
         code=code_digest("feature_maps.py"),
     script:
         "../scripts/feature_maps.py"

@@ -10,6 +10,12 @@ rule tables:
         ),
         probe=f"{RESULTS}/baselines/linear_probe/metrics.json",
         classes=f"{RESULTS}/data/classes.json",
+        # study B's claims (comparison_paper): the feature-map tables
+        feature_map_channels=expand(
+            f"{RESULTS}/explain/{{run}}/feature_map_channels.csv", run=EXPLAIN_RUNS
+        ),
+        invariance=expand(f"{RESULTS}/explain/{{run}}/invariance.csv", run=EXPLAIN_RUNS),
+        onset=expand(f"{RESULTS}/explain/{{run}}/onset.csv", run=ONSET_RUNS),
     output:
         **table_files("html"),
         **table_files("csv"),

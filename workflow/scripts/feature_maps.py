@@ -15,14 +15,24 @@ def main(smk):
     files = FeatureMapFiles(
         maps=smk.output.maps,
         gains=smk.output.gains,
+        channels=smk.output.channels,
         figure=smk.output.figure,
         invariance_table=smk.output.invariance_table,
         verdict=smk.output.verdict,
         invariance=smk.output.invariance,
     )
     model = load_model(smk.input.model)
-    write_feature_maps(model, images, labels, load_classes(data_dir), smk.params.feature_maps, smk.wildcards.run, files)
-    write_job_provenance(smk, extra={"run": smk.wildcards.run})
+    record = write_feature_maps(
+        model,
+        images,
+        labels,
+        load_classes(data_dir),
+        smk.params.feature_maps,
+        smk.wildcards.run,
+        files,
+        smk.params.seed,
+    )
+    write_job_provenance(smk, extra={"run": smk.wildcards.run, **record})
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)

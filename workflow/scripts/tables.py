@@ -8,6 +8,7 @@ from layerscope.core.scripting import run_job, write_job_provenance
 
 def main(smk):
     from layerscope.core.machine import machines_of
+    from layerscope.explain.feature_map_claims import StudyBFiles
     from layerscope.results.figures import plot_freeze_heatmap, plot_validation_curves
     from layerscope.results.run_files import load_histories, load_probe, load_runs
     from layerscope.results.selection import primary_runs
@@ -28,6 +29,7 @@ def main(smk):
         smk.params.transfer,
         probe,
         machines_of(json.loads(Path(p).read_text()) for p in smk.input.train_provenance),
+        StudyBFiles(smk.input.feature_map_channels, smk.input.invariance, smk.input.onset),
     )
     runs = load_runs(runs_dir, smk.params.runs)
     plot_validation_curves(load_histories(runs_dir, list(primary_runs(runs))), smk.output.curves)

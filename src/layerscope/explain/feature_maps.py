@@ -24,6 +24,7 @@ space's units, and x* needs no de-processing beyond clipping to 0..255 for displ
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -223,6 +224,134 @@ def strongest_channels(means: np.ndarray, k: int, layer_name: str) -> np.ndarray
     return np.argsort(-means, kind="stable")[:k]
 
 
+@dataclass(frozen=True)
+class ChannelChoice:
+    """The channels shown at one layer, how they were chosen, and how alike they respond.
+
+    Attributes:
+        channels: the chosen channels (K,), in the order they were chosen.
+        rule: ``"distinct"``, ``"strongest"`` or ``"configured"``.
+        max_correlation: the distinct rule's threshold (None for the other rules).
+        fallback: how many channels were taken above the threshold because fewer than K
+            qualified (they are the last ones in ``channels``).
+        profiles: the chosen channels' activation profiles (N, K): spatial-mean
+            pre-activation on each image the choice was made on.
+        compared_by: what the distinct rule compared: ``"activation profile"`` or, at a
+            linear first layer, ``"colour direction"``.
+        directions: with ``"colour direction"``, the chosen channels' colour directions (K, colours).
+    """
+
+    channels: np.ndarray
+    rule: str
+    max_correlation: float | None
+    fallback: int
+    profiles: np.ndarray
+    compared_by: str = "activation profile"
+    directions: np.ndarray | None = None
+
+    @property
+    def correlations(self) -> np.ndarray:
+        """Pearson correlation of the chosen channels' profiles, (K, K); NaN for a constant profile."""
+        return profile_correlations(self.profiles)
+
+    @property
+    def compared(self) -> np.ndarray:
+        """What the rule compared, between the chosen channels (K, K): profile correlations or colour cosines."""
+        return self.correlations if self.directions is None else cosine_matrix(self.directions)
+
+    def label(self) -> str:
+        """How the channels were chosen, in a few words (for the figure)."""
+        if self.rule == "distinct":
+            extra = f", {self.fallback} above it (too few below)" if self.fallback else ""
+            measure = "colour cos" if self.compared_by == "colour direction" else "profiles r"
+            return f"strongest, then {measure} < {self.max_correlation:g}{extra}"
+        return "configured channels" if self.rule == "configured" else "strongest (mean pre-activation)"
+
+
+def choose_channels_from(
+    means: np.ndarray,
+    k: int,
+    layer_name: str,
+    max_correlation: float | None = 0.5,
+    configured=None,
+    directions: np.ndarray | None = None,
+) -> ChannelChoice:
+    """Channels that respond strongly and differently, from their responses ``means`` (N, channels).
+
+    The distinct rule: the strongest channel (highest mean over images) first; then,
+    strongest first, each channel whose activation profile over the images correlates
+    below ``max_correlation`` (Pearson) with every channel already chosen. The five
+    strongest channels of a deep layer are often one feature (at block5_conv3 their
+    profiles correlated 0.98), and showing them repeats one picture. A constant profile
+    shares no variation with any other and is never excluded. If fewer than ``k``
+    channels qualify, the rest are filled with those whose highest correlation with the
+    chosen ones is lowest (counted in ``fallback``).
+
+    A linear first layer responds to an image through one weighted sum of its pixels, so
+    on grey images every channel's profile is the image's brightness up to sign and
+    scale: profiles cannot tell its channels apart. What differs is the colour its
+    change pushes the image towards; given ``directions``, channels are compared by
+    the cosine of those instead, under the same threshold.
+
+    Args:
+        means: spatial-mean pre-activation per image and channel, (N, channels).
+        k: how many channels.
+        layer_name: the layer, for error messages.
+        max_correlation: the threshold; None: the k strongest channels.
+        configured: channels to use as they are (config ``explain.feature_maps.channels``).
+        directions: per channel, the mean colour of its change x* - x (channels, colours),
+            to compare channels by (a linear first layer); None: by activation profile.
+
+    Returns:
+        The choice, with the chosen channels' profiles.
+
+    Raises:
+        LayerscopeError: ``k`` outside 1..channels, or configured channels outside the layer.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    count = means.shape[1]
+    if configured:
+        channels = np.asarray(configured, dtype=np.int64)
+        if channels.min() < 0 or channels.max() >= count:
+            raise LayerscopeError(
+                f"explain.feature_maps.channels: {channels.tolist()} outside 0..{count - 1} of layer '{layer_name}'"
+            )
+        return ChannelChoice(channels, "configured", None, 0, means[:, channels])
+    order = strongest_channels(means, count, layer_name)
+    if not 1 <= k <= count:
+        raise LayerscopeError(f"k must be in 1..{count} for layer '{layer_name}', got {k}")
+    if max_correlation is None:
+        return ChannelChoice(order[:k], "strongest", None, 0, means[:, order[:k]])
+    compared_by = "activation profile" if directions is None else "colour direction"
+    similarity = profile_correlations(means) if directions is None else cosine_matrix(directions)
+    r = np.nan_to_num(similarity, nan=0.0)
+    chosen = [int(order[0])]
+    for channel in order[1:]:
+        if len(chosen) == k:
+            break
+        if np.all(r[channel, chosen] < max_correlation):
+            chosen.append(int(channel))
+    qualified = len(chosen)
+    while len(chosen) < k:  # fallback: the least alike of the rest, strongest on ties (to float32 rounding)
+        rest = [int(c) for c in order if c not in chosen]
+        chosen.append(min(rest, key=lambda c: round(float(r[c, chosen].max()), 5)))
+    channels = np.asarray(chosen, dtype=np.int64)
+    chosen_directions = None if directions is None else np.asarray(directions)[channels]
+    return ChannelChoice(
+        channels, "distinct", float(max_correlation), k - qualified, means[:, channels], compared_by, chosen_directions
+    )
+
+
+def profile_correlations(profiles: np.ndarray) -> np.ndarray:
+    """Pearson correlation between the columns of ``profiles`` (N, K), (K, K); NaN where a column is constant."""
+    x = np.asarray(profiles, dtype=np.float64)
+    centred = x - x.mean(axis=0)
+    norms = np.sqrt((centred**2).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (centred.T @ centred) / np.outer(norms, norms)
+    return np.clip(r, -1.0, 1.0)
+
+
 def layer_means(model: keras.Model, layer_names, images, batch_size: int = 64) -> dict[str, np.ndarray]:
     """Each layer's spatial-mean pre-activation per image and channel, ``{layer: (N, channels)}``.
 
@@ -266,6 +395,47 @@ def pairwise_correlations(maps) -> np.ndarray:
     rows, cols = rows[keep], cols[keep]
     values = (centred[rows] * centred[cols]).sum(axis=1) / (norms[rows] * norms[cols])
     return np.clip(values, -1.0, 1.0)
+
+
+def cosine_matrix(vectors) -> np.ndarray:
+    """Cosine between every two rows of ``vectors`` (K, D), (K, K); NaN where a row is zero."""
+    v = np.asarray(vectors, dtype=np.float64).reshape(len(vectors), -1)
+    norms = np.sqrt((v**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.clip((v @ v.T) / np.outer(norms, norms), -1.0, 1.0)
+
+
+def pairwise_cosines(vectors) -> np.ndarray:
+    """Cosine of every pair of vectors (one per row), upper triangle; pairs with a zero vector are left out."""
+    values = cosine_matrix(vectors)[np.triu_indices(len(vectors), k=1)]
+    return values[np.isfinite(values)]
+
+
+def change_similarity(changes, flat: bool) -> np.ndarray:
+    """How alike K channels' changes x* - x are: every pair on every image, pooled.
+
+    A linear first layer's change is the same on every image and spatially flat (its
+    gradient does not depend on the image; only the borders differ), so a pixel
+    correlation would mostly compare border effects: such a layer's channels are
+    compared by colour direction instead, the cosine of their mean change per colour.
+
+    Args:
+        changes: x* - x per channel and image, (K, N, H, W, C).
+        flat: compare by colour direction (a linear first layer) rather than by Pearson
+            correlation of the maps.
+
+    Returns:
+        (pairs * N,) values in -1..1, images outer; empty for fewer than 2 channels or
+        (``flat``) one colour.
+    """
+    changes = np.asarray(changes, dtype=np.float64)
+    if len(changes) < 2 or (flat and changes.shape[-1] < 2):
+        return np.empty(0)
+    per_image = [
+        pairwise_cosines(changes[:, i].mean(axis=(1, 2))) if flat else pairwise_correlations(changes[:, i])
+        for i in range(changes.shape[1])
+    ]
+    return np.concatenate(per_image)
 
 
 def stage_layers(model: keras.Model) -> dict[str, str]:

@@ -100,13 +100,21 @@ def _change(ax, change: np.ndarray, title: str) -> None:
 
 
 def plot_feature_maps(
-    stages: Mapping[str, Mapping], run_id: str, path: str | os.PathLike, steps: int, alpha: float
+    stages: Mapping[str, Mapping],
+    run_id: str,
+    path: str | os.PathLike,
+    steps: int,
+    alpha: float,
+    labels: Mapping[str, str] | None = None,
 ) -> None:
     """Rows: stage x image; columns: the start image, then per channel x* and its change.
 
     ``stages[name]`` holds ``layer``, ``channels`` (K,), ``start`` (N, H, W, C) and
     ``optimised`` (K, N, H, W, C) pixels, ``objective_start`` / ``objective_end`` (K, N).
+    ``labels[name]`` (how the stage's channels were chosen, how alike they are) is
+    written beside the stage's first row.
     """
+    labels = labels or {}
     n_images = max(len(v["start"]) for v in stages.values())
     n_cols = 1 + 2 * max(len(v["channels"]) for v in stages.values())
     n_rows = len(stages) * n_images
@@ -116,6 +124,8 @@ def plot_feature_maps(
         for i, start in enumerate(v["start"]):
             row = axes[s * n_images + i]
             _show(row[0], _pixels(start), f"{stage}: {v['layer']}\nimage {i}")
+            if i == 0 and stage in labels:
+                row[0].set_ylabel(textwrap.fill(labels[stage], 34), fontsize=6)
             for k, channel in enumerate(v["channels"]):
                 before, after = v["objective_start"][k, i], v["objective_end"][k, i]
                 rise = f"x{after / before:.2g}" if before > 0 else f"{before:.2g} -> {after:.2g}"

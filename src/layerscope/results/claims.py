@@ -10,6 +10,7 @@ import pandas as pd
 from layerscope.core.render import MISSING
 from layerscope.core.spread import mean_and_sd
 from layerscope.core.statistics import SeedVariance
+from layerscope.explain.feature_map_claims import StudyBFiles, study_b_claims
 from layerscope.results.comparisons import (
     NOT_MEASURED,
     SEED_TEST,
@@ -47,7 +48,10 @@ PROBE_CLAIM = "Training beyond the pretrained features: the best trained VGG-16 
 
 
 def paper_comparison(
-    runs: Mapping[str, dict | None], transfer: int | str = 3, probe: dict | None = None
+    runs: Mapping[str, dict | None],
+    transfer: int | str = 3,
+    probe: dict | None = None,
+    study_b: StudyBFiles | None = None,
 ) -> pd.DataFrame:
     """The study's claims checked on our runs, and where our absolute accuracy stands on elpv.
 
@@ -63,6 +67,7 @@ def paper_comparison(
         runs: runs by id (seed replicates included), as :func:`load_runs` returns them.
         transfer: Table 8's "Transfer" run, or its frozen depth (:func:`summary`).
         probe: the linear probe's metrics with its test predictions, or None.
+        study_b: the feature-map tables study B's claims are read from (:func:`study_b_claims`), or None.
     """
     table8, grid = summary(runs, transfer, probe), freeze_grid(runs)
     training = training_variance(runs)
@@ -125,6 +130,7 @@ def paper_comparison(
         ),
         _depth_claim(runs, training),
         _probe_claim(runs, probe, training),
+        *(Claim(**row, study="B") for row in study_b_claims(study_b)),  # feature maps: the explain stage's tables
     ]
     frame = claims_table(claims)
     for name, value in _elpv_references(runs).items():

@@ -12,6 +12,7 @@ import pandas as pd
 from layerscope.core.atomic import write_text
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import best_mask, to_markdown, write_table
+from layerscope.explain.feature_map_claims import StudyBFiles
 from layerscope.results.claims import paper_comparison
 from layerscope.results.comparisons import training_variance, variance_line
 from layerscope.results.differences import approach_tests, freeze_tests
@@ -139,6 +140,7 @@ def write_all_tables(
     transfer: int | str = 3,
     probe: dict | None = None,
     machines: Sequence[str] = (),
+    study_b: StudyBFiles | None = None,
 ) -> list[Path]:
     """Tables 4-9, their tests, the paper comparison, sanity_gate.json, summary.md and readme_results.md.
 
@@ -153,6 +155,7 @@ def write_all_tables(
         probe: the linear probe's metrics (with ``test_predictions``), or None.
         machines: the machines the runs trained on (:func:`layerscope.core.machine.machines_of`),
             named in the README's block.
+        study_b: the feature-map tables study B's claims are read from (None: not measured).
 
     Returns:
         Every file written.
@@ -172,7 +175,8 @@ def write_all_tables(
     )
     tables = {}
     for stem, (builder, best, scope, caption) in TABLES.items():
-        df = tables[stem] = builder(runs, transfer, probe)
+        extra = {"study_b": study_b} if builder is paper_comparison else {}
+        df = tables[stem] = builder(runs, transfer, probe, **extra)
         files += write_table(df, out / stem, df.columns if best is None else best, scope, caption)
     gate, variance = sanity_gate(runs, probe), variance_line(training_variance(runs))
     write_text(out / "sanity_gate.json", json.dumps({**gate, "sentence": gate_line(gate, classes)}, indent=1) + "\n")
