@@ -101,8 +101,9 @@ def test_adding_a_run_schedules_only_that_run(done):
     jobs = pending(root, grown)
     assert jobs["train"] == {"lenet5-relu-adam"}
     assert jobs["render_weight_changes"] == {"lenet5-relu-adam"} and "prepare_data" not in jobs
-    # the tables and the report's landing page read every run
-    assert set(jobs) <= {"train", "render_weight_changes", "animate_weight_changes", "tables", "landing_page", "all"}
+    # the tables, the report's landing page and the cost tables read every run
+    follow = {"tables", "landing_page", "cost_tables", "all"}
+    assert set(jobs) <= {"train", "render_weight_changes", "animate_weight_changes", *follow}
 
 
 def test_lenet_epochs_schedule_no_vgg_run(done):
@@ -237,8 +238,8 @@ def test_an_explain_setting_reruns_only_the_rule_that_reads_it(done, section, ke
     jobs = pending(root, changed)
     assert rule in jobs
     # what depends on the rule's outputs may follow (the recommendation reads quality.csv,
-    # the landing page the recommendation)
-    assert set(jobs) <= {rule, "freeze_recommendation", "landing_page", "all"}
+    # the claims table study B's feature-map tables, the landing page both, the cost tables every job)
+    assert set(jobs) <= {rule, "freeze_recommendation", "tables", "landing_page", "cost_tables", "all"}
 
 
 def test_explaining_another_run_explains_only_that_run(done):

@@ -211,7 +211,7 @@ def test_tables_match_the_runs(smoke):
     for k in (3, 5):
         metrics = json.loads((smoke / "runs" / f"vgg16-freeze{k}-momentum/metrics.json").read_text())
         assert grid.loc[k].iloc[0] == pytest.approx(metrics["test"]["accuracy"], abs=5e-4)
-    assert "Sanity gate" in (smoke / "tables/summary.md").read_text()
+    assert "## Baselines" in (smoke / "tables/summary.md").read_text()
     assert not_blank(smoke / "figures/freeze_grid_heatmap.png")
 
 
@@ -249,7 +249,7 @@ def test_report_builds_opens_on_the_results_and_labels_every_item(smoke):
     page, results = report_page(workdir / "report.zip")
     assert "System Message" not in page and "Undefined substitution" not in page
     description = json.loads(re.search(r"var workflow_desc = (.*?);\n", page).group(1))
-    assert "What the smoke run found" in description and "Sanity gate." in description
+    assert "What the smoke run found" in description and "Baselines." in description
     gate = json.loads((smoke / "tables/sanity_gate.json").read_text())
     assert gate["sentence"].split(":")[0] in description  # PASSED or FAILED, from the run's own gate
     table8 = pd.read_csv(smoke / "tables/table8_summary.csv", index_col=0, na_values="missing")

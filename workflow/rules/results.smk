@@ -162,7 +162,6 @@ rule landing_page:
 rule cost_tables:
     input:
         done=all_outputs(),
-        train=expand(f"{BENCHMARKS}/train/{{run}}.tsv", run=RUNS + REPLICATES),
         train_provenance=expand(
             f"{RESULTS}/runs/{{run}}/provenance.json", run=RUNS + REPLICATES
         ),

@@ -12,7 +12,7 @@ def main(smk):
 
     machines = machines_of(json.loads(Path(p).read_text()) for p in smk.input.train_provenance)
     written = write_cost_tables(Path(smk.params.results), Path(smk.output.rules[0]).parent, machines)
-    write_job_provenance(smk, inputs=list(smk.input.train), outputs=written)
+    write_job_provenance(smk, inputs=list(smk.input.train_provenance), outputs=written)
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)
