@@ -174,7 +174,6 @@ rule cost_tables:
     conda:
         "../envs/layerscope.yaml"
     params:
-        results=RESULTS,
         code=code_digest("cost_tables.py"),
     script:
         "../scripts/cost_tables.py"

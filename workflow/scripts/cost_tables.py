@@ -11,7 +11,8 @@ def main(smk):
     from layerscope.results.costs import write_cost_tables
 
     machines = machines_of(json.loads(Path(p).read_text()) for p in smk.input.train_provenance)
-    written = write_cost_tables(Path(smk.params.results), Path(smk.output.rules[0]).parent, machines)
+    results = Path(smk.input.train_provenance[0]).parents[2]  # results/<experiment>/runs/<run>/provenance.json
+    written = write_cost_tables(results, Path(smk.output.rules[0]).parent, machines)
     write_job_provenance(smk, inputs=list(smk.input.train_provenance), outputs=written)
 
 
