@@ -10,6 +10,9 @@ rule tables:
         ),
         probe=f"{RESULTS}/baselines/linear_probe/metrics.json",
         classes=f"{RESULTS}/data/classes.json",
+        lime_checks=expand(
+            f"{RESULTS}/explain/{{run}}/lime_checks.csv", run=EXPLAIN_RUNS
+        ),
     output:
         **table_files("html"),
         **table_files("csv"),

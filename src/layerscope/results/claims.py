@@ -24,6 +24,7 @@ from layerscope.results.comparisons import (
     verdict,
 )
 from layerscope.results.gate import sanity_gate
+from layerscope.results.lime_claims import lime_claims
 from layerscope.results.published import (
     ELPV_PUBLISHED,
     PAPER_FREEZE_GRID,
@@ -38,7 +39,10 @@ from layerscope.train.runs import parse_name
 
 
 def paper_comparison(
-    runs: Mapping[str, dict | None], transfer_depth: int = 3, probe: dict | None = None
+    runs: Mapping[str, dict | None],
+    transfer_depth: int = 3,
+    probe: dict | None = None,
+    lime_checks: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The study's claims checked on our runs, and where our absolute accuracy stands on elpv.
 
@@ -47,7 +51,8 @@ def paper_comparison(
     and the depth claim are tested over the test images with the retraining variance
     pooled over the repeated cells (:func:`seed_test`); "momentum methods beat plain
     SGD" is also counted cell by cell (sign test over the seed means). Absolute accuracy is set only beside published
-    results on the same data (elpv), never beside the study's.
+    results on the same data (elpv), never beside the study's. Study A's judgement of LIME
+    is checked from ``lime_checks`` (:func:`layerscope.results.lime_claims.lime_claims`).
     """
     table8, grid = summary(runs, transfer_depth, probe), freeze_grid(runs)
     training = training_variance(runs)
@@ -136,7 +141,7 @@ def paper_comparison(
         ),
         _depth_claim(runs, training),
     ]
-    frame = claims_table(claims)
+    frame = claims_table([*claims, *lime_claims(lime_checks)])
     best = sanity_gate(runs)
     chosen = runs.get(best["run"] or "")
     for task, figure, source in ELPV_PUBLISHED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -139,6 +140,7 @@ def write_all_tables(
     transfer_depth: int = 3,
     probe: dict | None = None,
     machines: Sequence[str] = (),
+    lime_checks: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Tables 4-9, their tests, the paper comparison, sanity_gate.json, summary.md and readme_results.md.
 
@@ -153,6 +155,7 @@ def write_all_tables(
         probe: the linear probe's metrics (with ``test_predictions``), or None.
         machines: the machines the runs trained on (:func:`layerscope.core.machine.machines_of`),
             named in the README's block.
+        lime_checks: the explained runs' LIME checks, for the paper comparison's LIME rows.
 
     Returns:
         Every file written.
@@ -172,6 +175,8 @@ def write_all_tables(
     )
     tables = {}
     for stem, (builder, best, scope, caption) in TABLES.items():
+        if builder is paper_comparison:  # the one builder that reads the explanation stage
+            builder = functools.partial(paper_comparison, lime_checks=lime_checks)
         df = tables[stem] = builder(runs, transfer_depth, probe)
         files += write_table(df, out / stem, df.columns if best is None else best, scope, caption)
     gate, variance = sanity_gate(runs, probe), variance_line(training_variance(runs))

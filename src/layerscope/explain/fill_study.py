@@ -1,0 +1,394 @@
+"""The perturbation_fills rule: which fill moves a run's predictions least when superpixels are hidden.
+
+For test cells of the first class (defect-free on elpv) and of the last (the most
+defective), a random share of each cell's SLIC superpixels (LIME's segmentation) is
+hidden under every fill of :mod:`layerscope.explain.fills`, the same masks for every fill,
+and the class probabilities compared with the clean cell's by their total-variation
+distance. Per kind of cell, share and fill: the mean over images with a 95% t-interval.
+:func:`layerscope.explain.fills.choose_fill` picks, from the defect-free cells, the fill
+LIME and deletion use (``explain.lime.hide`` and ``explain.quality.baseline`` set to ``auto``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from layerscope.core.atomic import atomic_path, write_text
+from layerscope.core.errors import LayerscopeError
+from layerscope.core.figures import save_figure
+from layerscope.core.spread import mean_interval
+from layerscope.explain.base import prepare_inputs, probability_pass
+from layerscope.explain.fills import (
+    CHOICE_RULE,
+    FILL_LABELS,
+    FILLS,
+    choose_fill,
+    fill_images,
+    fill_scores,
+    hide,
+    superpixel_mask,
+    total_variation,
+)
+from layerscope.explain.lime_method import rgb_uint8, superpixels
+
+log = logging.getLogger(__name__)
+
+NONE = "none"
+"""The ``fill`` of the rows that hold the clean cells' probabilities (share 0)."""
+
+
+def fill_cells(labels: np.ndarray, classes: list[str], count: int, seed: int) -> dict[str, np.ndarray]:
+    """Up to ``count`` test-set indices of the first class and of the last, drawn with ``seed``.
+
+    Returns:
+        ``{"class <first>": indices, "class <last>": indices}``, each sorted, the first class's first.
+
+    Raises:
+        LayerscopeError: fewer than two classes, or a class without test images.
+    """
+    if len(classes) < 2:
+        raise LayerscopeError(f"the fill measurement needs a first and a last class, got classes {classes}")
+    rng = np.random.default_rng(seed)
+    cells = {}
+    for label in (0, len(classes) - 1):
+        rows = np.flatnonzero(np.asarray(labels) == label)
+        if len(rows) == 0:
+            raise LayerscopeError(f"the test split has no image of class {classes[label]!r} to measure fills on")
+        cells[f"class {classes[label]}"] = np.sort(rng.choice(rows, size=min(count, len(rows)), replace=False))
+    return cells
+
+
+def measure_fills(
+    model: keras.Model,
+    images,
+    segments: np.ndarray,
+    shares: list[float],
+    masks: int,
+    seed: int,
+    batch_size: int = 128,
+) -> pd.DataFrame:
+    """How far each fill moves the class probabilities when a share of superpixels is hidden.
+
+    Args:
+        model: a classifier with class probabilities out.
+        images: (N, H, W[, C]) images in 0..255.
+        segments: (N, H, W) their superpixels.
+        shares: shares of each image's superpixels to hide (each in (0, 1]).
+        masks: random masks per image and share; every fill hides the same ones.
+        seed: draws the masks.
+        batch_size: images per forward pass.
+
+    Returns:
+        One row per image, share and fill: ``image`` (position in ``images``), ``share``,
+        ``fill``, ``tv`` (mean over the masks of the total-variation distance to the clean
+        image's probabilities) and ``p<k>`` (mean probability of class k after hiding);
+        plus one row per image with fill :data:`NONE`, share 0: the clean probabilities.
+    """
+    x = prepare_inputs(model, images)
+    forward = probability_pass(model)
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [forward(tf.constant(batch[i : i + batch_size])).numpy() for i in range(0, len(batch), batch_size)]
+        )
+
+    rng = np.random.default_rng(seed)
+    hidden = np.array([[[superpixel_mask(s, share, rng) for _ in range(masks)] for share in shares] for s in segments])
+    clean = predict(x)
+    frames = [_rows(clean[:, None, None], clean, [0.0], NONE)]
+    n, k = len(x), len(shares) * masks
+    for fill in FILLS:
+        filled = fill_images(x, segments, fill)
+        batch = hide(np.repeat(x, k, axis=0), np.repeat(filled, k, axis=0), hidden.reshape(n * k, *x.shape[1:3]))
+        frames.append(_rows(predict(batch).reshape(n, len(shares), masks, -1), clean, shares, fill))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _rows(probabilities: np.ndarray, clean: np.ndarray, shares: list[float], fill: str) -> pd.DataFrame:
+    """Tidy rows of (N, shares, masks, classes) probabilities against the clean (N, classes) ones."""
+    n = len(probabilities)
+    tv = total_variation(probabilities, clean[:, None, None]).mean(axis=2)
+    mean = probabilities.mean(axis=2)
+    frame = pd.DataFrame(
+        {
+            "image": np.repeat(np.arange(n), len(shares)),
+            "share": np.tile(shares, n),
+            "fill": fill,
+            "tv": tv.reshape(-1),
+        }
+    )
+    for c in range(mean.shape[-1]):
+        frame[f"p{c}"] = mean[..., c].reshape(-1)
+    return frame
+
+
+def summarise_fills(measured: pd.DataFrame) -> pd.DataFrame:
+    """Mean over images per kind of cell, share and fill, with the 95% t-interval of the mean distance.
+
+    Args:
+        measured: :func:`measure_fills` rows with a ``cells`` column (the kind of cell).
+
+    Returns:
+        Columns ``cells``, ``share``, ``fill``, ``images``, ``tv``, ``tv_low``, ``tv_high``
+        and the mean ``p<k>``; the interval is NaN for fewer than two images or no spread.
+    """
+    probability_columns = [c for c in measured.columns if c.startswith("p") and c[1:].isdigit()]
+    rows = []
+    for (cells, share, fill), group in measured.groupby(["cells", "share", "fill"], sort=False):
+        _, low, high, _ = mean_interval(group["tv"])
+        rows.append(
+            {
+                "cells": cells,
+                "share": share,
+                "fill": fill,
+                "images": len(group),
+                "tv": group["tv"].mean(),
+                "tv_low": low,
+                "tv_high": high,
+                **group[probability_columns].mean().to_dict(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class FillFiles:
+    """Where the perturbation_fills rule writes.
+
+    Attributes:
+        table: csv of the summary (one row per kind of cell, share and fill).
+        summary: Markdown of the distances, the probabilities and the choice.
+        figure: examples of each fill and the distances against the share hidden.
+        choice: json with the chosen ``fill``, the rule and each fill's score.
+    """
+
+    table: str | os.PathLike
+    summary: str | os.PathLike
+    figure: str | os.PathLike
+    choice: str | os.PathLike
+
+
+def write_fill_study(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    cfg: dict,
+    segmentation: dict,
+    seed: int,
+    run_id: str,
+    files: FillFiles,
+    batch_size: int = 128,
+) -> str:
+    """Measure every fill on one run's test cells, write every output and return the chosen fill.
+
+    Args:
+        model: the run's model.
+        images: the test split (N, H, W[, C]) in 0..255.
+        labels: its integer labels.
+        classes: class names by label.
+        cfg: the ``explain.fills`` config (images, masks, shares).
+        segmentation: SLIC's ``n_segments`` and ``compactness`` (``explain.lime``).
+        seed: draws the cells and the masks.
+        run_id: the run's id, for the outputs.
+        files: where to write.
+        batch_size: images per forward pass.
+
+    Returns:
+        The fill :func:`choose_fill` picks.
+
+    Raises:
+        LayerscopeError: a class without test images, or images that do not fit the model.
+    """
+    start = time.perf_counter()
+    cells = fill_cells(labels, classes, cfg["images"], seed)
+    frames, examples = [], {}
+    for kind, indices in cells.items():
+        x = prepare_inputs(model, images[indices])
+        segments = np.stack([superpixels(image, **segmentation) for image in rgb_uint8(x)])
+        measured = measure_fills(model, x, segments, cfg["shares"], cfg["masks"], seed, batch_size)
+        frames.append(measured.assign(cells=kind, test_index=indices[measured["image"]]))
+        examples[kind] = (x[0], segments[0])
+    measured = pd.concat(frames, ignore_index=True)
+    summary = summarise_fills(measured)
+    defect_free = next(iter(cells))
+    choice = choose_fill(summary, defect_free)
+    scores = {kind: fill_scores(summary, kind) for kind in cells}
+    log.info(
+        "fills of %s measured in %.1f s; scores on %s %s; chosen %s",
+        run_id,
+        time.perf_counter() - start,
+        defect_free,
+        scores[defect_free].round(4).to_dict(),
+        choice,
+    )
+    with atomic_path(files.table) as tmp:
+        summary.assign(run=run_id).to_csv(tmp, index=False)
+    record = {
+        "fill": choice,
+        "rule": CHOICE_RULE,
+        "scored_cells": defect_free,
+        "scores": {kind: {fill: float(v) for fill, v in by_fill.items()} for kind, by_fill in scores.items()},
+        "images": {kind: len(indices) for kind, indices in cells.items()},
+        "shares": list(cfg["shares"]),
+        "masks": cfg["masks"],
+    }
+    write_text(files.choice, json.dumps(record, indent=1) + "\n")
+    write_text(files.summary, fills_markdown(summary, scores, choice, run_id, classes, cfg))
+    plot_fills(summary, examples, choice, run_id, seed, max(cfg["shares"]), files.figure)
+    return choice
+
+
+def fills_markdown(
+    summary: pd.DataFrame, scores: dict[str, pd.Series], choice: str, run_id: str, classes: list[str], cfg: dict
+) -> str:
+    """The distances and the probabilities as Markdown tables, and the choice in words.
+
+    ``scores``: each kind of cell's :func:`fill_scores`, the scored (defect-free) kind first.
+    """
+    kinds = list(scores)
+    order = scores[kinds[0]].index
+    hidden = summary[summary["fill"] != NONE]
+    shares = sorted(hidden["share"].unique())
+    header = [f"{kind}, {share:.0%} hidden" for kind in kinds for share in shares]
+    lines = [
+        f"# Perturbation fills: {run_id}",
+        "",
+        f"A random share of each cell's superpixels hidden under each fill ({cfg['masks']} random mask(s) per "
+        "cell and share, the same for every fill); images per kind of cell: "
+        + ", ".join(f"{kind} {int(summary.loc[summary['cells'] == kind, 'images'].iloc[0])}" for kind in kinds)
+        + ".",
+        "",
+        "## Total-variation distance of the class probabilities from the clean cell's (mean [95% t-interval])",
+        "",
+        "| fill | " + " | ".join(header) + " | " + " | ".join(f"{kind}, mean" for kind in kinds) + " |",
+        "|---|" + "---:|" * (len(header) + len(kinds)),
+    ]
+    for fill in order:
+        cells = []
+        for kind in kinds:
+            for share in shares:
+                row = hidden[(hidden["cells"] == kind) & (hidden["share"] == share) & (hidden["fill"] == fill)].iloc[0]
+                cells.append(f"{row.tv:.3f} [{_number(row.tv_low)}, {_number(row.tv_high)}]")
+        name = f"**{FILL_LABELS[fill]}**" if fill == choice else FILL_LABELS[fill]
+        means = [f"{scores[kind][fill]:.3f}" for kind in kinds]
+        lines.append(f"| {name} | " + " | ".join(cells + means) + " |")
+    first, last = classes[0], classes[-1]
+    lines += [
+        "",
+        f"## Mean probability of class {first} / class {last}",
+        "",
+        "| fill | " + " | ".join([f"{kind}, nothing hidden" for kind in kinds] + header) + " |",
+        "|---|" + "---:|" * (len(kinds) + len(header)),
+    ]
+    p_first, p_last = "p0", f"p{len(classes) - 1}"
+    clean = summary[summary["fill"] == NONE].set_index("cells")
+    for fill in order:
+        cells = [f"{clean.loc[kind, p_first]:.3f} / {clean.loc[kind, p_last]:.3f}" for kind in kinds]
+        for kind in kinds:
+            for share in shares:
+                row = hidden[(hidden["cells"] == kind) & (hidden["share"] == share) & (hidden["fill"] == fill)].iloc[0]
+                cells.append(f"{row[p_first]:.3f} / {row[p_last]:.3f}")
+        lines.append(f"| {FILL_LABELS[fill]} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Chosen: **{FILL_LABELS[choice]}** ({choice}), by the rule: {CHOICE_RULE} (here {kinds[0]}). LIME "
+        "(`explain.lime.hide`) and deletion (`explain.quality.baseline`) use it where the config says `auto`. "
+        f"On {', '.join(kinds[1:])} cells hiding also removes real evidence, so their distances are shown, not "
+        "scored.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    return "-" if value != value else f"{value:.3f}"
+
+
+def plot_fills(
+    summary: pd.DataFrame,
+    examples: dict[str, tuple[np.ndarray, np.ndarray]],
+    choice: str,
+    run_id: str,
+    seed: int,
+    share: float,
+    path: str | os.PathLike,
+) -> None:
+    """Each fill on one cell of each kind (``share`` of its superpixels hidden), and the distances by share.
+
+    Args:
+        summary: :func:`summarise_fills`'s table.
+        examples: per kind of cell, one image (H, W, C) and its superpixels; the scored
+            (defect-free) kind first.
+        choice: the chosen fill, drawn bold.
+        run_id: the run's id, for the title.
+        seed: draws the example masks.
+        share: the share hidden in the examples.
+        path: where to write the figure.
+    """
+    kinds = list(examples)
+    fig = Figure(figsize=(1.6 * (len(FILLS) + 1), 1.7 * len(kinds) + 3.2), layout="constrained")
+    grid = fig.add_gridspec(len(kinds) + 1, len(FILLS) + 1, height_ratios=[1] * len(kinds) + [1.9])
+    rng = np.random.default_rng(seed)
+    for row, kind in enumerate(kinds):
+        image, segments = examples[kind]
+        mask = superpixel_mask(segments, share, rng)
+        panels = [("clean", image)] + [
+            (FILL_LABELS[fill], hide(image[None], fill_images(image[None], segments[None], fill), mask[None])[0])
+            for fill in FILLS
+        ]
+        for col, (title, picture) in enumerate(panels):
+            ax = fig.add_subplot(grid[row, col])
+            shown = np.clip(picture, 0, 255).astype(np.uint8)
+            ax.imshow(shown[..., 0] if shown.shape[-1] == 1 else shown, cmap="gray", vmin=0, vmax=255)
+            bold = title == FILL_LABELS.get(choice)
+            ax.set_title(f"{kind}\n{title}" if col == 0 else title, fontsize=8, weight="bold" if bold else "normal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    hidden = summary[summary["fill"] != NONE]
+    colours = {fill: colormaps["tab10"](i) for i, fill in enumerate(FILLS)}
+    half = (len(FILLS) + 1) // 2
+    for position, kind in enumerate(kinds):
+        span = slice(0, half) if position == 0 else slice(half, len(FILLS) + 1)
+        ax = fig.add_subplot(grid[len(kinds), span])
+        for fill in FILLS:
+            rows = hidden[(hidden["cells"] == kind) & (hidden["fill"] == fill)].sort_values("share")
+            low = (rows["tv"] - rows["tv_low"]).fillna(0).clip(lower=0)
+            high = (rows["tv_high"] - rows["tv"]).fillna(0).clip(lower=0)
+            chosen = fill == choice
+            ax.errorbar(
+                rows["share"],
+                rows["tv"],
+                yerr=[low, high],
+                marker="o",
+                ms=4,
+                capsize=3,
+                lw=2.5 if chosen else 1.2,
+                color=colours[fill],
+                label=FILL_LABELS[fill] + (" (chosen)" if chosen else ""),
+            )
+        ax.set_xlabel("share of superpixels hidden")
+        ax.set_ylabel("total-variation distance\nfrom the clean cell's probabilities", fontsize=8)
+        scored = " (scored: no defect to hide)" if position == 0 else " (shown, not scored)"
+        ax.set_title(f"{kind} cells{scored}: mean and 95% t-interval over cells", fontsize=9)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        if position == 0:
+            ax.legend(fontsize=7)
+    fig.suptitle(
+        f"{run_id}: what hiding superpixels does to the prediction, per fill (chosen: {FILL_LABELS[choice]}; "
+        f"examples with {share:.0%} hidden)",
+        fontsize=10,
+    )
+    save_figure(fig, path)
