@@ -166,6 +166,7 @@ def test_measured_distances_of_a_uniform_bright_cell_are_known():
     segments = np.stack([np.arange(16).repeat(64).reshape(SIZE, SIZE)] * 2)  # 16 superpixels of 2 rows
     measured = measure_fills(model, images, segments, [0.25, 0.5], masks=2, seed=0)
     clean = measured[measured["fill"] == "none"]
+
     def sigmoid(z):
         return 1 / (1 + np.exp(-z))
 

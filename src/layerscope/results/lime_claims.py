@@ -82,9 +82,11 @@ def _text(values) -> str:
 
 
 def _t_test(values, mean: float) -> float:
+    """Two-sided p of a one-sample t-test; NaN without spread (no scale to test on)."""
     from scipy import stats  # lazily: the Snakefile imports the claims' module
 
-    return float(stats.ttest_1samp(values, mean).pvalue)
+    values = np.asarray(values, dtype=np.float64)
+    return float(stats.ttest_1samp(values, mean).pvalue) if np.ptp(values) > 0 else float("nan")
 
 
 def _stability(rows: pd.DataFrame, label: str, black: pd.DataFrame | None) -> Claim:
