@@ -47,19 +47,20 @@ def test_one_seed_twice_is_perfectly_stable_and_agrees_with_its_own_map():
     assert (frame["fill"] == "mean").all()
 
 
-def fake_maps(images: np.ndarray) -> dict[str, np.ndarray]:
-    """What the explain rule writes for the darkness model: 4 images, 2 per class, stripes as Grad-CAM and CAM."""
+def fake_maps(images: np.ndarray, fill: str) -> dict[str, np.ndarray]:
+    """What the explain rule writes for the darkness model (seed 0): 4 images, stripes as Grad-CAM and CAM."""
     n = len(images)
     stripes = np.zeros((n, SIZE, SIZE), np.float32)
     stripes[:, REGION[0], REGION[1]] = STRIPES
-    weights = np.zeros((n, 2, SIZE, SIZE), np.float32)
+    evidence = LIME(darkness_model(), seed=0, hide=fill, progress=False, **LIME_SETTINGS).evidence(images)
     return {
         "indices": np.arange(n),
         "true": np.array([0, 1, 0, 1]),
-        "predicted": np.array([1, 1, 1, 1]),
-        "lime_labels": np.tile([1, 0], (n, 1)),
-        "lime_positive": weights,
-        "lime_negative": weights,
+        "predicted": evidence["labels"][:, 0],
+        "lime_labels": evidence["labels"],
+        "lime_positive": evidence["positive"],
+        "lime_negative": evidence["negative"],
+        "lime_hide": np.array(fill),
         "gradcam/block3_conv3": stripes,
         "gradcam/block5_conv3": np.zeros_like(stripes),
         "cam": stripes,
@@ -67,12 +68,23 @@ def fake_maps(images: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def test_the_explain_rules_maps_stand_in_for_the_first_seed():
+    """evidence() (the explain rule's, top labels) and explain() of the predicted class: one fit, same weights."""
+    model, images = darkness_model(), np.stack([cell(4, True), cell(1, False)])
+    maps = fake_maps(images, "blur")
+    given = maps["lime_positive"][:, 0] + maps["lime_negative"][:, 0]
+    references = {"cam": maps["cam"], "gradcam": None}
+    args = (model, images, maps["predicted"], references, "blur", LIME_SETTINGS, [0, 1])
+    pd.testing.assert_frame_equal(check_lime(*args, given=given), check_lime(*args), atol=1e-6)
+
+
 def test_written_table_has_a_row_per_image_and_fill(tmp_path):
     images = np.stack([cell(s, True) for s in range(4, 8)])
+    maps = fake_maps(images, "segment_mean")
     table = write_lime_checks(
         darkness_model(),
         images,
-        fake_maps(images),
+        maps,
         {"images": 2, "seeds": 2},
         {**LIME_SETTINGS, "hide": "auto"},
         ChosenFill("segment_mean", "measured"),
@@ -89,6 +101,11 @@ def test_written_table_has_a_row_per_image_and_fill(tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "lime_checks.csv"), table, check_dtype=False)
     text = (tmp_path / "lime_checks.md").read_text()
     assert "| LIME vs Grad-CAM (block3_conv3) |" in text and "superpixel mean (measured)" in text
+    with pytest.raises(LayerscopeError, match="made with the segment_mean fill, but explain.lime.hide gives blur"):
+        write_lime_checks(
+            darkness_model(), images, maps, {"images": 2, "seeds": 2}, LIME_SETTINGS, ChosenFill("blur", "measured"),
+            0, "toy", tmp_path / "a.csv", tmp_path / "a.md",
+        )  # fmt: skip
 
 
 def checks(stability_black, stability_new, lime_cam, gradcam_cam=0.6) -> pd.DataFrame:

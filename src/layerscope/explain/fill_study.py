@@ -338,8 +338,9 @@ def plot_fills(
         path: where to write the figure.
     """
     kinds = list(examples)
-    fig = Figure(figsize=(1.6 * (len(FILLS) + 1), 1.7 * len(kinds) + 3.2), layout="constrained")
-    grid = fig.add_gridspec(len(kinds) + 1, len(FILLS) + 1, height_ratios=[1] * len(kinds) + [1.9])
+    fig = Figure(figsize=(1.6 * (len(FILLS) + 1), 1.75 * len(kinds) + 3.6), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.75 * len(kinds), 3.6])
+    cells = top.subplots(len(kinds), len(FILLS) + 1, squeeze=False)
     rng = np.random.default_rng(seed)
     for row, kind in enumerate(kinds):
         image, segments = examples[kind]
@@ -348,20 +349,17 @@ def plot_fills(
             (FILL_LABELS[fill], hide(image[None], fill_images(image[None], segments[None], fill), mask[None])[0])
             for fill in FILLS
         ]
-        for col, (title, picture) in enumerate(panels):
-            ax = fig.add_subplot(grid[row, col])
+        for ax, (title, picture) in zip(cells[row], panels):
             shown = np.clip(picture, 0, 255).astype(np.uint8)
             ax.imshow(shown[..., 0] if shown.shape[-1] == 1 else shown, cmap="gray", vmin=0, vmax=255)
             bold = title == FILL_LABELS.get(choice)
-            ax.set_title(f"{kind}\n{title}" if col == 0 else title, fontsize=8, weight="bold" if bold else "normal")
+            ax.set_title(f"{kind}\n{title}", fontsize=8, weight="bold" if bold else "normal")
             ax.set_xticks([])
             ax.set_yticks([])
+    top.suptitle(f"one cell of each kind, {share:.0%} of its superpixels hidden", fontsize=9)
     hidden = summary[summary["fill"] != NONE]
     colours = {fill: colormaps["tab10"](i) for i, fill in enumerate(FILLS)}
-    half = (len(FILLS) + 1) // 2
-    for position, kind in enumerate(kinds):
-        span = slice(0, half) if position == 0 else slice(half, len(FILLS) + 1)
-        ax = fig.add_subplot(grid[len(kinds), span])
+    for position, (kind, ax) in enumerate(zip(kinds, bottom.subplots(1, len(kinds), squeeze=False)[0])):
         for fill in FILLS:
             rows = hidden[(hidden["cells"] == kind) & (hidden["fill"] == fill)].sort_values("share")
             low = (rows["tv"] - rows["tv_low"]).fillna(0).clip(lower=0)
@@ -380,15 +378,14 @@ def plot_fills(
             )
         ax.set_xlabel("share of superpixels hidden")
         ax.set_ylabel("total-variation distance\nfrom the clean cell's probabilities", fontsize=8)
-        scored = " (scored: no defect to hide)" if position == 0 else " (shown, not scored)"
-        ax.set_title(f"{kind} cells{scored}: mean and 95% t-interval over cells", fontsize=9)
-        ax.set_ylim(bottom=0)
+        scored = "scored: no defect to hide" if position == 0 else "shown, not scored"
+        ax.set_title(f"{kind} cells ({scored})\nmean and 95% t-interval over cells", fontsize=9)
+        ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-        if position == 0:
-            ax.legend(fontsize=7)
+    bottom.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=len(FILLS), fontsize=8)
     fig.suptitle(
-        f"{run_id}: what hiding superpixels does to the prediction, per fill (chosen: {FILL_LABELS[choice]}; "
-        f"examples with {share:.0%} hidden)",
+        f"{run_id}: what hiding superpixels does to the prediction, per fill\n"
+        f"chosen for LIME and deletion (where auto): {FILL_LABELS[choice]}",
         fontsize=10,
     )
     save_figure(fig, path)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from layerscope.core.atomic import atomic_path, write_text
+from layerscope.core.errors import LayerscopeError
 from layerscope.core.spread import mean_interval
 from layerscope.explain.base import prepare_inputs, spread_over_classes
 from layerscope.explain.explanations import read_explained
@@ -76,6 +77,7 @@ def check_lime(
     fill: str,
     lime_settings: dict,
     seeds: list[int],
+    given: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Stability and agreement of LIME under one fill, one row per image.
 
@@ -87,6 +89,8 @@ def check_lime(
         fill: what hidden superpixels become.
         lime_settings: the ``explain.lime`` config (its ``hide`` is replaced by ``fill``).
         seeds: LIME seeds, at least two.
+        given: LIME's maps (N, H, W) of ``targets`` under ``fill`` and ``seeds[0]`` with these
+            settings, already made (the explain rule's): not fitted again.
 
     Returns:
         Columns ``fill`` and :data:`MEASURES` (NaN where a reference is missing).
@@ -96,10 +100,10 @@ def check_lime(
     segmentation = {key: lime_settings[key] for key in ("n_segments", "compactness")}
     x = prepare_inputs(model, images)
     segments = np.stack([superpixels(image, **segmentation) for image in rgb_uint8(x)])
-    weights = [
-        superpixel_means(LIME(model, seed=seed, hide=fill, progress=False, **options).explain(x, targets), segments)
-        for seed in seeds
-    ]
+    fitted = [] if given is None else [given]
+    for seed in seeds[len(fitted) :]:
+        fitted.append(LIME(model, seed=seed, hide=fill, progress=False, **options).explain(x, targets))
+    weights = [superpixel_means(maps, segments) for maps in fitted]
     reference = {key: None if maps is None else superpixel_means(maps, segments) for key, maps in references.items()}
     rows = []
     for i in range(len(x)):
@@ -134,10 +138,13 @@ def write_lime_checks(
 ) -> pd.DataFrame:
     """Measure LIME's stability and agreement on the explain rule's images, black and the chosen fill.
 
+    The chosen fill's first seed is the explain rule's own LIME (same seed, fill and
+    samples): its maps are read from ``maps``, not fitted again.
+
     Args:
         model: the run's model.
         test_images: the test split the maps' ``indices`` point into.
-        maps: the explain rule's ``maps.npz``.
+        maps: the explain rule's ``maps.npz``, made with ``lime_settings``, ``lime_fill`` and ``seed``.
         cfg: the ``explain.lime_checks`` config (``images``: how many of the explained
             images, classes spread; ``seeds``: LIME seeds per image, from ``seed`` on).
         lime_settings: the ``explain.lime`` config.
@@ -149,8 +156,16 @@ def write_lime_checks(
 
     Returns:
         The per-image table: :data:`COLUMNS` and :data:`MEASURES`.
+
+    Raises:
+        LayerscopeError: ``maps`` made with another fill than ``lime_fill``.
     """
     start = time.perf_counter()
+    if str(maps.get("lime_hide", "black")) != lime_fill.fill:  # maps from before fills had no lime_hide: black
+        raise LayerscopeError(
+            f"maps.npz holds LIME maps made with the {maps.get('lime_hide', 'black')} fill, but explain.lime.hide "
+            f"gives {lime_fill.fill}: rerun the explain rule"
+        )
     positions = spread_over_classes(np.asarray(maps["true"]), cfg["images"])
     explained = read_explained(maps, test_images).subset(positions)
     layer = gradcam_layer(maps)
@@ -158,7 +173,8 @@ def write_lime_checks(
     seeds = [seed + k for k in range(cfg["seeds"])]
     frames = []
     for fill in dict.fromkeys(["black", lime_fill.fill]):
-        frame = check_lime(model, explained.images, explained.targets, references, fill, lime_settings, seeds)
+        given = explained.lime if fill == lime_fill.fill else None  # the explain rule's maps: seed, fill alike
+        frame = check_lime(model, explained.images, explained.targets, references, fill, lime_settings, seeds, given)
         frames.append(
             frame.assign(
                 run=run_id,
