@@ -109,20 +109,20 @@ def test_written_table_has_a_row_per_image_and_fill(tmp_path):
 
 
 def checks(stability_black, stability_new, lime_cam, gradcam_cam=0.6) -> pd.DataFrame:
-    """A stacked lime_checks table of two runs, two images each, black and segment_mean."""
+    """A stacked lime_checks table of two runs, two images each, black and the run's chosen fill."""
     rows = []
-    for fill, stability in (("black", stability_black), ("segment_mean", stability_new)):
+    for old, stability in ((True, stability_black), (False, stability_new)):
         for k, value in enumerate(stability):
             rows.append(
                 {
                     "run": f"run{k // 2}",
                     "image": k % 2,
-                    "fill": fill,
+                    "fill": "black" if old else ("segment_mean", "inpaint")[k // 2],
                     "seeds": 3,
                     "samples": 500,
                     "layer": "block3_conv3",
                     "stability": value,
-                    "lime_cam": lime_cam[k] if fill == "black" else lime_cam[k] + 0.1,
+                    "lime_cam": lime_cam[k] if old else lime_cam[k] + 0.1,
                     "lime_gradcam": 0.2,
                     "gradcam_cam": gradcam_cam,
                 }
@@ -135,7 +135,8 @@ def test_claims_test_each_judgement_per_fill():
     claims = claims_table(lime_claims(table))
     assert len(claims) == 4
     stability_black, agreement_black, stability_new, agreement_new = claims.index
-    assert "black" in stability_black and "superpixel mean" in stability_new
+    assert "black fill" in stability_black
+    assert "the fill measured per run: superpixel mean (run0), biharmonic inpainting (run1)" in stability_new
     row = claims.loc[stability_black]
     # mean 0.275, sd 0.0645 over 4 images: t = (0.275 - 0.7) / (0.0645 / 2) = -13.2, 3 df
     assert row["verdict"] == "holds" and row["p_value"] == pytest.approx(0.00094, rel=0.05)

@@ -39,31 +39,37 @@ def read_lime_checks(paths: Sequence[str | os.PathLike]) -> pd.DataFrame | None:
 
 
 def lime_claims(checks: pd.DataFrame | None) -> list[Claim]:
-    """Study A's two judgements of LIME, checked per fill (black first).
+    """Study A's two judgements of LIME, checked with black and with each run's chosen fill.
 
     "LIME is unstable" holds when the seed-to-seed Spearman is significantly below
     :data:`STABLE_RHO`; "LIME is far from how inspectors see defects" holds when LIME
     agrees with CAM significantly less than Grad-CAM does (CAM and Grad-CAM stand in for
-    the inspectors' reading, which study A found them close to).
+    the inspectors' reading, which study A found them close to). The chosen fill may
+    differ between runs (each run's own measurement); runs whose chosen fill is black
+    count under black only.
 
     Args:
         checks: the stacked lime_checks tables (:func:`read_lime_checks`), or None.
 
     Returns:
-        Two claims per fill measured; none without checks.
+        Two claims for black, two for the chosen fills if any run chose another; none without checks.
     """
     if checks is None or checks.empty:
         return []
     from layerscope.explain.fills import FILL_LABELS  # lazily: the Snakefile imports the claims' module
 
-    fills = sorted(set(checks["fill"]), key=lambda fill: (fill != "black", fill))
-    black = checks[checks["fill"] == "black"].set_index(["run", "image"])
-    claims = []
-    for fill in fills:
-        rows = checks[checks["fill"] == fill]
-        label = f"fill: {FILL_LABELS[fill]}" + (" (study A's and lime's tutorial setting)" if fill == "black" else "")
-        claims.append(_stability(rows, label, None if fill == "black" else black))
-        claims.append(_agreement(rows, label))
+    black = checks[checks["fill"] == "black"]
+    claims = [
+        _stability(black, "black fill, study A's and lime's tutorial setting", None),
+        _agreement(black, "black fill, study A's and lime's tutorial setting"),
+    ]
+    chosen = checks[checks["fill"] != "black"]
+    if not chosen.empty:
+        per_run = chosen.drop_duplicates("run")
+        label = "the fill measured per run: " + ", ".join(
+            f"{FILL_LABELS[fill]} ({run})" for run, fill in zip(per_run["run"], per_run["fill"])
+        )
+        claims += [_stability(chosen, label, black.set_index(["run", "image"])), _agreement(chosen, label)]
     return claims
 
 
