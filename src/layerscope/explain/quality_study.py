@@ -375,9 +375,9 @@ def write_quality(
     caption = f"Explanation quality of {run_id}: mean over {result.images} test images"
     write_text(files.latex, to_latex(main_table(result).set_index(["method", "layer"]), caption=caption))
     title = (
-        f"{run_id}: explanation quality on {result.images} test images ({cfg['steps']} steps, "
-        f"deleted pixels: {fills['deletion'].note}; LIME checks on {result.lime_images} image(s), "
-        f"hidden superpixels: {fills['lime'].note}" + (f"; CAM on the GAP model {cam_run}" if cam_run else "") + ")"
+        f"{run_id}: explanation quality on {result.images} test images ({cfg['steps']} steps; LIME checks on "
+        f"{result.lime_images} image(s)" + (f"; CAM on the GAP model {cam_run}" if cam_run else "") + ")\n"
+        f"deleted pixels become: {fills['deletion'].note}; LIME's hidden superpixels: {fills['lime'].note}"
     )
     plot_quality(result, title, files.figure)
     return result
