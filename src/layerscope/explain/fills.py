@@ -18,10 +18,12 @@ fill a measurement scored (:func:`fill_images`, :func:`hide`):
   insertion metric's start image (:func:`blur`);
 - ``inpaint``: each superpixel filled from its surroundings by biharmonic inpainting
   (``skimage.restoration.inpaint_biharmonic``), one superpixel at a time with the others
-  intact (about 0.1 s per 64 px image).
+  intact (about 0.1 s per 64 px image); a dark defect beside a hidden superpixel bleeds
+  into it.
 
-:func:`choose_fill` picks the fill that moves predictions least, from a measurement
-(:mod:`layerscope.explain.fill_study`).
+:func:`choose_fill` picks the fill that moves a defect-free cell's prediction least, from a
+measurement (:mod:`layerscope.explain.fill_study`); see :data:`CHOICE_RULE` for why
+defective cells are not scored.
 """
 
 from __future__ import annotations
