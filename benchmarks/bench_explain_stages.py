@@ -42,6 +42,7 @@ def explain(ctx, out: Path) -> None:
     write_explanations(
         ctx["model"], ctx["images"], ctx["labels"], predictions, ctx["classes"], settings, ctx["seed"],
         ctx["run"], out / "maps.npz", out / "explanations.png", cam_model=ctx["cam_model"],
+        measured_fill=ctx["measured_fill"],
     )  # fmt: skip
 
 
@@ -59,7 +60,7 @@ def quality(ctx, out: Path) -> None:
     write_quality(
         ctx["model"], ctx["images"], read_maps(maps), ex["quality"], ex["lime"], ctx["seed"], ctx["run"],
         QualityFiles(*(out / name for name in names)), cam_model=ctx["cam_model"], cam_run=ex["cam_run"],
-        batch_size=ex["batch_size"],
+        batch_size=ex["batch_size"], measured_fill=ctx["measured_fill"],
     )  # fmt: skip
 
 
@@ -78,9 +79,11 @@ def context(results: Path, run: str, config: Path) -> dict:
     import yaml
 
     from layerscope.data.prepare import load_classes, load_split
+    from layerscope.explain.fills import read_fill_choice
     from layerscope.train.models import load_model
 
     cfg = yaml.safe_load(config.read_text())
+    fills = results / "explain" / run / "fills.json"  # the run's measured fill, for settings of auto
     images, labels = load_split(results / "data", "test")
     cam_run = cfg["explain"].get("cam_run")
     return {
@@ -94,6 +97,7 @@ def context(results: Path, run: str, config: Path) -> dict:
         "classes": load_classes(results / "data"),
         "model": load_model(results / "runs" / run / "model.keras"),
         "cam_model": load_model(results / "runs" / cam_run / "model.keras") if cam_run else None,
+        "measured_fill": read_fill_choice(fills) if fills.exists() else None,
     }
 
 

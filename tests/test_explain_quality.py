@@ -241,7 +241,7 @@ def test_adapters_call_the_study_explainers_with_their_settings():
     np.testing.assert_allclose(cam_fn()(model, x, t), CAM(model, upsample=True).explain(x, t))
     gradcam = gradcam_fn("conv", upsample=False)(model, x, t)
     np.testing.assert_allclose(gradcam, GradCAM(model, "conv").explain(x, t))
-    lime = {"num_samples": 20, "top_labels": 2, "batch_size": 64, "n_segments": 50, "compactness": 10.0}
+    lime = {"num_samples": 20, "top_labels": 2, "batch_size": 64, "n_segments": 50, "compactness": 10.0, "hide": "blur"}
     maps = lime_fn({**lime, "other_key": 1}, seed=3)(model, x, t)  # the config block, extra keys ignored
     expected = LIME(model, seed=3, progress=False, **lime).explain(x, t)
     np.testing.assert_array_equal(maps, expected)
@@ -331,7 +331,14 @@ def test_remembered_maps_are_the_trained_models_and_other_models_are_explained_a
 def test_lime_of_a_fixed_model_keeps_its_maps():
     """lime_fn with fixed= (outputs kept) gives the maps of a plain lime_fn, for every class."""
     model, x = conv_model(), colour_images(2)
-    lime = {"batch_size": 32, "num_samples": 40, "top_labels": 2, "n_segments": 50, "compactness": 10.0}
+    lime = {
+        "batch_size": 32,
+        "num_samples": 40,
+        "top_labels": 2,
+        "n_segments": 50,
+        "compactness": 10.0,
+        "hide": "black",
+    }
     fixed, plain = lime_fn(lime, seed=3, fixed=model), lime_fn(lime, seed=3)
     for t in (np.array([0, 1]), np.array([2, 0])):
         np.testing.assert_array_equal(fixed(model, x, t), plain(model, x, t))

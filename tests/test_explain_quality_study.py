@@ -11,6 +11,7 @@ from PIL import Image
 from layerscope.core.errors import LayerscopeError
 from layerscope.explain.cam import CAM
 from layerscope.explain.explanations import read_explained
+from layerscope.explain.fills import ChosenFill
 from layerscope.explain.gradcam import GradCAM
 from layerscope.explain.lime_method import LIME
 from layerscope.explain.quality import gradcam_fn, gradcam_layers_fn, parameter_randomisation, randomisation_tables
@@ -27,8 +28,10 @@ from layerscope.explain.quality_study import (
 from layerscope.train.models import lenet5, vgg16
 
 SIZE, CLASSES, TEST = 32, 4, 10
-CFG = {"images": None, "steps": 3, "baseline": "mean", "lime_images": 1, "lime_samples": 10}
+CFG = {"images": None, "steps": 3, "baseline": "auto", "lime_images": 1, "lime_samples": 10}
 LIME_SETTINGS = {"num_samples": 20, "top_labels": 2, "batch_size": 64, "n_segments": 50, "compactness": 10.0}
+LIME_SETTINGS["hide"] = "auto"
+MEASURED = "segment_mean"  # the perturbation_fills rule's choice, which auto takes
 CHOSEN = np.array([0, 2, 3, 5, 8])
 GRADCAM_LAYERS = ["block1_conv2", "block2_conv2", "block3_conv2"]
 
@@ -106,7 +109,9 @@ def written(tmp_path_factory):
     np.savez(folder / "maps.npz", **fake_maps(model, cam_model, images))
     files = files_in(folder)
     with np.load(folder / "maps.npz") as maps:
-        result = write_quality(model, images, maps, CFG, LIME_SETTINGS, 0, "toy", files, cam_model, "toy-gap", 8)
+        result = write_quality(
+            model, images, maps, CFG, LIME_SETTINGS, 0, "toy", files, cam_model, "toy-gap", 8, measured_fill=MEASURED
+        )
     return files, result, model
 
 
@@ -164,6 +169,8 @@ def test_markdown_has_the_main_table_and_a_reading_per_check(written):
     assert all(line.count("|") == 8 for line in rows)
     assert rows[0].startswith("| gradcam | block1_conv2 |") and rows[-1].startswith("| random_cam |  |")
     assert "CAM and random_cam on the GAP model toy-gap" in text
+    assert "deleted pixels replaced by: superpixel mean (measured)" in text
+    assert "hidden superpixels: superpixel mean (measured)" in text
     latex = files.latex.read_text()
     assert latex.count(r"\\") == 1 + len(GRADCAM_LAYERS) + 4 and r"gradcam & block1\_conv2 &" in latex
     for start in ("Deletion and insertion:", "Grad-CAM by layer:", "Cascading randomisation:", "Random logit:"):
@@ -173,12 +180,19 @@ def test_markdown_has_the_main_table_and_a_reading_per_check(written):
 def test_without_cam_there_is_no_cam_row(tmp_path):
     model, images = small_vgg(), test_images()
     maps = fake_maps(model, None, images, cam=False)
-    cfg = {**CFG, "images": 2}
-    result = write_quality(model, images, maps, cfg, LIME_SETTINGS, 0, "toy", files_in(tmp_path))
+    cfg = {**CFG, "images": 2, "baseline": "zero"}  # fills set in the config: no measurement needed
+    lime = {**LIME_SETTINGS, "hide": "inpaint"}
+    result = write_quality(model, images, maps, cfg, lime, 0, "toy", files_in(tmp_path))
     assert set(result.table["method"]) == {"gradcam", "lime", "random"}
     assert result.images == 2 and (result.table.loc[result.table["metric"] == "deletion_auc", "n"] == 2).all()
+    assert result.fills == {
+        "deletion": ChosenFill("black", "set in config"),
+        "lime": ChosenFill("inpaint", "set in config"),
+    }
     with pytest.raises(LayerscopeError, match="CAM"):
-        write_quality(model, images, maps, CFG, LIME_SETTINGS, 0, "toy", files_in(tmp_path), small_vgg("gap"))
+        write_quality(model, images, maps, cfg, lime, 0, "toy", files_in(tmp_path), small_vgg("gap"))
+    with pytest.raises(LayerscopeError, match="explain.quality.baseline: auto needs the perturbation_fills"):
+        write_quality(model, images, maps, CFG, lime, 0, "toy", files_in(tmp_path))
 
 
 def test_quality_layers_are_each_blocks_last_conv_else_every_conv():

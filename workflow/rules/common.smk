@@ -181,6 +181,12 @@ def cam_model_input():
     return [f"{RESULTS}/runs/{CAM_RUN}/model.keras"] if CAM_RUN else []
 
 
+def measured_fill(*settings):
+    """The run's fill measurement, for a rule with a fill setting of auto; none otherwise,
+    so a fixed fill reruns nothing when the measurement changes."""
+    return [f"{RESULTS}/explain/{{run}}/fills.json"] if "auto" in settings else []
+
+
 def settings_of(section, *keys):
     """Only the named keys of a config section: a job's params are exactly what it reads,
     so changing another key of the section reruns nothing."""
@@ -216,7 +222,7 @@ def all_outputs():
     outputs += expand(
         f"{RESULTS}/explain/{{run}}/{{name}}",
         run=EXPLAIN_RUNS,
-        name=["explanations.png", "feature_maps.png", "quality.png"],
+        name=["explanations.png", "feature_maps.png", "quality.png", "fills.png"],
     )
     outputs += expand(f"{RESULTS}/explain/{{run}}/onset.png", run=ONSET_RUNS)
     if QUALITY_RUNS:

@@ -1,9 +1,56 @@
+rule perturbation_fills:
+    input:
+        **data_inputs(["test"]),
+        model=f"{RESULTS}/runs/{{run}}/model.keras",
+    output:
+        table=f"{RESULTS}/explain/{{run}}/fills.csv",
+        summary=report(
+            f"{RESULTS}/explain/{{run}}/fills.md",
+            labels={
+                "run": "{run}",
+                "method": "perturbation fills",
+                "figure": "fills (Markdown)",
+            },
+            caption="../report/fills.rst",
+            category="Explanations",
+            subcategory="{run}",
+        ),
+        figure=report(
+            f"{RESULTS}/explain/{{run}}/fills.png",
+            labels={
+                "run": "{run}",
+                "method": "perturbation fills",
+                "figure": "fills",
+            },
+            caption="../report/fills.rst",
+            category="Explanations",
+            subcategory="{run}",
+        ),
+        choice=f"{RESULTS}/explain/{{run}}/fills.json",
+        provenance=f"{RESULTS}/explain/{{run}}/fills.provenance.json",
+    log:
+        f"{LOGS}/perturbation_fills/{{run}}.log",
+    benchmark:
+        f"{BENCHMARKS}/perturbation_fills/{{run}}.tsv"
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        fills=config["explain"]["fills"],
+        segmentation=settings_of(config["explain"]["lime"], "n_segments", "compactness"),
+        batch_size=config["explain"]["lime"]["batch_size"],
+        seed=config["seed"],
+        code=code_digest("perturbation_fills.py"),
+    script:
+        "../scripts/perturbation_fills.py"
+
+
 rule explain:
     input:
         **data_inputs(["test"]),
         model=f"{RESULTS}/runs/{{run}}/model.keras",
         predictions=f"{RESULTS}/runs/{{run}}/predictions.csv",
         cam_model=cam_model_input(),
+        fills=measured_fill(config["explain"]["lime"]["hide"]),
     output:
         maps=f"{RESULTS}/explain/{{run}}/maps.npz",
         figure=report(
@@ -129,6 +176,9 @@ rule explanation_quality:
         model=f"{RESULTS}/runs/{{run}}/model.keras",
         maps=f"{RESULTS}/explain/{{run}}/maps.npz",
         cam_model=cam_model_input(),
+        fills=measured_fill(
+            config["explain"]["quality"]["baseline"], config["explain"]["lime"]["hide"]
+        ),
     output:
         table=f"{RESULTS}/explain/{{run}}/quality.csv",
         curves=f"{RESULTS}/explain/{{run}}/quality_curves.csv",
@@ -172,6 +222,41 @@ rule explanation_quality:
         code=code_digest("explanation_quality.py"),
     script:
         "../scripts/explanation_quality.py"
+
+
+rule lime_checks:
+    input:
+        **data_inputs(["test"], ["images"]),
+        model=f"{RESULTS}/runs/{{run}}/model.keras",
+        maps=f"{RESULTS}/explain/{{run}}/maps.npz",
+        fills=measured_fill(config["explain"]["lime"]["hide"]),
+    output:
+        table=f"{RESULTS}/explain/{{run}}/lime_checks.csv",
+        summary=report(
+            f"{RESULTS}/explain/{{run}}/lime_checks.md",
+            labels={
+                "run": "{run}",
+                "method": "LIME stability and agreement",
+                "figure": "LIME checks (Markdown)",
+            },
+            caption="../report/lime_checks.rst",
+            category="Explanations",
+            subcategory="{run}",
+        ),
+        provenance=f"{RESULTS}/explain/{{run}}/lime_checks.provenance.json",
+    log:
+        f"{LOGS}/lime_checks/{{run}}.log",
+    benchmark:
+        f"{BENCHMARKS}/lime_checks/{{run}}.tsv"
+    conda:
+        "../envs/layerscope.yaml"
+    params:
+        checks=config["explain"]["lime_checks"],
+        lime=config["explain"]["lime"],
+        seed=config["seed"],
+        code=code_digest("lime_checks.py"),
+    script:
+        "../scripts/lime_checks.py"
 
 
 rule map_shape:

@@ -16,6 +16,9 @@ rule tables:
         ),
         invariance=expand(f"{RESULTS}/explain/{{run}}/invariance.csv", run=EXPLAIN_RUNS),
         onset=expand(f"{RESULTS}/explain/{{run}}/onset.csv", run=ONSET_RUNS),
+        lime_checks=expand(
+            f"{RESULTS}/explain/{{run}}/lime_checks.csv", run=EXPLAIN_RUNS
+        ),
     output:
         **table_files("html"),
         **table_files("csv"),

@@ -10,6 +10,7 @@ def main(smk):
 
     from layerscope.data.prepare import load_classes, load_split
     from layerscope.explain.explanations import write_explanations
+    from layerscope.explain.fills import read_fill_choice
     from layerscope.train.fit import enable_determinism
     from layerscope.train.models import load_model
 
@@ -20,7 +21,7 @@ def main(smk):
     predictions = pd.read_csv(smk.input.predictions, dtype={"path": str, "true": str, "predicted": str})
     model = load_model(smk.input.model)
     cam_model = load_model(smk.input.cam_model[0]) if smk.input.cam_model else None
-    chosen = write_explanations(
+    chosen, lime_fill = write_explanations(
         model,
         images,
         labels,
@@ -32,11 +33,12 @@ def main(smk):
         smk.output.maps,
         smk.output.figure,
         cam_model=cam_model,
+        measured_fill=read_fill_choice(smk.input.fills[0]) if smk.input.fills else None,
     )
     write_job_provenance(
         smk,
         seed=seed,
-        extra={"run": smk.wildcards.run, "images": chosen.tolist()},
+        extra={"run": smk.wildcards.run, "images": chosen.tolist(), "lime_hide": lime_fill.note},
     )
 
 

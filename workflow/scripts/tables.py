@@ -10,6 +10,7 @@ def main(smk):
     from layerscope.core.machine import machines_of
     from layerscope.explain.feature_map_claims import StudyBFiles
     from layerscope.results.figures import plot_freeze_heatmap, plot_validation_curves
+    from layerscope.results.lime_claims import read_lime_checks
     from layerscope.results.run_files import load_histories, load_probe, load_runs
     from layerscope.results.selection import primary_runs
     from layerscope.results.tables import freeze_grid
@@ -30,6 +31,7 @@ def main(smk):
         probe,
         machines_of(json.loads(Path(p).read_text()) for p in smk.input.train_provenance),
         StudyBFiles(smk.input.feature_map_channels, smk.input.invariance, smk.input.onset),
+        lime_checks=read_lime_checks(smk.input.lime_checks),
     )
     runs = load_runs(runs_dir, smk.params.runs)
     plot_validation_curves(load_histories(runs_dir, list(primary_runs(runs))), smk.output.curves)

@@ -21,6 +21,7 @@ from layerscope.core.errors import LayerscopeError
 from layerscope.explain.base import spread_over_classes
 from layerscope.explain.cam import CAM
 from layerscope.explain.figures import plot_explanations
+from layerscope.explain.fills import ChosenFill, resolve_fill
 from layerscope.explain.gradcam import GradCAM, default_gradcam_layers
 from layerscope.explain.lime_method import LIME
 
@@ -45,8 +46,12 @@ def select_images(predictions: pd.DataFrame, classes: list[str], per_class: int,
 def explain_run(model, images: np.ndarray, settings: dict, seed: int, cam_model=None) -> dict[str, np.ndarray]:
     """Grad-CAM per block, CAM (from the GAP model when given) and LIME evidence for ``images``.
 
+    LIME hides superpixels with ``settings["lime"]["hide"]``, a fill name (not ``auto``:
+    :func:`write_explanations` resolves it).
+
     Keys: ``predicted``, ``gradcam/<layer>`` (N, H, W upsampled), ``cam`` (N, H, W),
-    ``lime_labels`` (N, L), ``lime_positive`` / ``lime_negative`` (N, L, H, W), ``lime_segments``.
+    ``lime_labels`` (N, L), ``lime_positive`` / ``lime_negative`` (N, L, H, W), ``lime_segments``,
+    ``lime_hide`` (the fill).
     """
     x = images.astype(np.float32)
     batch = settings["batch_size"]
@@ -68,8 +73,10 @@ def explain_run(model, images: np.ndarray, settings: dict, seed: int, cam_model=
         seed=seed,
         n_segments=lime["n_segments"],
         compactness=lime["compactness"],
+        hide=lime["hide"],
     ).evidence(x)
     maps.update({f"lime_{key}": value for key, value in evidence.items() if key != "weights"})
+    maps["lime_hide"] = np.array(lime["hide"])
     return maps
 
 
@@ -85,7 +92,8 @@ def write_explanations(
     maps_path: str | os.PathLike,
     figure_path: str | os.PathLike,
     cam_model=None,
-) -> np.ndarray:
+    measured_fill: str | None = None,
+) -> tuple[np.ndarray, ChosenFill]:
     """Explain the chosen test images of one run: maps to ``maps_path`` (.npz), the figure to ``figure_path``.
 
     Args:
@@ -94,26 +102,31 @@ def write_explanations(
         labels: their integer class labels (N,).
         predictions: the run's test predictions (``true``, ``predicted``, ``path`` columns).
         classes: class names, indexed by label.
-        settings: the ``explain`` config (``images_per_class``, ``batch_size``, ``lime``).
+        settings: the ``explain`` config (``images_per_class``, ``batch_size``, ``lime``); its
+            ``lime.hide`` is a fill name or ``auto`` (then ``measured_fill``).
         seed: fixes the image choice and LIME's sampling.
         run_id: the run's id, for the figure title.
         maps_path: where to write the maps (.npz).
         figure_path: where to write the figure.
         cam_model: the matching GAP-head model for CAM; None skips CAM.
+        measured_fill: the perturbation_fills rule's choice for this run, or None.
 
     Returns:
-        The chosen test-set row indices, sorted.
+        The chosen test-set row indices, sorted, and the fill LIME used.
 
     Raises:
-        LayerscopeError: no prediction of the classes to explain, or an explainer refuses the model.
+        LayerscopeError: no prediction of the classes to explain, an explainer refuses the
+            model, or ``lime.hide`` is ``auto`` without a measured fill.
     """
+    lime_fill = resolve_fill(settings["lime"]["hide"], measured_fill, "explain.lime.hide")
+    settings = {**settings, "lime": {**settings["lime"], "hide": lime_fill.fill}}
     chosen = select_images(predictions, classes, settings["images_per_class"], seed)
     maps = explain_run(model, images[chosen], settings, seed, cam_model=cam_model)
     maps.update(indices=chosen, true=labels[chosen], paths=predictions.loc[chosen, "path"].to_numpy(str))
     with atomic_path(maps_path) as tmp:
         np.savez_compressed(tmp, **maps)
-    plot_explanations(images[chosen], maps, labels[chosen], classes, run_id, figure_path)
-    return chosen
+    plot_explanations(images[chosen], maps, labels[chosen], classes, run_id, figure_path, lime_fill.note)
+    return chosen, lime_fill
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,12 @@ def plot_explanations(
     classes: Sequence[str],
     run_id: str,
     path: str | os.PathLike,
+    lime_fill: str | None = None,
 ) -> None:
-    """One row per image: image | LIME + / - (predicted and runner-up) | CAM | Grad-CAM per layer."""
+    """One row per image: image | LIME + / - (predicted and runner-up) | CAM | Grad-CAM per layer.
+
+    ``lime_fill`` names what LIME's hidden superpixels became (its title says so).
+    """
     gradcam = sorted(key for key in maps if key.startswith("gradcam/"))
     lime_columns = maps["lime_labels"].shape[1]
     n_cols = 1 + 2 * lime_columns + ("cam" in maps) + len(gradcam)
@@ -77,7 +81,8 @@ def plot_explanations(
             )
         for key in gradcam:
             _overlay(next(ax), image, maps[key][row], f"Grad-CAM\n{key.split('/', 1)[1]}")
-    fig.suptitle(f"{run_id}: explanations of test images")
+    fill = f"; LIME hides superpixels with: {lime_fill}" if lime_fill else ""
+    fig.suptitle(f"{run_id}: explanations of test images{fill}")
     save_figure(fig, path)
 
 

@@ -8,6 +8,11 @@ follows the image size: lime's default quickshift (kernel_size 4, max_dist 200) 
 2-3 segments at 40-64 px, and LIME over 2 segments paints solid blocks. Fewer than
 :data:`MIN_SEGMENTS` superpixels is refused with the image size named.
 
+What a switched-off superpixel becomes is a fill from :mod:`layerscope.explain.fills`
+(``hide``), handed to lime as its replacement image: black (lime's ``hide_color=0``)
+reads as a defect on electroluminescence cells, so the pipeline measures the fills and
+uses the one that moves predictions least (the perturbation_fills rule).
+
 Two things make it usable here. The classifier is one compiled forward pass per
 call, fed large batches: lime's default of 10 images per call with ``model.predict``
 spends most of its time in per-call overhead (about 3x slower on the 2-core CPU;
@@ -29,6 +34,7 @@ from tqdm.auto import tqdm
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.explain.base import Explainer, array_digest, prepare_inputs, probability_pass, resolve_targets
+from layerscope.explain.fills import canonical_fill, fill_images
 
 MIN_SEGMENTS = 10
 """Fewer superpixels than this leave LIME nothing to localise."""
@@ -43,8 +49,9 @@ class LIME(Explainer):
         num_samples: perturbed images per explained image.
         top_labels: how many classes, most probable first, :meth:`evidence` explains.
         seed: fixes lime's perturbation sampling, so one seed gives one explanation.
-        hide_color: what a switched-off superpixel becomes (0: black, as in lime's own
-            image tutorial; None: its mean colour, which leaves flat regions unchanged).
+        hide: what a switched-off superpixel becomes, one of
+            :data:`layerscope.explain.fills.FILLS` ("black": lime's own image tutorial's
+            ``hide_color=0``; "segment_mean": its mean colour, lime's ``hide_color=None``).
         n_segments: SLIC's target superpixel count; see :func:`superpixels`.
         compactness: SLIC's balance of colour against position (higher: more grid-like).
         progress: show a progress bar over the images.
@@ -54,7 +61,7 @@ class LIME(Explainer):
 
     Raises:
         LayerscopeError: ``n_segments`` < :data:`MIN_SEGMENTS`, ``compactness`` <= 0,
-            ``top_labels`` outside 1..classes, or ``num_samples`` < 2.
+            ``top_labels`` outside 1..classes, ``num_samples`` < 2, or an unknown ``hide``.
     """
 
     def __init__(
@@ -64,7 +71,7 @@ class LIME(Explainer):
         num_samples: int = 1000,
         top_labels: int = 2,
         seed: int = 0,
-        hide_color: float | None = 0,
+        hide: str = "black",
         n_segments: int = 50,
         compactness: float = 10.0,
         progress: bool = True,
@@ -86,7 +93,7 @@ class LIME(Explainer):
         self.num_samples = num_samples
         self.top_labels = top_labels
         self.seed = seed
-        self.hide_color = hide_color
+        self.hide = canonical_fill(hide, "explain.lime.hide")
         self.segmentation = {"n_segments": int(n_segments), "compactness": float(compactness)}
         self.progress = progress
         self._channels = model.inputs[0].shape[-1]
@@ -149,24 +156,22 @@ class LIME(Explainer):
         }
 
     def _rgb(self, inputs) -> np.ndarray:
-        """uint8 RGB: SLIC converts to Lab, which needs 3 channels in 0..255."""
-        x = prepare_inputs(self.model, inputs)
-        x = np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
-        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        return rgb_uint8(prepare_inputs(self.model, inputs))
 
     def _explain_image(self, image: np.ndarray, labels: tuple, top_labels: int | None):
         # A fresh explainer per image resets the sampling state: same seed, same samples.
         explainer = LimeImageExplainer(random_state=self.seed)
-        segmenter = functools.partial(superpixels, **self.segmentation)
+        segments = superpixels(image, **self.segmentation)
+        fill = fill_images(image[None], segments[None], self.hide)[0]
         return explainer.explain_instance(
             image,
             self._classify,
             labels=labels,
-            hide_color=self.hide_color,
+            hide_color=np.clip(np.rint(fill), 0, 255).astype(np.uint8),  # lime copies it in whole
             top_labels=top_labels,
             num_samples=self.num_samples,
             batch_size=self.batch_size,
-            segmentation_fn=segmenter,
+            segmentation_fn=functools.partial(_given, segments),
         )
 
     def _classify(self, images: np.ndarray) -> np.ndarray:
@@ -179,6 +184,17 @@ class LIME(Explainer):
         if key not in self._outputs:
             self._outputs[key] = self._forward(tf.constant(x)).numpy()
         return self._outputs[key]
+
+
+def rgb_uint8(x: np.ndarray) -> np.ndarray:
+    """Model inputs (N, H, W, C) as uint8 RGB: SLIC converts to Lab, which needs 3 channels in 0..255."""
+    x = np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def _given(segments: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """Lime's segmentation_fn for superpixels computed beforehand (the fill needs them first)."""
+    return segments
 
 
 def superpixels(image: np.ndarray, n_segments: int = 50, compactness: float = 10.0) -> np.ndarray:

@@ -18,18 +18,18 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from scipy import ndimage, stats
+from scipy import stats
 from tqdm.auto import tqdm
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.spread import mean_sd_n
 from layerscope.explain.base import array_digest, prepare_inputs, probability_pass, resize_maps, resolve_targets
 from layerscope.explain.cam import CAM
+from layerscope.explain.fills import NEEDS_SEGMENTS, blur, canonical_fill, fill_images
 from layerscope.explain.gradcam import GradCAM
 from layerscope.explain.lime_method import LIME
 
 ExplainFn = Callable[[keras.Model, np.ndarray, np.ndarray], np.ndarray]
-BASELINES = ("mean", "zero", "blur")
 BN_STATISTICS = ("moving_mean", "moving_variance")
 """Batch-norm statistics are kept when randomising: a drawn variance could be negative."""
 
@@ -67,6 +67,7 @@ def deletion_insertion(
     baseline: str = "mean",
     batch_size: int = 64,
     forward: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    segments=None,
 ) -> DeletionInsertion:
     """Deletion and insertion curves of Petsiuk et al. (2018, RISE, arXiv:1806.07421).
 
@@ -82,11 +83,13 @@ def deletion_insertion(
         maps: Explanation maps (N, h, w), any resolution.
         targets: The explained classes (indices or one-hot); None: the prediction.
         steps: Number of equal fractions between 0 and 1 (``steps + 1`` points).
-        baseline: What deleted pixels become: "mean" (the image's mean colour),
-            "zero" or "blur" (the blurred image that insertion starts from).
+        baseline: What deleted pixels become, a fill of :mod:`layerscope.explain.fills`:
+            "mean" (the image's mean colour), "black" (or "zero"), "blur" (the blurred
+            image that insertion starts from), "segment_mean" or "inpaint" (per superpixel).
         batch_size: Images per forward pass.
         forward: ``model``'s traced probability pass (:func:`probability_pass`), for
             callers that score several maps of one model; None: traced here.
+        segments: (N, H, W) superpixels, for the fills made per superpixel.
 
     Returns:
         A :class:`DeletionInsertion` with per-image curves and areas under them.
@@ -97,8 +100,9 @@ def deletion_insertion(
     for name, value in {"steps": steps, "batch_size": batch_size}.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise LayerscopeError(f"{name} must be an integer >= 1, got {value!r}")
-    if baseline not in BASELINES:
-        raise LayerscopeError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+    baseline = canonical_fill(baseline, "baseline")
+    if baseline in NEEDS_SEGMENTS and segments is None:
+        raise LayerscopeError(f"the {baseline} baseline needs the images' superpixels (segments), none given")
     t = resolve_targets(targets, n, model.outputs[0].shape[-1])
     if maps.shape[1:] != (height, width):
         maps = resize_maps(maps, (height, width))
@@ -109,7 +113,7 @@ def deletion_insertion(
     counts = np.rint(np.linspace(0, pixels, steps + 1)).astype(np.int64)
     top = (rank[:, None, :] < counts[None, :, None]).reshape(n, steps + 1, height, width, 1)
     blurred = blur(x)
-    fill = {"mean": x.mean(axis=(1, 2), keepdims=True), "zero": np.zeros_like(x[:, :1, :1]), "blur": blurred}[baseline]
+    fill = fill_images(x, segments, baseline)
     forward = probability_pass(model) if forward is None else forward
     group = max(1, batch_size // (2 * (steps + 1)))
     probabilities = []
@@ -126,13 +130,6 @@ def deletion_insertion(
     t = probabilities[:, 0, 0].argmax(axis=1) if t is None else t  # step 0: the clean image
     curves = np.take_along_axis(probabilities, t[:, None, None, None], axis=3)[..., 0]
     return DeletionInsertion(counts / pixels, t.astype(np.int32), curves[:, 0], curves[:, 1])
-
-
-def blur(images: np.ndarray) -> np.ndarray:
-    """Gaussian blur with sigma = image size / 16 per channel: insertion's start image."""
-    x = np.asarray(images, dtype=np.float32)
-    sigma = max(x.shape[1:3]) / 16
-    return ndimage.gaussian_filter(x, sigma=(0, sigma, sigma, 0))
 
 
 def random_maps(shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -357,7 +354,7 @@ def lime_fn(settings: dict, seed: int, fixed: keras.Model | None = None) -> Expl
     kept: the same seed draws the same perturbed images, so explaining them again for
     another class costs no forward pass.
     """
-    keys = ("batch_size", "num_samples", "top_labels", "n_segments", "compactness")
+    keys = ("batch_size", "num_samples", "top_labels", "n_segments", "compactness", "hide")
     options = {key: settings[key] for key in keys}
 
     def build(model: keras.Model) -> LIME:

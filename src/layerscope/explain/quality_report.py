@@ -14,6 +14,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from layerscope.core.figures import save_figure
+from layerscope.explain.fills import ChosenFill
 
 THRESHOLD = 0.5
 """Mean Spearman above which a map is read as unchanged: by randomising the model, or by another class."""
@@ -33,6 +34,7 @@ class QualityResult:
         lime_images: the images of LIME's randomisation and random-logit checks.
         timings: wall-clock seconds per metric (``gradcam_maps``, ``deletion_insertion``,
             ``randomisation``, ``random_logit``).
+        fills: the fills used, "deletion" and "lime" (:class:`~layerscope.explain.fills.ChosenFill`).
     """
 
     table: pd.DataFrame
@@ -41,6 +43,7 @@ class QualityResult:
     images: int
     lime_images: int
     timings: dict[str, float] = field(default_factory=dict)
+    fills: dict[str, ChosenFill] = field(default_factory=dict)
 
 
 def layer_text(value) -> str:
@@ -153,8 +156,9 @@ def quality_markdown(result: QualityResult, run: str, cfg: dict, cam_run: str | 
         f"# Explanation quality: {run}",
         "",
         f"{result.images} test images chosen by the explain rule; deletion / insertion with {cfg['steps']} steps, "
-        f'baseline "{cfg["baseline"]}"; LIME\'s randomisation and random-logit checks on {result.lime_images} '
-        f"image(s) with {cfg['lime_samples']} samples"
+        f"deleted pixels replaced by: {_fill_note(result, 'deletion', cfg['baseline'])}; LIME's randomisation and "
+        f"random-logit checks on {result.lime_images} image(s) with {cfg['lime_samples']} samples, hidden "
+        f"superpixels: {_fill_note(result, 'lime', 'its configured fill')}"
         + (f"; CAM and {RANDOM_CAM} on the GAP model {cam_run}" if cam_run else "")
         + ". Values: mean (sd) over the images.",
         "",
@@ -170,6 +174,10 @@ def quality_markdown(result: QualityResult, run: str, cfg: dict, cam_run: str | 
         )
     lines += ["", *(f"- {sentence}" for sentence in readings(main)), ""]
     return "\n".join(lines)
+
+
+def _fill_note(result: QualityResult, use: str, otherwise: str) -> str:
+    return result.fills[use].note if use in result.fills else otherwise
 
 
 def _cell(value: float, sd: float | None = None) -> str:

@@ -5,11 +5,13 @@ is scored with :mod:`layerscope.explain.quality`: Grad-CAM at the last conv laye
 every block the model has (every conv layer of models without VGG blocks), LIME (the
 explain rule's maps of the predicted class), CAM (on the GAP model itself) and random
 maps, the bracket a faithful method must beat. Faithfulness: deletion and insertion
-AUC. Dependence on the model: cascading parameter randomisation and the random-logit
-check; LIME runs them on fewer images with fewer samples, and its cascade is read after
-the top layer, each Grad-CAM layer and the full depth only, since each reading is one
-LIME fit per image. Grad-CAM's per-block faithfulness is a signal for the freeze depth:
-blocks whose maps beat the random bracket carry the class evidence.
+AUC, deleted pixels replaced by ``explain.quality.baseline``'s fill (``auto``: the
+perturbation_fills rule's measured choice). Dependence on the model: cascading parameter
+randomisation and the random-logit check; LIME runs them on fewer images with fewer
+samples, and its cascade is read after the top layer, each Grad-CAM layer and the full
+depth only, since each reading is one LIME fit per image. Grad-CAM's per-block
+faithfulness is a signal for the freeze depth: blocks whose maps beat the random bracket
+carry the class evidence.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from layerscope.explain.base import (
     spread_over_classes,
 )
 from layerscope.explain.explanations import Explained, read_explained
+from layerscope.explain.fills import NEEDS_SEGMENTS, resolve_fill
+from layerscope.explain.lime_method import rgb_uint8, superpixels
 from layerscope.explain.quality import (
     RANDOMISATION_COLUMNS,
     cam_fn,
@@ -127,9 +131,10 @@ def evaluate_quality(
     Args:
         model: the run's trained model.
         explained: the explain rule's images and maps (:func:`read_explained`).
-        cfg: the ``explain.quality`` config (steps, baseline, lime_images, lime_samples).
-        lime_settings: the ``explain.lime`` config; ``num_samples`` is replaced by
-            ``cfg["lime_samples"]`` for the randomisation checks.
+        cfg: the ``explain.quality`` config (steps, baseline, lime_images, lime_samples);
+            its baseline a fill name (not ``auto``: :func:`write_quality` resolves it).
+        lime_settings: the ``explain.lime`` config, its ``hide`` a fill name;
+            ``num_samples`` is replaced by ``cfg["lime_samples"]`` for the randomisation checks.
         seed: seeds the random maps, the redrawn weights, the other classes and LIME.
         run: the run's id, the tables' ``run`` column.
         cam_model: the GAP model CAM is evaluated on; None skips CAM.
@@ -152,7 +157,13 @@ def evaluate_quality(
     # The trained model's maps are asked for again by the randomisation and random-logit checks.
     gradcam = remember(gradcam_layers_fn(layers, batch_size), model)
     gradcam_maps = clock.time("gradcam_maps", f"{len(layers)} layers", gradcam, model, x, explained.targets)
-    summaries, curves = _faithfulness(model, explained, gradcam_maps, cfg, seed, run, cam_model, batch_size, clock)
+    segments = None
+    if cfg["baseline"] in NEEDS_SEGMENTS:  # LIME's superpixels: SLIC is deterministic
+        segmentation = {key: lime_settings[key] for key in ("n_segments", "compactness")}
+        segments = np.stack([superpixels(image, **segmentation) for image in rgb_uint8(x)])
+    summaries, curves = _faithfulness(
+        model, explained, gradcam_maps, cfg, seed, run, cam_model, batch_size, clock, segments
+    )
     lime_subset = explained.subset(spread_over_classes(explained.true, cfg["lime_images"]))
     lime = remember(lime_fn({**lime_settings, "num_samples": cfg["lime_samples"]}, seed, fixed=model), model)
     randomised = _randomisation(
@@ -179,7 +190,7 @@ def evaluate_quality(
     )
 
 
-def _faithfulness(model, explained, gradcam_maps, cfg, seed, run, cam_model, batch_size, clock):
+def _faithfulness(model, explained, gradcam_maps, cfg, seed, run, cam_model, batch_size, clock, segments):
     """Deletion / insertion of every method and random bracket: summary rows and mean curves."""
     t = explained.targets
     methods = [("gradcam", layer, model, maps, t) for layer, maps in gradcam_maps.items()]
@@ -205,6 +216,7 @@ def _faithfulness(model, explained, gradcam_maps, cfg, seed, run, cam_model, bat
             baseline=cfg["baseline"],
             batch_size=4 * batch_size,  # larger batches run faster on a CPU
             forward=passes[id(m)],
+            segments=segments,
         )
         summaries.append(summarise(result, method, layer, run))
         for curve in ("deletion", "insertion"):
@@ -316,6 +328,7 @@ def write_quality(
     cam_model: keras.Model | None = None,
     cam_run: str | None = None,
     batch_size: int = 32,
+    measured_fill: str | None = None,
 ) -> QualityResult:
     """Score every explanation method of one run and write every output.
 
@@ -324,23 +337,33 @@ def write_quality(
         test_images: the test split (N, H, W[, C]) in 0..255 pixels, as the explain rule saw it.
         maps: the explain rule's ``maps.npz`` (``indices``, ``true``, ``predicted``,
             ``lime_labels``, ``lime_positive``, ``lime_negative``; ``cam``, ``cam_predicted``).
-        cfg: the ``explain.quality`` config (images, steps, baseline, lime_images, lime_samples).
-        lime_settings: the ``explain.lime`` config.
+        cfg: the ``explain.quality`` config (images, steps, baseline, lime_images, lime_samples);
+            baseline ``auto`` takes ``measured_fill``.
+        lime_settings: the ``explain.lime`` config; hide ``auto`` takes ``measured_fill``.
         seed: seeds every random choice.
         run_id: the run's id.
         files: where to write.
         cam_model: CAM's GAP model; None skips CAM (then ``maps`` has no CAM).
         cam_run: its run id, for the Markdown and the figure.
         batch_size: images per Grad-CAM / CAM pass (``explain.batch_size``).
+        measured_fill: the perturbation_fills rule's choice for this run, or None.
 
     Returns:
-        The :class:`QualityResult` written.
+        The :class:`QualityResult` written, with the fills used.
 
     Raises:
-        LayerscopeError: maps that do not fit the test split or the model, see :func:`read_explained`.
+        LayerscopeError: maps that do not fit the test split or the model (see
+            :func:`read_explained`), or a fill set to ``auto`` without ``measured_fill``.
     """
+    fills = {
+        "deletion": resolve_fill(cfg["baseline"], measured_fill, "explain.quality.baseline"),
+        "lime": resolve_fill(lime_settings["hide"], measured_fill, "explain.lime.hide"),
+    }
+    cfg = {**cfg, "baseline": fills["deletion"].fill}
+    lime_settings = {**lime_settings, "hide": fills["lime"].fill}
     explained = read_explained(maps, test_images, cfg["images"])
     result = evaluate_quality(model, explained, cfg, lime_settings, seed, run_id, cam_model, batch_size)
+    result.fills.update(fills)
     for frame, path in (
         (result.table, files.table),
         (result.curves, files.curves),
@@ -352,10 +375,9 @@ def write_quality(
     caption = f"Explanation quality of {run_id}: mean over {result.images} test images"
     write_text(files.latex, to_latex(main_table(result).set_index(["method", "layer"]), caption=caption))
     title = (
-        f"{run_id}: explanation quality on {result.images} test images ({cfg['steps']} steps, "
-        f"baseline {cfg['baseline']}; LIME checks on {result.lime_images} image(s)"
-        + (f"; CAM on the GAP model {cam_run}" if cam_run else "")
-        + ")"
+        f"{run_id}: explanation quality on {result.images} test images ({cfg['steps']} steps; LIME checks on "
+        f"{result.lime_images} image(s)" + (f"; CAM on the GAP model {cam_run}" if cam_run else "") + ")\n"
+        f"deleted pixels become: {fills['deletion'].note}; LIME's hidden superpixels: {fills['lime'].note}"
     )
     plot_quality(result, title, files.figure)
     return result

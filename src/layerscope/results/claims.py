@@ -26,6 +26,7 @@ from layerscope.results.comparisons import (
     verdict,
 )
 from layerscope.results.gate import sanity_gate
+from layerscope.results.lime_claims import lime_claims
 from layerscope.results.published import (
     ELPV_PUBLISHED,
     PAPER_FREEZE_GRID,
@@ -52,6 +53,7 @@ def paper_comparison(
     transfer: int | str = 3,
     probe: dict | None = None,
     study_b: StudyBFiles | None = None,
+    lime_checks: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The study's claims checked on our runs, and where our absolute accuracy stands on elpv.
 
@@ -68,6 +70,8 @@ def paper_comparison(
         transfer: Table 8's "Transfer" run, or its frozen depth (:func:`summary`).
         probe: the linear probe's metrics with its test predictions, or None.
         study_b: the feature-map tables study B's claims are read from (:func:`study_b_claims`), or None.
+        lime_checks: the explained runs' LIME checks, for study A's judgement of LIME
+            (:func:`layerscope.results.lime_claims.lime_claims`), or None.
     """
     table8, grid = summary(runs, transfer, probe), freeze_grid(runs)
     training = training_variance(runs)
@@ -132,7 +136,7 @@ def paper_comparison(
         _probe_claim(runs, probe, training),
         *(Claim(**row, study="B") for row in study_b_claims(study_b)),  # feature maps: the explain stage's tables
     ]
-    frame = claims_table(claims)
+    frame = claims_table([*claims, *lime_claims(lime_checks)])
     for name, value in _elpv_references(runs).items():
         frame.loc[name] = value
     return frame

@@ -141,6 +141,7 @@ def write_all_tables(
     probe: dict | None = None,
     machines: Sequence[str] = (),
     study_b: StudyBFiles | None = None,
+    lime_checks: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Tables 4-9, their tests, the paper comparison, sanity_gate.json, summary.md and readme_results.md.
 
@@ -156,6 +157,7 @@ def write_all_tables(
         machines: the machines the runs trained on (:func:`layerscope.core.machine.machines_of`),
             named in the README's block.
         study_b: the feature-map tables study B's claims are read from (None: not measured).
+        lime_checks: the explained runs' LIME checks, for the paper comparison's LIME rows.
 
     Returns:
         Every file written.
@@ -175,7 +177,7 @@ def write_all_tables(
     )
     tables = {}
     for stem, (builder, best, scope, caption) in TABLES.items():
-        extra = {"study_b": study_b} if builder is paper_comparison else {}
+        extra = {"study_b": study_b, "lime_checks": lime_checks} if builder is paper_comparison else {}
         df = tables[stem] = builder(runs, transfer, probe, **extra)
         files += write_table(df, out / stem, df.columns if best is None else best, scope, caption)
     gate, variance = sanity_gate(runs, probe), variance_line(training_variance(runs))
