@@ -142,7 +142,7 @@ def test_claims_test_each_judgement_per_fill():
     assert row["verdict"] == "holds" and row["p_value"] == pytest.approx(0.00094, rel=0.05)
     assert row["ours"].startswith("Spearman between seeds 0.28 [0.17, 0.38] over 4 images of 2 runs, 3 seeds of 500")
     new = claims.loc[stability_new]
-    assert new["verdict"] == "contradicted"  # 0.875, significantly above 0.7: stable with this fill
+    assert new["verdict"] == "opposite"  # 0.875, significantly above 0.7: stable with this fill
     assert "minus black 0.60 [0.54, 0.66] (paired p = 8.6e-05)" in new["ours"]  # gains 0.6, 0.65, 0.6, 0.55: t = 29.4
     # Grad-CAM agrees with CAM at 0.6, LIME at 0.075 (black) and 0.175: LIME is the odd one out
     agreement = claims.loc[agreement_black]
