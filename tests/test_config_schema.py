@@ -19,7 +19,9 @@ def load(name: str) -> dict:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_are_valid(path):
-    validate(yaml.safe_load(path.read_text()), SCHEMA)
+    config = yaml.safe_load(path.read_text())
+    validate(config, SCHEMA)  # raises on the first invalid key
+    assert config["experiment"] == {"config": "default"}.get(path.stem, path.stem)
 
 
 def test_defaults_fill_a_minimal_config():

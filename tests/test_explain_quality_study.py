@@ -55,15 +55,12 @@ def small_vgg(head: str = "fc", seed: int = 0) -> keras.Model:
     return keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(x))
 
 
-def test_images() -> np.ndarray:
+def blocky_images() -> np.ndarray:
     """Blocky images with noise: SLIC finds enough superpixels in them for LIME."""
     rng = np.random.default_rng(0)
     coarse = rng.uniform(0, 255, size=(TEST, SIZE // 8, SIZE // 8, 3))
     images = np.repeat(np.repeat(coarse, 8, axis=1), 8, axis=2)
     return np.clip(images + rng.normal(0, 10, images.shape), 0, 255).astype(np.uint8)
-
-
-test_images.__test__ = False  # a helper, not a test
 
 
 def fake_maps(model, cam_model, images, cam: bool = True) -> dict[str, np.ndarray]:
@@ -105,7 +102,7 @@ def files_in(folder) -> QualityFiles:
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     folder = tmp_path_factory.mktemp("quality")
-    model, cam_model, images = small_vgg(), small_vgg("gap", seed=1), test_images()
+    model, cam_model, images = small_vgg(), small_vgg("gap", seed=1), blocky_images()
     np.savez(folder / "maps.npz", **fake_maps(model, cam_model, images))
     files = files_in(folder)
     with np.load(folder / "maps.npz") as maps:
@@ -178,7 +175,7 @@ def test_markdown_has_the_main_table_and_a_reading_per_check(written):
 
 
 def test_without_cam_there_is_no_cam_row(tmp_path):
-    model, images = small_vgg(), test_images()
+    model, images = small_vgg(), blocky_images()
     maps = fake_maps(model, None, images, cam=False)
     cfg = {**CFG, "images": 2, "baseline": "zero"}  # fills set in the config: no measurement needed
     lime = {**LIME_SETTINGS, "hide": "inpaint"}
@@ -203,7 +200,7 @@ def test_quality_layers_are_each_blocks_last_conv_else_every_conv():
 
 
 def test_one_pass_gradcam_equals_gradcam_per_layer_and_follows_weights_changed_in_place():
-    model, x = small_vgg(), test_images()[:4].astype(np.float32)
+    model, x = small_vgg(), blocky_images()[:4].astype(np.float32)
     t = np.array([0, 1, 2, 3])
     explain = gradcam_layers_fn(GRADCAM_LAYERS, batch_size=3)  # two batches
     maps = explain(model, x, t)
@@ -220,7 +217,7 @@ def test_one_pass_gradcam_equals_gradcam_per_layer_and_follows_weights_changed_i
 
 
 def test_multi_map_cascade_matches_parameter_randomisation_where_read():
-    model, x, t = small_vgg(), test_images()[:3], np.array([0, 1, 2])
+    model, x, t = small_vgg(), blocky_images()[:3], np.array([0, 1, 2])
     expected = parameter_randomisation(model, gradcam_fn("block2_conv2"), x, t, seed=3)
     read = ["logits", "block2_conv2", "block1_conv1"]
     tables = randomisation_tables(model, gradcam_layers_fn(GRADCAM_LAYERS), x, t, seed=3, read_at=read)
@@ -233,7 +230,7 @@ def test_multi_map_cascade_matches_parameter_randomisation_where_read():
 
 
 def test_read_explained_checks_lime_labels_and_indices_and_spreads_classes():
-    model, images = small_vgg(), test_images()
+    model, images = small_vgg(), blocky_images()
     maps = fake_maps(model, None, images, cam=False)
     picked = read_explained(maps, images, count=3)
     assert picked.true.tolist() == [0, 1, 2] and picked.images.shape == (3, SIZE, SIZE, 3)
