@@ -76,17 +76,9 @@ class DecodedImage:
     notes: tuple[str, ...]
 
 
-def load_image(
-    path: str | os.PathLike,
-    size: tuple[int, int],
-    full_scale: int = FULL_16_BIT,
-    *,
-    float_range: tuple[float, float] = UNIT_RANGE,
-    background: int = 0,
-    resize: str = "stretch",
-) -> np.ndarray:
-    """Decode ``path`` to an (height, width, 3) uint8 array (see :func:`read_image`)."""
-    return read_image(path, size, full_scale, float_range=float_range, background=background, resize=resize).pixels
+def load_image(path: str | os.PathLike, size: tuple[int, int], *args, **kwargs) -> np.ndarray:
+    """Decode ``path`` to an (height, width, 3) uint8 array: :func:`read_image`'s pixels, same arguments."""
+    return read_image(path, size, *args, **kwargs).pixels
 
 
 def read_image(

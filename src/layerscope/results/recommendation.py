@@ -323,10 +323,10 @@ def write_recommendation(
         return recommend(quality, moved, runs, probes, rgn)
 
     seeds = sorted({*finetune_stores, *norms, None}, key=lambda seed: -1 if seed is None else seed)
-    per_seed = {seed: table_of(seed)[0] for seed in seeds}
-    table, verdict = table_of(None)
+    per_seed = {seed: table_of(seed) for seed in seeds}
+    table, verdict = per_seed[None]
     study_depth = paper_best_depth()[0]
-    ranks = ranking({seed: signal_scores(t) for seed, t in per_seed.items()}, sweeps_of(runs), study_depth)
+    ranks = ranking({seed: signal_scores(t) for seed, (t, _) in per_seed.items()}, sweeps_of(runs), study_depth)
     verdict["signals"] = ranking_sentence(ranks)
     verdict["map_shape"] = {
         Path(path).parent.name: sharpest_sentence(read_table(path), study_depth) for path in map_shape_files
