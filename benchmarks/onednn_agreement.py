@@ -30,9 +30,9 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from agreement import cell_agreement, verdict_agreement  # beside this script
 
 from layerscope.core.machine import machine_line, machine_record
-from layerscope.results.agreement import cell_agreement, verdict_agreement
 from layerscope.results.run_files import load_runs
 
 REPO = Path(__file__).resolve().parents[1]

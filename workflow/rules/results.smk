@@ -61,6 +61,7 @@ rule tables:
         runs=RUNS + REPLICATES,
         transfer=transfer_run(config["runs"]),
         image_size=config["data"]["image_size"],
+        seed=config["seed"],
         code=code_digest("tables.py"),
     script:
         "../scripts/tables.py"
@@ -128,6 +129,7 @@ rule freeze_recommendation:
         "../envs/layerscope.yaml"
     params:
         runs=FREEZE_SEEDS,
+        seed=config["seed"],
         code=code_digest("freeze_recommendation.py"),
     script:
         "../scripts/freeze_recommendation.py"

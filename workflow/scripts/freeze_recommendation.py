@@ -10,7 +10,8 @@ def main(smk):
     from layerscope.results.run_files import load_runs
     from layerscope.train.runs import split_replicate
 
-    runs = load_runs(Path(smk.input.metrics[0]).parents[1], smk.params.runs) if smk.input.metrics else {}
+    runs_dir = Path(smk.input.metrics[0]).parents[1] if smk.input.metrics else None
+    runs = load_runs(runs_dir, smk.params.runs, smk.params.seed) if runs_dir else {}
     stores = {split_replicate(Path(p).parent.name)[1]: p for p in smk.input.finetune_stores}
     norms = {split_replicate(Path(p).stem)[1]: p for p in smk.input.gradient_norms}
     stem = Path(smk.output.csv).with_suffix("")

@@ -19,7 +19,7 @@ def main(smk):
     runs_dir = Path(smk.input.metrics[0]).parents[1]
     classes = json.loads(Path(smk.input.classes).read_text())
     height, width = smk.params.image_size
-    probe = load_probe(Path(smk.input.probe).parent)
+    probe = load_probe(Path(smk.input.probe).parent, smk.params.seed)
     written = write_all_tables(
         runs_dir,
         smk.params.runs,
@@ -32,6 +32,7 @@ def main(smk):
         machines_of(json.loads(Path(p).read_text()) for p in smk.input.train_provenance),
         StudyBFiles(smk.input.feature_map_channels, smk.input.invariance, smk.input.onset),
         lime_checks=read_lime_checks(smk.input.lime_checks),
+        interval_seed=smk.params.seed,
     )
     runs = load_runs(runs_dir, smk.params.runs)
     plot_validation_curves(load_histories(runs_dir, list(primary_runs(runs))), smk.output.curves)

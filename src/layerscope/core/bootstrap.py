@@ -1,9 +1,11 @@
-"""Bootstrap intervals of a run's test figures: what the training job stamps into its metrics.
+"""The one bootstrap: resample counts, percentile intervals, and a run's test intervals.
 
 A test split of a few hundred images gives accuracies with a standard error of two to
-three points; every accuracy and F1 a run reports carries its percentile interval. Kept
-apart from the tables' tests (:mod:`layerscope.core.statistics`), so editing those
-retrains nothing.
+three points; every accuracy and F1 a run reports carries its percentile interval. The
+results stage computes them from each run's ``predictions.csv``
+(:mod:`layerscope.results.run_files`), never the training job, so editing this module
+retrains nothing. The tables' tests (:mod:`layerscope.core.statistics`) resample with
+the same helpers and the same count.
 """
 
 from __future__ import annotations
@@ -26,6 +28,21 @@ class Interval:
     estimate: float
     low: float
     high: float
+
+
+def resample_counts(rng: np.random.Generator, n: int, resamples: int = BOOTSTRAP_RESAMPLES) -> np.ndarray:
+    """How often each of ``n`` items is drawn in each resample: (resamples, n) counts, each row summing to ``n``.
+
+    A bootstrap resample draws n items with replacement, which is a multinomial count;
+    a statistic that is linear in the items is then one matrix product.
+    """
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)
+
+
+def percentile_interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The (1-confidence)/2 and (1+confidence)/2 quantiles of bootstrap ``samples``."""
+    low, high = np.percentile(samples, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
+    return float(low), float(high)
 
 
 def check_labels(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,17 +115,14 @@ def bootstrap_intervals(
         raise LayerscopeError(f"confidence must be in (0, 1), got {confidence}")
     n = len(y_true)
     cells = y_true * num_classes + y_pred
-    # A bootstrap resample is a multinomial count of how often each image is drawn.
-    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
+    counts = resample_counts(np.random.default_rng(seed), n, resamples)
     per_cell = np.zeros((n, num_classes * num_classes))
     per_cell[np.arange(n), cells] = 1.0
     confusions = (counts @ per_cell).reshape(resamples, num_classes, num_classes)
     boot_accuracy, boot_f1 = accuracy_and_weighted_f1(confusions)
     full = np.bincount(cells, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
     accuracy, f1 = accuracy_and_weighted_f1(full)
-    tails = [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100]
-    result = {}
-    for name, point, samples in (("accuracy", accuracy, boot_accuracy), ("f1_weighted", f1, boot_f1)):
-        low, high = np.percentile(samples, tails)
-        result[name] = Interval(float(point), float(low), float(high))
-    return result
+    return {
+        name: Interval(float(point), *percentile_interval(samples, confidence))
+        for name, point, samples in (("accuracy", accuracy, boot_accuracy), ("f1_weighted", f1, boot_f1))
+    }

@@ -1,4 +1,4 @@
-"""Comparing runs: McNemar's test, paired bootstrap differences, pooled seed variance, seed-image bootstrap.
+"""Comparing runs: the seed variance pooled over repeated cells, and the seed-image bootstrap.
 
 A test split of a few hundred images gives accuracies with a standard error of two to
 three points, so two runs whose accuracies differ by less than that are not shown to
@@ -13,88 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from layerscope.core.bootstrap import BOOTSTRAP_RESAMPLES, CONFIDENCE, Interval, check_labels
+from layerscope.core.bootstrap import BOOTSTRAP_RESAMPLES, CONFIDENCE, Interval, percentile_interval, resample_counts
 from layerscope.core.errors import LayerscopeError
-
-
-@dataclass(frozen=True)
-class McNemar:
-    """Exact McNemar test of two classifiers on the same test images."""
-
-    only_a_correct: int
-    only_b_correct: int
-    p_value: float
-
-    @property
-    def discordant(self) -> int:
-        """Images exactly one of the two classifiers gets right: the test's sample size."""
-        return self.only_a_correct + self.only_b_correct
-
-
-def mcnemar(y_true: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int]) -> McNemar:
-    """McNemar's exact test (two-sided binomial test on the discordant pairs).
-
-    Paired: it counts the images one model gets right and the other wrong, which is
-    what "model A beats model B on this test set" rests on. With no discordant pair
-    the models agree everywhere and p = 1.
-
-    Args:
-        y_true: true class indices of the test images.
-        pred_a: model A's predicted class indices, same order.
-        pred_b: model B's predicted class indices, same order.
-
-    Returns:
-        The discordant counts and the two-sided p-value.
-
-    Raises:
-        LayerscopeError: label vectors that are empty or of different lengths.
-    """
-    y_true, pred_a = check_labels(y_true, pred_a)
-    _, pred_b = check_labels(y_true, pred_b)
-    right_a, right_b = pred_a == y_true, pred_b == y_true
-    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
-    if only_a + only_b == 0:
-        return McNemar(0, 0, 1.0)
-    from scipy.stats import binomtest  # lazily: the Snakefile imports the table names, which reach this module
-
-    p_value = binomtest(only_a, only_a + only_b, 0.5, alternative="two-sided").pvalue
-    return McNemar(only_a, only_b, float(min(1.0, p_value)))
-
-
-def paired_difference_interval(
-    y_true: Sequence[int],
-    pred_a: Sequence[int],
-    pred_b: Sequence[int],
-    seed: int,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    confidence: float = CONFIDENCE,
-) -> Interval:
-    """Accuracy of A minus accuracy of B with a paired percentile bootstrap interval.
-
-    Both models are scored on the same resampled images, so the interval reflects the
-    pairing (much narrower than two independent intervals when the models agree often).
-
-    Args:
-        y_true: true class indices of the test images.
-        pred_a: model A's predicted class indices, same order.
-        pred_b: model B's predicted class indices, same order.
-        seed: seeds the resampling.
-        resamples: how many bootstrap resamples.
-        confidence: the interval's coverage, in (0, 1).
-
-    Returns:
-        The accuracy difference A - B with its interval.
-
-    Raises:
-        LayerscopeError: label vectors that are empty or of different lengths.
-    """
-    y_true, pred_a = check_labels(y_true, pred_a)
-    _, pred_b = check_labels(y_true, pred_b)
-    n = len(y_true)
-    delta = (pred_a == y_true).astype(np.float64) - (pred_b == y_true).astype(np.float64)
-    counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
-    samples = counts @ delta / n
-    return Interval(float(delta.mean()), *_percentiles(samples, confidence))
 
 
 @dataclass(frozen=True)
@@ -210,7 +130,7 @@ def seed_image_bootstrap(
     rng = np.random.default_rng(seed)
     samples = _image_weights(rng, a.shape[1], resamples) @ (a.mean(axis=0) - b.mean(axis=0))
     samples += _training_noise(rng, training, 1 / a.shape[0] + 1 / b.shape[0], resamples)
-    low, high = _percentiles(samples, confidence)
+    low, high = percentile_interval(samples, confidence)
     below, above = (np.sum(samples <= 0) + 1) / (resamples + 1), (np.sum(samples >= 0) + 1) / (resamples + 1)
     return SeedImageTest(difference, low, high, float(min(1.0, 2 * min(below, above))), **counts)
 
@@ -239,7 +159,12 @@ def seed_image_interval(
     samples = _image_weights(rng, matrix.shape[1], resamples) @ matrix.mean(axis=0)
     if training.measured:
         samples += _training_noise(rng, training, 1 / matrix.shape[0], resamples)
-    return Interval(float(matrix.mean()), *_percentiles(samples, confidence))
+    return Interval(float(matrix.mean()), *percentile_interval(samples, confidence))
+
+
+def _image_weights(rng: np.random.Generator, images: int, resamples: int) -> np.ndarray:
+    """Bootstrap weights of the test images, (resamples, images), each row summing to 1."""
+    return resample_counts(rng, images, resamples) / images
 
 
 def _training_noise(rng: np.random.Generator, training: SeedVariance, scale: float, resamples: int) -> np.ndarray:
@@ -250,13 +175,3 @@ def _training_noise(rng: np.random.Generator, training: SeedVariance, scale: flo
     """
     variance = training.variance * training.df / rng.chisquare(training.df, resamples)
     return rng.standard_normal(resamples) * np.sqrt(variance * scale)
-
-
-def _image_weights(rng: np.random.Generator, images: int, resamples: int) -> np.ndarray:
-    """Bootstrap weights of the test images, (resamples, images), each row summing to 1."""
-    return rng.multinomial(images, np.full(images, 1.0 / images), size=resamples) / images
-
-
-def _percentiles(samples: np.ndarray, confidence: float) -> tuple[float, float]:
-    low, high = np.percentile(samples, [(1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100])
-    return float(low), float(high)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
+from layerscope.core.bootstrap import BOOTSTRAP_RESAMPLES, percentile_interval, resample_counts
+
 
 @dataclass(frozen=True)
 class Sweep:
@@ -103,17 +105,17 @@ class SignalSummary:
     chosen: str
 
 
-def summarise(scores: Sequence[SweepScore], seed: int = 0, resamples: int = 2000) -> SignalSummary:
+def summarise(scores: Sequence[SweepScore], seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES) -> SignalSummary:
     """Mean tau, rho, hit rate and regret over sweeps; regret's 95% percentile interval over sweeps.
 
     With one sweep the interval is that sweep's regret alone.
     """
-    usable = [score for score in scores if score.regret == score.regret]
+    usable = [score for score in scores if not math.isnan(score.regret)]
     if not usable:
         return SignalSummary(0, *(math.nan,) * 6, "")
     regrets = np.array([score.regret for score in usable])
-    draws = np.random.default_rng(seed).choice(regrets, size=(resamples, len(regrets))).mean(axis=1)
-    low, high = np.percentile(draws, [2.5, 97.5])
+    draws = resample_counts(np.random.default_rng(seed), len(regrets), resamples) @ regrets / len(regrets)
+    low, high = percentile_interval(draws)
     chosen = sorted({score.chosen for score in usable if score.chosen is not None})
     return SignalSummary(
         sweeps=len(usable),
@@ -128,5 +130,5 @@ def summarise(scores: Sequence[SweepScore], seed: int = 0, resamples: int = 2000
 
 
 def _nanmean(values: Sequence[float]) -> float:
-    finite = [value for value in values if value == value]
+    finite = [value for value in values if not math.isnan(value)]
     return float(np.mean(finite)) if finite else math.nan

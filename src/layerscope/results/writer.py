@@ -142,6 +142,7 @@ def write_all_tables(
     machines: Sequence[str] = (),
     study_b: StudyBFiles | None = None,
     lime_checks: pd.DataFrame | None = None,
+    interval_seed: int | None = None,
 ) -> list[Path]:
     """Tables 4-9, their tests, the paper comparison, sanity_gate.json, summary.md and readme_results.md.
 
@@ -158,6 +159,9 @@ def write_all_tables(
             named in the README's block.
         study_b: the feature-map tables study B's claims are read from (None: not measured).
         lime_checks: the explained runs' LIME checks, for the paper comparison's LIME rows.
+        interval_seed: the config's ``seed``, which seeds each run's test intervals (read from
+            its predictions.csv, :func:`layerscope.results.run_files.intervals_from_predictions`);
+            None leaves them as metrics.json holds them.
 
     Returns:
         Every file written.
@@ -169,7 +173,7 @@ def write_all_tables(
     if len(classes) != num_classes:
         raise LayerscopeError(f"{num_classes} classes expected but {len(classes)} class names given: {list(classes)}")
     out = Path(out_dir)
-    runs = load_runs(runs_dir, run_ids)
+    runs = load_runs(runs_dir, run_ids, interval_seed)
     files = write_table(
         lenet5_layout(input_shape, num_classes),
         out / "table4_lenet5_layout",

@@ -19,8 +19,6 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from layerscope.core.bootstrap import bootstrap_intervals
-
 BINARY_CUT = 0.5
 PREDICT_BATCH = 64
 
@@ -92,12 +90,6 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, classe
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "binary": binary_metrics(y_true, y_pred, classes),
     }
-
-
-def add_intervals(metrics: dict, y_true: np.ndarray, probabilities: np.ndarray, seed: int) -> dict:
-    """``metrics`` plus 95% bootstrap intervals of accuracy and weighted F1 (``accuracy_ci``, ``f1_weighted_ci``)."""
-    intervals = bootstrap_intervals(y_true, probabilities.argmax(axis=1), probabilities.shape[1], seed)
-    return {**metrics, **{f"{key}_ci": [interval.low, interval.high] for key, interval in intervals.items()}}
 
 
 def majority_baseline(

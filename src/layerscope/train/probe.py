@@ -21,10 +21,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from layerscope.core.atomic import atomic_path, write_text
+from layerscope.core.timings import timings
 from layerscope.data.prepare import load_classes, load_split
 from layerscope.data.splits import SPLITS
 from layerscope.train.evaluation import (
-    add_intervals,
     classification_metrics,
     majority_baseline,
     predictions_table,
@@ -101,7 +101,7 @@ def run_probe(
         out_dir: the probe's output folder (created if missing).
         weights: the VGG-16 weights source the cache must have been computed with.
         class_weight: the training config's class weighting ("balanced" or "none").
-        seed: the logistic regression's random state and the test intervals' bootstrap seed.
+        seed: the logistic regression's random state.
         policy: the precision policy the cache must have been computed with (False: float32).
 
     Returns:
@@ -123,11 +123,10 @@ def run_probe(
         "weights": weights,
         "class_weight": class_weight,
         **details,
-        "fit_seconds": round(time.perf_counter() - fit_started, 2),
+        **timings(fit_seconds=time.perf_counter() - fit_started),
         **{name: classification_metrics(labels[name], p, classes) for name, p in probabilities.items()},
         "majority_baseline": majority_baseline(labels["train"], labels["test"], len(classes), classes),
     }
-    metrics["test"] = add_intervals(metrics["test"], labels["test"], probabilities["test"], seed)
     manifest = pd.read_csv(Path(data_dir) / "manifest.csv")
     test_paths = manifest.loc[manifest["split"] == "test", "path"].tolist()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,10 @@ import pandas as pd
 from layerscope.core.atomic import atomic_path, write_text
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.provenance import sha256_file
+from layerscope.core.timings import timings
 from layerscope.data.prepare import load_classes, load_split
 from layerscope.data.splits import SPLITS
 from layerscope.train.evaluation import (
-    add_intervals,
     classification_metrics,
     majority_baseline,
     predict_splits,
@@ -226,119 +226,30 @@ def train_run(
     requested = training["mixed_precision"]
     enable_determinism(seed)
     precision = use_policy(requested)
-    classes = load_classes(data_dir)
-    splits = {name: load_split(data_dir, name) for name in SPLITS}
-    check_batch_size(training["batch_size"], len(splits["train"][1]))
-    model = build_model(spec, splits["train"][0].shape[1:], len(classes), training, start_from)
-    settings, learning_rate = fit_settings(spec, training, seed)
-
-    cut = cached_blocks(spec, training)
-    fitted, inputs = model, {name: x for name, (x, _) in splits.items()}
-    if cut:
-        extractor, fitted = split_at_block(model, cut)
-        started = time.perf_counter()
-        if features is not None:
-            inputs = load_frozen_features(features, cut, training["weights"], requested)
-            log.info("read block-%d features from %s", cut, features)
-        else:
-            inputs = {
-                name: extractor.predict(x.astype(np.float32), batch_size=64, verbose=0) for name, x in inputs.items()
-            }
-            log.info(
-                "cached block-%d features of %d images in %.1f s",
-                cut,
-                sum(len(x) for x in inputs.values()),
-                time.perf_counter() - started,
-            )
-    fitted.compile(
-        optimizer=make_optimizer(spec.optimizer, learning_rate, training["momentum"]),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    job = _prepare(spec, data_dir, training, seed, start_from, features)
     fingerprint = run_fingerprint(spec, training, seed, data_seed, recording, data_dir, start_from, step_checkpoints)
-    discard_stale_state(files.state, fingerprint)  # before anything is written there
-    for leftover in files.root.glob(".*.tmp*"):  # half-written temporaries of a killed attempt
-        if leftover.is_dir():
-            shutil.rmtree(leftover)
-        else:
-            leftover.unlink()
-    callbacks = (
-        [StepCheckpoints(model, files.pending_checkpoints, settings.checkpoint_ratio)] if step_checkpoints else []
-    )
-    recorder = WeightChangeRecorder(
-        files.pending_weight_changes,
-        period=recording["period"],
-        snapshot_readings=recording["snapshots"],
-        model=model,
-        run_id=spec.run_id,
-        provenance=provenance,
-    )
-    callbacks += [
-        recorder,
-        *(tensorboard_callbacks(files.tensorboard, recorder) if training.get("tensorboard") else []),
-    ]
-    files.pending_checkpoints.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    history, stop_reason = fit(
-        fitted,
-        (inputs["train"], splits["train"][1]),
-        (inputs["val"], splits["val"][1]),
-        settings,
-        len(classes),
-        files.state,
-        callbacks=callbacks,
-        fingerprint=fingerprint,
-        resume_files=[resume_path(files.pending_weight_changes)],
-    )
-    seconds = time.perf_counter() - started
-    _finish_interrupted_store(files.pending_weight_changes, model, len(history))
-
-    started = time.perf_counter()
-    probabilities = predict_splits(fitted, inputs)
-    evaluation_seconds = time.perf_counter() - started
-    log.info(
-        "predicted the %d images of the %d splits in %.1f s",
-        sum(len(p) for p in probabilities.values()),
-        len(probabilities),
-        evaluation_seconds,
-    )
+    _clear_stale_attempt(files, fingerprint)  # before anything is written there
+    callbacks = _callbacks(job, files, spec, recording, provenance, bool(training.get("tensorboard")), step_checkpoints)
+    history, stop_reason, train_seconds = _fit(job, files, callbacks, fingerprint)
+    probabilities, evaluation_seconds = _predict(job)
     metrics = {
         "run_id": spec.run_id,
         "spec": spec.__dict__,
-        "learning_rate": learning_rate,
+        "learning_rate": job.learning_rate,
         "epochs_run": int(len(history)),
         "stopped_early": stop_reason == "early_stopping",
         "diverged": stop_reason == "diverged",
-        "train_seconds": round(seconds, 2),
-        "evaluation_seconds": round(evaluation_seconds, 2),  # forward passes over every split, after training
+        # evaluation: the forward passes over every split, after training
+        **timings(train_seconds=train_seconds, evaluation_seconds=evaluation_seconds),
         "precision": precision,
         "precision_requested": policy_name(requested),
-        "cached_frozen_blocks": cut,
-        "parameters": parameter_counts(model),
-        **{name: classification_metrics(splits[name][1], p, classes) for name, p in probabilities.items()},
-        "majority_baseline": majority_baseline(splits["train"][1], splits["test"][1], len(classes), classes),
+        "cached_frozen_blocks": job.cut,
+        "parameters": parameter_counts(job.model),
+        **_scores(job, probabilities, history, stopped_early=stop_reason == "early_stopping"),
     }
-    metrics["test"] = add_intervals(metrics["test"], splits["test"][1], probabilities["test"], data_seed)
-    metrics["beats_majority"] = {
-        key: metrics["test"][key] > metrics["majority_baseline"][key] for key in ("accuracy", "f1_weighted")
-    }
-    metrics["health"] = run_health(
-        history.to_dict("records"),
-        probabilities["test"].argmax(axis=1),
-        metrics["test"]["accuracy"],
-        metrics["majority_baseline"]["accuracy"],
-        stopped_early=metrics["stopped_early"],
-    )
-    if metrics["health"]["flags"]:
-        log.warning(
-            "%s is %s (best epoch %s of %d, %d distinct test predictions): the tables mark it",
-            spec.run_id,
-            " and ".join(metrics["health"]["flags"]),
-            metrics["health"]["best_epoch"],
-            len(history),
-            metrics["health"]["predicted_classes"],
-        )
-    _write_outputs(files, model, history, metrics, splits["test"][1], probabilities["test"], data_dir, classes)
+    _warn_if_unhealthy(spec.run_id, metrics["health"], len(history))
+    y_test, test_probabilities = job.splits["test"][1], probabilities["test"]
+    _write_outputs(files, job.model, history, metrics, y_test, test_probabilities, data_dir, job.classes)
     clear_state(files.state)
     log.info(
         "%s: test accuracy %.3f, weighted F1 %.3f (majority baseline %.3f)",
@@ -348,6 +259,179 @@ def train_run(
         metrics["majority_baseline"]["accuracy"],
     )
     return metrics
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A run ready to fit: its data, its model, and the part of the model that is fitted.
+
+    Attributes:
+        classes: the class names, index order.
+        splits: ``(images, labels)`` per split.
+        model: the full model (what is saved and recorded).
+        fitted: what ``fit`` trains: the model, or its layers after the cached frozen blocks.
+        inputs: what ``fitted`` reads per split: the images, or the cached blocks' features.
+        cut: the number of frozen blocks computed once (0: none).
+        settings: epochs, batch size, early stopping of the fit.
+        learning_rate: the optimizer's learning rate.
+    """
+
+    classes: list[str]
+    splits: dict[str, tuple[np.ndarray, np.ndarray]]
+    model: keras.Model
+    fitted: keras.Model
+    inputs: dict[str, np.ndarray]
+    cut: int
+    settings: FitSettings
+    learning_rate: float
+
+
+def _prepare(
+    spec: RunSpec, data_dir: Path, training: dict, seed: int, start_from: Path | None, features: Path | None
+) -> _Job:
+    """Read the data, build the model, compute (or read) the frozen blocks' features, compile what is fitted."""
+    classes = load_classes(data_dir)
+    splits = {name: load_split(data_dir, name) for name in SPLITS}
+    check_batch_size(training["batch_size"], len(splits["train"][1]))
+    model = build_model(spec, splits["train"][0].shape[1:], len(classes), training, start_from)
+    settings, learning_rate = fit_settings(spec, training, seed)
+    cut = cached_blocks(spec, training)
+    fitted, inputs = model, {name: x for name, (x, _) in splits.items()}
+    if cut:
+        extractor, fitted = split_at_block(model, cut)
+        inputs = _frozen_features(extractor, cut, inputs, features, training)
+    fitted.compile(
+        optimizer=make_optimizer(spec.optimizer, learning_rate, training["momentum"]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return _Job(classes, splits, model, fitted, inputs, cut, settings, learning_rate)
+
+
+def _frozen_features(
+    extractor: keras.Model, cut: int, images: dict[str, np.ndarray], features: Path | None, training: dict
+) -> dict[str, np.ndarray]:
+    """The output of the first ``cut`` frozen blocks per split: read from the shared cache, or computed here."""
+    started = time.perf_counter()
+    if features is not None:
+        inputs = load_frozen_features(features, cut, training["weights"], training["mixed_precision"])
+        log.info("read block-%d features from %s", cut, features)
+        return inputs
+    inputs = {name: extractor.predict(x.astype(np.float32), batch_size=64, verbose=0) for name, x in images.items()}
+    log.info(
+        "cached block-%d features of %d images in %.1f s",
+        cut,
+        sum(len(x) for x in inputs.values()),
+        time.perf_counter() - started,
+    )
+    return inputs
+
+
+def _clear_stale_attempt(files: RunFiles, fingerprint: str) -> None:
+    """Discard resume state of another fingerprint and half-written temporaries of a killed attempt."""
+    discard_stale_state(files.state, fingerprint)
+    for leftover in files.root.glob(".*.tmp*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
+
+
+def _callbacks(
+    job: _Job,
+    files: RunFiles,
+    spec: RunSpec,
+    recording: dict,
+    provenance: dict | None,
+    tensorboard: bool,
+    step_checkpoints: bool,
+) -> list[keras.callbacks.Callback]:
+    """Step checkpoints (for the onset study), the weight-change recorder and TensorBoard's writers."""
+    callbacks = (
+        [StepCheckpoints(job.model, files.pending_checkpoints, job.settings.checkpoint_ratio)]
+        if step_checkpoints
+        else []
+    )
+    recorder = WeightChangeRecorder(
+        files.pending_weight_changes,
+        period=recording["period"],
+        snapshot_readings=recording["snapshots"],
+        model=job.model,
+        run_id=spec.run_id,
+        provenance=provenance,
+    )
+    return [*callbacks, recorder, *(tensorboard_callbacks(files.tensorboard, recorder) if tensorboard else [])]
+
+
+def _fit(
+    job: _Job, files: RunFiles, callbacks: list[keras.callbacks.Callback], fingerprint: str
+) -> tuple[pd.DataFrame, str | None, float]:
+    """Fit (resuming from ``files.state`` where it can) and finish the weight-change store.
+
+    Returns:
+        The history, why training stopped, and the fit's seconds.
+    """
+    files.pending_checkpoints.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    history, stop_reason = fit(
+        job.fitted,
+        (job.inputs["train"], job.splits["train"][1]),
+        (job.inputs["val"], job.splits["val"][1]),
+        job.settings,
+        len(job.classes),
+        files.state,
+        callbacks=callbacks,
+        fingerprint=fingerprint,
+        resume_files=[resume_path(files.pending_weight_changes)],
+    )
+    seconds = time.perf_counter() - started
+    _finish_interrupted_store(files.pending_weight_changes, job.model, len(history))
+    return history, stop_reason, seconds
+
+
+def _predict(job: _Job) -> tuple[dict[str, np.ndarray], float]:
+    """Class probabilities of every split from the trained model, and the seconds it took."""
+    started = time.perf_counter()
+    probabilities = predict_splits(job.fitted, job.inputs)
+    seconds = time.perf_counter() - started
+    log.info(
+        "predicted the %d images of the %d splits in %.1f s",
+        sum(len(p) for p in probabilities.values()),
+        len(probabilities),
+        seconds,
+    )
+    return probabilities, seconds
+
+
+def _scores(job: _Job, probabilities: dict[str, np.ndarray], history: pd.DataFrame, stopped_early: bool) -> dict:
+    """Every split's classification figures, the majority baseline, whether the run beats it, and its health."""
+    scores = {name: classification_metrics(job.splits[name][1], p, job.classes) for name, p in probabilities.items()}
+    y_train, y_test = job.splits["train"][1], job.splits["test"][1]
+    scores["majority_baseline"] = majority_baseline(y_train, y_test, len(job.classes), job.classes)
+    scores["beats_majority"] = {
+        key: scores["test"][key] > scores["majority_baseline"][key] for key in ("accuracy", "f1_weighted")
+    }
+    scores["health"] = run_health(
+        history.to_dict("records"),
+        probabilities["test"].argmax(axis=1),
+        scores["test"]["accuracy"],
+        scores["majority_baseline"]["accuracy"],
+        stopped_early=stopped_early,
+    )
+    return scores
+
+
+def _warn_if_unhealthy(run_id: str, health: dict, epochs: int) -> None:
+    """Log a warning naming what is wrong with a run the health check flags."""
+    if health["flags"]:
+        log.warning(
+            "%s is %s (best epoch %s of %d, %d distinct test predictions): the tables mark it",
+            run_id,
+            " and ".join(health["flags"]),
+            health["best_epoch"],
+            epochs,
+            health["predicted_classes"],
+        )
 
 
 def _write_outputs(
