@@ -44,8 +44,7 @@ lint: $(STAMP)
 readme-results: $(STAMP)
 	$(BIN)/python -m layerscope.results.readme README.md results/default/tables/readme_results.md
 
-# A real SLURM run on a one-node cluster on localhost (installs slurm-wlm and munge; root).
-test-slurm: $(STAMP)
+test-slurm: $(STAMP) ## a real SLURM run of the smoke config on a one-node cluster here (root; installs slurm-wlm, munge)
 	benchmarks/slurm_cluster.sh
 
 clean-results:

@@ -134,7 +134,7 @@ def main() -> None:
 
 def compare_precisions(config: dict, run_id: str, tmp: Path) -> dict:
     """Train ``run_id`` in both precisions, print the paired comparison, return test accuracy per policy."""
-    from paired_tests import mcnemar, paired_difference_interval  # beside this script
+    from paired_comparison import mcnemar, paired_difference_interval  # beside this script
 
     results, predictions = {}, {}
     for policy in POLICIES:

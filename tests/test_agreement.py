@@ -2,9 +2,9 @@
 
 import pandas as pd
 import pytest
+from agreement import cell_agreement, flips, verdict_agreement
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.results.agreement import cell_agreement, flips, verdict_agreement
 
 
 def run(run_id: str, right: int, n: int = 200) -> dict:

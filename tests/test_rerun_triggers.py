@@ -214,6 +214,16 @@ def test_editing_the_tables_statistics_retrains_nothing(done):
     assert not {"train", "prepare_data", "frozen_features", "linear_probe", "explain"} & set(jobs)
 
 
+def test_editing_the_bootstrap_retrains_nothing(done):
+    """Each run's intervals are read from its predictions.csv by the results stage, so a
+    change to how they are computed reruns the tables and the recommendation only."""
+    root, config, _ = done
+    with edited(root / "repo" / "src" / "layerscope" / "core" / "bootstrap.py"):
+        jobs = pending(root, config)
+    assert "tables" in jobs and "freeze_recommendation" in jobs
+    assert not {"train", "prepare_data", "frozen_features", "linear_probe", "explain"} & set(jobs)
+
+
 def test_editing_lime_reruns_only_the_rules_that_use_it(done):
     root, config, _ = done
     explained = set(config["explain"]["runs"])

@@ -1,4 +1,4 @@
-"""Bootstrap intervals, McNemar's test and seed spread against hand-computed answers."""
+"""Bootstrap intervals, seed spread and the seed-image bootstrap against hand-computed answers."""
 
 import math
 
@@ -6,13 +6,16 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
-from layerscope.core.bootstrap import accuracy_and_weighted_f1, bootstrap_intervals
+from layerscope.core.bootstrap import (
+    accuracy_and_weighted_f1,
+    bootstrap_intervals,
+    percentile_interval,
+    resample_counts,
+)
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.spread import mean_and_sd, mean_sd_n
 from layerscope.core.statistics import (
     SeedVariance,
-    mcnemar,
-    paired_difference_interval,
     pooled_seed_variance,
     seed_image_bootstrap,
     seed_image_interval,
@@ -65,46 +68,10 @@ def test_bootstrap_is_seeded():
     assert first != bootstrap_intervals(y_true, y_pred, 4, seed=10, resamples=300)
 
 
-def test_mcnemar_exact_p_value_by_hand():
-    # A alone right on 1 image, B alone right on 5: p = 2 * P(X <= 1 | n=6, 1/2) = 2 * 7/64
-    y_true = np.zeros(10, dtype=int)
-    pred_a = np.array([0, 1, 1, 1, 1, 1, 0, 0, 0, 1])
-    pred_b = np.array([1, 0, 0, 0, 0, 0, 0, 0, 0, 1])
-    result = mcnemar(y_true, pred_a, pred_b)
-    assert (result.only_a_correct, result.only_b_correct) == (1, 5)
-    assert result.p_value == pytest.approx(2 * 7 / 64)
-
-
-def test_mcnemar_of_identical_predictions_is_one():
-    y = np.array([0, 1, 2, 1])
-    assert mcnemar(y, y, y).p_value == 1.0
-
-
-def test_mismatched_lengths_name_the_shapes():
-    with pytest.raises(LayerscopeError, match=r"\(3,\) and \(2,\)"):
-        mcnemar([0, 1, 0], [0, 1, 0], [0, 1])
-
-
 def test_mean_and_sd_across_seeds():
     assert mean_and_sd([0.7, 0.8, 0.9]) == pytest.approx((0.8, 0.1))
     mean, sd = mean_and_sd([0.75])
     assert mean == 0.75 and math.isnan(sd)
-
-
-def test_paired_difference_of_identical_models_is_zero():
-    y = np.array([0, 1, 1, 0, 2])
-    interval = paired_difference_interval(y, y, y, seed=0, resamples=100)
-    assert (interval.estimate, interval.low, interval.high) == (0.0, 0.0, 0.0)
-
-
-def test_paired_difference_by_hand():
-    # A right on all 200, B wrong on 20: difference 0.1, sd of the mean sqrt(0.1 * 0.9 / 200) = 0.0212
-    y = np.zeros(200, dtype=int)
-    pred_b = np.where(np.arange(200) < 20, 1, 0)
-    interval = paired_difference_interval(y, y, pred_b, seed=1)
-    assert interval.estimate == pytest.approx(0.1)
-    assert interval.low == pytest.approx(0.1 - 1.96 * 0.0212, abs=0.01)
-    assert interval.high == pytest.approx(0.1 + 1.96 * 0.0212, abs=0.01)
 
 
 def test_bootstrap_names_class_indices_outside_the_class_count():
@@ -152,17 +119,6 @@ def test_seed_image_bootstrap_withholds_the_interval_without_a_measured_seed_var
     test = seed_image_bootstrap(np.ones((1, 5)), np.zeros((1, 5)), pooled_seed_variance([[0.7], [0.6]]), seed=0)
     assert test.difference == 1.0 and (test.seeds_a, test.seeds_b, test.images) == (1, 1, 5)
     assert math.isnan(test.low) and math.isnan(test.high) and math.isnan(test.p_value)
-
-
-def test_seed_image_bootstrap_one_seed_each_without_training_noise_is_the_paired_image_bootstrap():
-    rng = np.random.default_rng(3)
-    truth = rng.integers(0, 2, 300)
-    pred_a = np.where(rng.random(300) < 0.8, truth, 1 - truth)
-    pred_b = np.where(rng.random(300) < 0.7, truth, 1 - truth)
-    seeded = seed_image_bootstrap([pred_a == truth], [pred_b == truth], EXACT, seed=4, resamples=4000)
-    paired = paired_difference_interval(truth, pred_a, pred_b, seed=5, resamples=4000)
-    assert seeded.difference == pytest.approx(paired.estimate)
-    assert seeded.low == pytest.approx(paired.low, abs=0.012) and seeded.high == pytest.approx(paired.high, abs=0.012)
 
 
 def test_pooled_seed_variance_by_hand():
@@ -216,3 +172,11 @@ def test_seed_image_interval_widens_with_the_training_variance_and_narrows_with_
 def test_seed_image_bootstrap_rejects_unpaired_sides():
     with pytest.raises(LayerscopeError, match=r"same images, got \(1, 3\) and \(1, 4\)"):
         seed_image_bootstrap(np.ones((1, 3)), np.ones((1, 4)), EXACT, seed=0)
+
+
+def test_resample_counts_draw_each_resample_n_times_and_percentiles_by_hand():
+    counts = resample_counts(np.random.default_rng(0), 7, resamples=50)
+    assert counts.shape == (50, 7) and (counts.sum(axis=1) == 7).all()
+    # 0..100: the 2.5% and 97.5% quantiles (linear interpolation) are 2.5 and 97.5
+    assert percentile_interval(np.arange(101.0)) == pytest.approx((2.5, 97.5))
+    assert percentile_interval(np.arange(101.0), confidence=0.5) == pytest.approx((25.0, 75.0))

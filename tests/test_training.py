@@ -196,6 +196,7 @@ def test_train_run_writes_every_output(tmp_path, data_dir):
     assert set(saved) >= {"train", "val", "test", "parameters", "majority_baseline", "beats_majority"}
     assert saved["parameters"]["frozen"] == 0
     assert saved["train_seconds"] > 0 and saved["evaluation_seconds"] > 0
+    assert "accuracy_ci" not in saved["test"]  # intervals are the tables' reading of predictions.csv
     assert len(saved["test"]["confusion_matrix"]) == 3
     predictions = pd.read_csv(files.predictions)
     assert len(predictions) == saved["test"]["n"] == 9
