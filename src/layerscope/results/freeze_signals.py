@@ -60,7 +60,7 @@ def signal_scores(blocks: pd.DataFrame) -> dict[str, dict[int, float]]:
     signals = {}
     for name, (column, sign) in columns.items():
         if column in table and table[column].notna().any():
-            signals[name] = {int(k): sign * float(v) for k, v in table[column].items() if v == v}
+            signals[name] = {int(k): sign * float(v) for k, v in table[column].items() if not pd.isna(v)}
     return signals
 
 

@@ -84,7 +84,7 @@ def _text(values) -> str:
     mean, low, high, n = mean_interval(values)
     if n == 0:
         return "not measured"
-    return f"{mean:.2f}" + (f" [{low:.2f}, {high:.2f}]" if low == low else "")
+    return f"{mean:.2f}" + (f" [{low:.2f}, {high:.2f}]" if not np.isnan(low) else "")
 
 
 def _t_test(values, mean: float) -> float:

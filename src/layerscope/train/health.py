@@ -27,7 +27,7 @@ def best_epoch(history: Sequence[Mapping]) -> int | None:
     None when no epoch has a finite val_loss.
     """
     losses = [row.get("val_loss", math.nan) for row in history]
-    finite = [(loss, i) for i, loss in enumerate(losses) if loss == loss and math.isfinite(loss)]
+    finite = [(loss, i) for i, loss in enumerate(losses) if math.isfinite(loss)]  # NaN and inf are not finite
     return None if not finite else min(finite)[1] + 1
 
 
