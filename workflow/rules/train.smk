@@ -55,7 +55,6 @@ rule train:
     params:
         training=lambda wildcards: job_settings(wildcards.run, config)["training"],
         seed=lambda wildcards: job_settings(wildcards.run, config)["seed"],
-        data_seed=config["seed"],
         recording=recording_settings(),
         step_checkpoints=lambda wildcards: wildcards.run in ONSET_RUNS,
         code=code_digest("train.py"),

@@ -24,7 +24,6 @@ def main(smk):
         RunFiles(Path(smk.output.model).parent),
         training=smk.params.training,
         seed=smk.params.seed,
-        data_seed=smk.params.data_seed,
         recording=smk.params.recording,
         start_from=start_from,
         provenance=stamp(smk.config["experiment"], smk.config, smk.params.seed),

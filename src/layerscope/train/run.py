@@ -189,7 +189,6 @@ def train_run(
     *,
     training: dict,
     seed: int,
-    data_seed: int,
     recording: dict,
     start_from: Path | None = None,
     provenance: dict | None = None,
@@ -208,7 +207,6 @@ def train_run(
         training: the ``training`` settings of this run
             (:func:`layerscope.train.runs.run_settings`); the run reads no other key.
         seed: the run's training seed (:func:`layerscope.train.runs.run_seed`).
-        data_seed: the config's ``seed``, which drew the splits; it seeds the bootstrap intervals.
         recording: the weight-change recording settings (``period``, ``snapshots``).
         start_from: the trained model fine-tuning starts from (only for finetune runs).
         provenance: provenance to stamp into the weight-change store.
@@ -227,7 +225,7 @@ def train_run(
     enable_determinism(seed)
     precision = use_policy(requested)
     job = _prepare(spec, data_dir, training, seed, start_from, features)
-    fingerprint = run_fingerprint(spec, training, seed, data_seed, recording, data_dir, start_from, step_checkpoints)
+    fingerprint = run_fingerprint(spec, training, seed, recording, data_dir, start_from, step_checkpoints)
     _clear_stale_attempt(files, fingerprint)  # before anything is written there
     callbacks = _callbacks(job, files, spec, recording, provenance, bool(training.get("tensorboard")), step_checkpoints)
     history, stop_reason, train_seconds = _fit(job, files, callbacks, fingerprint)
@@ -469,7 +467,6 @@ def run_fingerprint(
     spec: RunSpec,
     training: dict,
     seed: int,
-    data_seed: int,
     recording: dict,
     data_dir: Path,
     start_from: Path | None,
@@ -491,7 +488,6 @@ def run_fingerprint(
         spec=spec.__dict__,
         training=training,
         seed=seed,
-        data_seed=data_seed,
         weights_file=sha256_file(weights) if weights and Path(weights).is_file() else None,
         recording=dict(recording),
         data={p.name: sha256_file(p) for p in data},

@@ -173,7 +173,6 @@ def job_settings(run_id: str, config: dict) -> dict:
     return {
         "training": run_settings(run_id, config),
         "seed": run_seed(run_id, config),
-        "data_seed": config["seed"],
         "recording": {key: config["weight_changes"][key] for key in RECORDING_KEYS},
     }
 
