@@ -62,3 +62,14 @@ def test_every_workflow_script_reaches_the_package_it_calls():
     assert "weights/render3d.py" not in reached["train"]
     assert {"explain/explanations.py", "explain/gradcam.py", "explain/lime_method.py"} <= reached["explain"]
     assert {"results/tables.py", "core/statistics.py"} <= reached["tables"]
+
+
+def test_no_training_script_reaches_the_bootstrap():
+    """Intervals are the results stage's reading of predictions.csv: editing the bootstrap retrains nothing."""
+    library = REPO / "src" / "layerscope"
+    reaching = {
+        script.stem
+        for script in (REPO / "workflow" / "scripts").glob("*.py")
+        if library / "core" / "bootstrap.py" in library_files(script, library)
+    }
+    assert reaching == {"tables", "freeze_recommendation", "landing_page"}
