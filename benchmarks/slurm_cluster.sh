@@ -58,6 +58,7 @@ trap stop_daemons EXIT
 trap 'exit 130' INT TERM  # so that EXIT runs on Ctrl-C or kill too
 
 # --- install -----------------------------------------------------------------------------
+[ "$(id -u)" = 0 ] || fail "run it as root: it installs slurm-wlm and munge and writes $CONF_DIR/slurm.conf"
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
     say "installing slurm-wlm and munge (apt)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slurm-wlm munge >/dev/null
