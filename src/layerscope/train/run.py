@@ -199,6 +199,8 @@ def train_run(
 
     Weight changes are recorded on the full model, frozen layers included. A killed
     attempt resumes from ``files.state`` when nothing that shapes the run has changed.
+    The steps: prepare the data and model (:func:`_prepare`), clear a stale attempt, fit
+    with the recorder (:func:`_fit`), predict every split, score it (:func:`_scores`), write.
 
     Args:
         spec: the run, from the run grid (:func:`layerscope.train.runs.parse_run_id`).
