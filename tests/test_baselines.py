@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import prepared_tiny_folder
+from helpers.images import prepared_tiny_folder
 
 from layerscope.data.prepare import load_split
 from layerscope.train.features import frozen_extractor

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, prepared_tiny_folder, write_png
+from helpers import REPO
+from helpers.images import prepared_tiny_folder, write_png
 from PIL import Image
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate

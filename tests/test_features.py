@@ -6,7 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from test_training import config, data_dir, model_only  # noqa: F401 (fixture)
+from helpers.training import config, model_only
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.train.features import extract_frozen_features, load_frozen_features, meta_path

@@ -10,7 +10,7 @@ import sys
 import tomllib
 
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 import layerscope
 from layerscope.results.readme import pasted_block

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from conftest import REPO
+from helpers import REPO
 from PIL import Image, ImageSequence
 
 from layerscope.train.precision import effective_policy

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, write_png
+from helpers import REPO
+from helpers.images import write_png
 
 pytestmark = pytest.mark.pipeline(minutes=3)  # conftest schedules the longest first
 

@@ -11,7 +11,7 @@ import time
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 pytestmark = pytest.mark.pipeline(minutes=2)  # conftest schedules the longest first
 

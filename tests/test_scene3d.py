@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from test_render3d import VGG_SMALL, synthetic_store
+from helpers.stores import VGG_SMALL, synthetic_store
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.weights import render3d, scene3d

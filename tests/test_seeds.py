@@ -5,7 +5,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.train.runs import parse_run_id, replicate_grid, run_seed, split_replicate

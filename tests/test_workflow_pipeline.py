@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 from PIL import Image
 
 from layerscope.results.writer import TABLE_STEMS
