@@ -21,6 +21,7 @@ import pytest
 import yaml
 from helpers import REPO
 from helpers.images import write_png
+from helpers.workflow import cpu_env
 
 pytestmark = pytest.mark.pipeline(minutes=3)  # conftest schedules the longest first
 
@@ -48,7 +49,7 @@ def snakemake(workdir: Path, config: dict, *args: str, sort_keys: bool = True) -
         cwd=repo,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(repo / "src")},
+        env=cpu_env(PYTHONPATH=str(repo / "src")),
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return run.stdout

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
+from pathlib import Path
 
 import h5py
 import keras
 import numpy as np
 import pytest
 from helpers.models import resumable_setup, weight_change_stack
+from helpers.workflow import run_python
 
 from layerscope.core.blocks import block_label
 from layerscope.core.errors import LayerscopeError
@@ -226,7 +226,8 @@ def test_fit_on_tail_records_whole_model_and_appends_across_fits(tmp_path):
 
 CRASHING_RUN = """
 import os, sys
-import keras, numpy as np
+import keras, numpy as np, tensorflow as tf
+assert not tf.config.list_physical_devices("GPU"), "the test hides every GPU"
 sys.path.insert(0, {tests!r})
 from helpers.models import weight_change_stack
 from layerscope.weights.recorder import WeightChangeRecorder
@@ -245,10 +246,11 @@ model.fit(x, y, batch_size=4, epochs=1, verbose=0,
 """
 
 
+@pytest.mark.pipeline(minutes=1)  # a training child process
 def test_interrupted_run_leaves_readable_incomplete_store(tmp_path):
     path = tmp_path / "run.h5"
-    script = CRASHING_RUN.format(tests=str(__import__("pathlib").Path(__file__).parent), path=str(path))
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True)
+    script = CRASHING_RUN.format(tests=str(Path(__file__).parent), path=str(path))
+    result = run_python("-c", textwrap.dedent(script))
     assert result.returncode == 3, result.stderr
     assert not path.exists() and partial_path(path).exists()
     store = WeightChangeStore(path)
@@ -306,7 +308,8 @@ def test_recorder_rejects_bad_settings(tmp_path, kwargs, match):
 
 RUN_UNTIL_KILLED = """
 import os, sys
-import keras, numpy as np
+import keras, numpy as np, tensorflow as tf
+assert not tf.config.list_physical_devices("GPU"), "the test hides every GPU"
 sys.path.insert(0, {tests!r})
 from helpers.models import resumable_setup
 from layerscope.weights.recorder import WeightChangeRecorder
@@ -324,6 +327,7 @@ model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0,
 """
 
 
+@pytest.mark.pipeline(minutes=1)  # a training child process
 def test_resumed_training_continues_the_interrupted_store_exactly(tmp_path):
     model, x, y = resumable_setup()
     reference = tmp_path / "reference.h5"
@@ -338,10 +342,8 @@ def test_resumed_training_continues_the_interrupted_store_exactly(tmp_path):
     )
 
     path, weights = tmp_path / "run.h5", str(tmp_path / "epoch{epoch}.weights.h5")
-    script = RUN_UNTIL_KILLED.format(
-        tests=str(__import__("pathlib").Path(__file__).parent), path=str(path), weights=weights
-    )
-    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    script = RUN_UNTIL_KILLED.format(tests=str(Path(__file__).parent), path=str(path), weights=weights)
+    killed = run_python("-c", script)
     assert killed.returncode == 3, killed.stderr
     assert WeightChangeStore(path).readings["step"].tolist() == [3, 6, 9, 10, 12, 15]
 

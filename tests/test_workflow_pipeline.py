@@ -87,39 +87,6 @@ def test_frozen_parameters_by_family(smoke):
     assert frozen["vgg16-finetune"] == frozen["vgg16-scratch-sgd"] == frozen["lenet5-tanh-sgd"] == 0
 
 
-def test_slurm_profile_gives_each_training_job_a_gpu(tmp_path):
-    run = subprocess.run(
-        snakemake_cmd(
-            tmp_path,
-            "-n",
-            "--workflow-profile",
-            str(REPO / "workflow/profiles/slurm"),
-            "--configfile",
-            str(REPO / "config/smoke.yaml"),
-        ),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = run.stdout + run.stderr
-    train_jobs = out.count("rule train:")
-    assert train_jobs == len(SMOKE_RUNS)
-    feature_jobs = out.count("rule frozen_features:")
-    assert feature_jobs == 2  # blocks 3 and 5, each computed once for the runs that freeze them
-    assert out.count("gpu=1") == train_jobs + feature_jobs and "runtime=240" in out and "mem_mb=32000" in out
-
-
-def test_unknown_run_in_config_stops_before_any_job(tmp_path):
-    config = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
-    config["runs"]["freeze_blocks"] = [3, 6]
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(config))
-    run = subprocess.run(snakemake_cmd(tmp_path, "--configfile", str(path)), cwd=REPO, capture_output=True, text=True)
-    assert run.returncode != 0 and "freeze_blocks" in run.stderr
-    assert not (tmp_path / "results").exists()
-
-
 def not_blank(path, min_size=(200, 150)):
     image = np.asarray(Image.open(path).convert("RGB"), dtype=float)
     return image.shape[1] >= min_size[0] and image.shape[0] >= min_size[1] and image.std() > 5
