@@ -3,7 +3,8 @@ pipeline test leaves out (1, 2 and 4; it covers 3 and 5), a scratch run, seed re
 mixed_float16 (computed in float32: the test hides every GPU) and an animation (few images at
 32 px, 1 epoch).
 
-12 jobs (``snakemake -n``), most of them TensorFlow start-ups: minutes on a 2-core machine."""
+13 jobs (``snakemake -n``; the block-5 cache is the linear probe's), most of them TensorFlow
+start-ups: minutes on a 2-core machine."""
 
 import json
 
