@@ -53,3 +53,33 @@ def synthetic_store(path, layers, frozen=(), readings=4, finish=True, run_id="ru
     if finish:
         writer.finish()
     return path
+
+
+HAND_LAYERS = [
+    LayerInfo("block1_conv1", (1, 1, 1, 2), True),  # 2 units of 2 parameters (weight and bias)
+    LayerInfo("block2_conv1", (1, 1, 1, 3), True),  # 3 units of 2
+    LayerInfo("logits", (1, 2), True),  # 2 units of 2
+]
+"""Three small layers in three blocks (block1, block2, head), every unit two parameters."""
+
+
+def hand_store(path, readings: list[dict], layers=HAND_LAYERS, run_id="hand", period=2, finish=True):
+    """A store holding exactly the given readings: each a dict of ``step``, ``epoch``,
+    ``epoch_end``, per-layer ``units`` (and ``net_units``) and per-layer L1 sums
+    ``accumulated``, ``period_change``, ``weight_l1`` and ``net``."""
+    writer = WeightStoreWriter.create(path, layers, run_id=run_id, period=period)
+    for reading in readings:
+        writer.append(
+            step=reading["step"],
+            epoch=reading["epoch"],
+            epoch_end=reading["epoch_end"],
+            units=[np.asarray(u, float) for u in reading["units"]],
+            net_units=[np.asarray(u, float) for u in reading.get("net_units", reading["units"])],
+            summaries={name: np.asarray(reading[name], float) for name in SUMMARY_KEYS if name in reading},
+        )
+    if finish:
+        writer.finish()
+    return path
+
+
+SUMMARY_KEYS = ("accumulated", "period_change", "weight_l1", "net")
