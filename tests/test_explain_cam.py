@@ -55,10 +55,25 @@ def test_one_explainer_follows_weights_changed_in_place():
     assert not np.allclose(after, before)
 
 
-def test_dropout_between_gap_and_logits_is_allowed_and_upsampling_works():
-    model = cam_model(dropout=True)
+def test_dropout_between_gap_and_logits_changes_nothing_and_upsampling_works():
+    """Dropout is off at inference: the maps equal those of the same weights without it."""
+    with_dropout = cam_model(dropout=True)
+    without = cam_model()
+    without.get_layer("conv").set_weights(with_dropout.get_layer("conv").get_weights())
     x = np.random.default_rng(1).uniform(0, 255, size=(2, 8, 8, 2)).astype(np.float32)
-    assert CAM(model, upsample=True).explain(x, targets=[0, 2]).shape == (2, 8, 8)
+    maps = CAM(with_dropout).explain(x, targets=[0, 2])
+    np.testing.assert_allclose(maps, CAM(without).explain(x, targets=[0, 2]), rtol=1e-6)
+    upsampled = CAM(with_dropout, upsample=True).explain(x, targets=[0, 2])
+    assert upsampled.shape == (2, 8, 8)
+    np.testing.assert_allclose(upsampled, [bilinear_by_hand(m, 8) for m in maps], rtol=1e-5, atol=1e-6)
+
+
+def bilinear_by_hand(image: np.ndarray, size: int) -> np.ndarray:
+    """Separable linear interpolation at half-pixel centres, clamped at the edges."""
+    n = image.shape[0]
+    at = np.clip((np.arange(size) + 0.5) * n / size - 0.5, 0, n - 1)
+    rows = np.stack([np.interp(at, np.arange(n), column) for column in image.T], axis=1)
+    return np.stack([np.interp(at, np.arange(n), row) for row in rows])
 
 
 def test_model_without_gap_head_points_to_the_gap_run():

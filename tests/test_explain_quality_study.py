@@ -132,7 +132,6 @@ def test_every_output_is_written_with_exact_columns_and_rows(written):
     lime = randomisation[randomisation["method"] == "lime"]
     assert lime["randomised"].tolist() == lime_readings and lime["depth"].tolist() == [1, 4, 6, 8, 9]
     assert len(randomisation[randomisation["method"] == "cam"]) == cam_depths
-    assert randomisation["spearman"].dropna().between(-1, 1).all()
 
     image = np.asarray(Image.open(files.figure).convert("RGB"), dtype=float)
     assert image.shape[1] > 1000 and image.std() > 5
