@@ -59,25 +59,25 @@ def brightness(x: np.ndarray) -> np.ndarray:
     return x.mean(axis=-1) / 255
 
 
-def cam_by_hand(explainer, x):
+def assert_cam_by_hand(explainer, x):
     # CAM of class 0: 4 * b - 4 * (1 - b) at every pixel (the conv is 1 x 1: no pooling)
     np.testing.assert_allclose(explainer.explain(x, 0), 8 * brightness(x) - 4, rtol=1e-5, atol=1e-5)
 
 
-def gradcam_by_hand(explainer, x):
+def assert_gradcam_by_hand(explainer, x):
     # d score / d A_k is W[k, c] / (h * w) everywhere, so Grad-CAM = ReLU(CAM) / (h * w)
     expected = np.maximum(8 * brightness(x) - 4, 0) / SIZE**2
     np.testing.assert_allclose(explainer.explain(x, 0), expected, rtol=1e-5, atol=1e-7)
 
 
-def ascent_by_hand(explainer, x):
+def assert_ascent_by_hand(explainer, x):
     # channel 0 is linear in the pixels with the same gradient everywhere: each step adds
     # alpha / rms(g) * g = 1 grey level to every pixel; channel 1 (1 - b) takes 1 away
     np.testing.assert_allclose(explainer.explain(x, 0), x + 2, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(explainer.explain(x, 1), x - 2, rtol=1e-5, atol=1e-3)
 
 
-def lime_by_hand(explainer, x):
+def assert_lime_by_hand(explainer, x):
     # a hidden (black) superpixel darkens the image: every superpixel is evidence for
     # "bright", and p(dark) = 1 - p(bright), so the dark class's weights are the negatives
     bright, dark = explainer.explain(x, 0), explainer.explain(x, 1)
@@ -92,7 +92,7 @@ class Method:
     kind: type[Explainer]
     build: Callable[[keras.Model, int], Explainer]  # (model, batch_size) -> explainer
     shape: tuple[int, ...]  # of one image's explanation
-    known_answer: Callable[[Explainer, np.ndarray], None]
+    assert_known_answer: Callable[[Explainer, np.ndarray], None]
     wrong: Callable[[], Explainer]  # built on a wrong layer or head: must raise
     refusal: str  # what the one-line error says
 
@@ -102,7 +102,7 @@ METHODS = {
         CAM,
         build=lambda model, batch: CAM(model, batch_size=batch),
         shape=(SIZE, SIZE),
-        known_answer=cam_by_hand,
+        assert_known_answer=assert_cam_by_hand,
         wrong=lambda: CAM(small_vgg()),  # an fc head: no "gap" to take the maps from
         refusal="no layer named 'gap'",
     ),
@@ -110,7 +110,7 @@ METHODS = {
         GradCAM,
         build=lambda model, batch: GradCAM(model, "conv", batch_size=batch),
         shape=(SIZE, SIZE),
-        known_answer=gradcam_by_hand,
+        assert_known_answer=assert_gradcam_by_hand,
         wrong=lambda: GradCAM(brightness_model(), "block9_conv3"),
         refusal="no layer named 'block9_conv3'",
     ),
@@ -118,7 +118,7 @@ METHODS = {
         LIME,
         build=lambda model, batch: LIME(model, batch_size=batch, seed=3, **LIME_SETTINGS),
         shape=(SIZE, SIZE),
-        known_answer=lime_by_hand,
+        assert_known_answer=assert_lime_by_hand,
         wrong=lambda: LIME(brightness_model(), **{**LIME_SETTINGS, "top_labels": 3}),  # a two-class head
         refusal="top_labels <= 2",
     ),
@@ -126,7 +126,7 @@ METHODS = {
         GradientAscent,
         build=lambda model, batch: GradientAscent(model, "conv", steps=2, alpha=1.0, batch_size=batch),
         shape=(SIZE, SIZE, 3),
-        known_answer=ascent_by_hand,
+        assert_known_answer=assert_ascent_by_hand,
         wrong=lambda: GradientAscent(brightness_model(), "gap"),
         refusal="'gap'.*not Conv2D",
     ),
@@ -175,7 +175,7 @@ def test_the_batch_size_changes_nothing(name, model, images):
 
 @pytest.mark.parametrize("name", METHODS)
 def test_known_answer_on_the_brightness_model(name, model, images):
-    METHODS[name].known_answer(METHODS[name].build(model, 2), images)
+    METHODS[name].assert_known_answer(METHODS[name].build(model, 2), images)
 
 
 @pytest.mark.parametrize("name", METHODS)
