@@ -64,14 +64,9 @@ def test_every_block_probe_reads_the_same_features_as_the_cache(tmp_path):
     pooled = block_pooled_features({name: x for name, (x, _) in splits.items()}, "hed-bsds500")
     assert [pooled[k]["val"].shape[1] for k in range(1, 6)] == [128, 256, 512, 1024, 1024]
     val_images = splits["val"][0].astype("float32")
-    for k, channels in enumerate(
-        (64, 128, 256, 512, 512), start=1
-    ):  # the cache's cut after block k, by VGG-16's layout
-        assert tuple(frozen_extractor((32, 32, 3), k, "hed-bsds500").output.shape) == (
-            None,
-            *[32 // 2**k] * 2,
-            channels,
-        )
+    for k, channels in enumerate((64, 128, 256, 512, 512), start=1):  # the cut after block k, by VGG-16's layout
+        side = 32 // 2**k
+        assert tuple(frozen_extractor((32, 32, 3), k, "hed-bsds500").output.shape) == (None, side, side, channels)
     for k in (2, 5):  # the multi-output pass equals the cut the feature cache makes
         maps = frozen_extractor(val_images.shape[1:], k, "hed-bsds500").predict(val_images)
         np.testing.assert_allclose(pooled[k]["val"], pooled_features(maps), rtol=1e-4, atol=1e-4)
