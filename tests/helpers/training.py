@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from snakemake.utils import validate
-
 from helpers import REPO
+from snakemake.utils import validate
 
 
 def config(**training) -> dict:
