@@ -16,7 +16,7 @@ from helpers import REPO
 from helpers.workflow import CPU_LINE, run_snakemake
 from PIL import Image, ImageSequence
 
-pytestmark = pytest.mark.pipeline(minutes=5)  # conftest schedules the longest first
+pytestmark = pytest.mark.pipeline(minutes=3)  # conftest schedules the longest first
 
 PAPER = yaml.safe_load((REPO / "config/paper.yaml").read_text())
 DEPTHS = [1]  # with the smoke pipeline test's 3 and 5: the first, a middle and the last block

@@ -1,5 +1,6 @@
-"""The whole pipeline through Snakemake on the tiny config (every model family, weight-change
-figures, explanations, tables, report) and the SLURM profile."""
+"""The whole pipeline through Snakemake on the smoke config (every model family, weight-change
+figures, explanations, tables, report), 36 jobs (``snakemake -n``) on the CPU. The SLURM
+profile's plan and the refusals before any job are test_workflow_dry_runs'."""
 
 import json
 import re
