@@ -30,16 +30,23 @@ def run_python(*args: str, env: dict[str, str] | None = None, cwd: Path | None =
 
 
 def run_snakemake(
-    workdir: Path, *args: str, cores: int = 2, profile: str | None = None, env: dict[str, str] | None = None
+    workdir: Path,
+    *args: str,
+    cores: int = 2,
+    profile: str | None = None,
+    env: dict[str, str] | None = None,
+    repo: Path = REPO,
 ) -> subprocess.CompletedProcess:
-    """Snakemake on this repository's workflow with results under ``workdir``, on the CPU unless
-    ``env`` says otherwise; ``profile`` is a folder under workflow/profiles (default: none given,
-    so Snakemake finds the default profile itself)."""
+    """Snakemake on the workflow of ``repo`` (this repository, or a copy a test edits) with
+    results under ``workdir``, on the CPU unless ``env`` says otherwise; ``profile`` is a folder
+    under workflow/profiles (default: none given, so Snakemake finds the default profile itself)."""
     command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--directory", str(workdir)]
+    if repo != REPO:
+        command += ["--snakefile", str(repo / "workflow" / "Snakefile")]
     if profile is not None:
-        command += ["--workflow-profile", str(REPO / "workflow/profiles" / profile)]
+        command += ["--workflow-profile", str(repo / "workflow/profiles" / profile)]
     return subprocess.run(
-        [*command, *args], cwd=REPO, capture_output=True, text=True, env=cpu_env() if env is None else env
+        [*command, *args], cwd=repo, capture_output=True, text=True, env=cpu_env() if env is None else env
     )
 
 
