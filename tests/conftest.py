@@ -1,21 +1,23 @@
-"""Shared fixtures: small hand-made image sets and the repository paths."""
+"""Shared fixtures: small hand-made image sets and the repository paths.
+
+Builders and helpers the fixtures use live in ``tests/helpers``; test modules import those,
+never one another.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from helpers import REPO
+from helpers.images import prepared_tiny_folder, write_png
 
 from layerscope.core.scripting import use_job_gc_threshold
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # As in a job: the collector does not walk the test modules' TensorFlow imports ~1,000 times.
 use_job_gc_threshold()
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def pytest_collection_modifyitems(items):
@@ -33,25 +35,10 @@ def pytest_collection_modifyitems(items):
     items.sort(key=expected_minutes, reverse=True)
 
 
-def write_png(path: Path, seed: int, size: int = 20, mode: str = "RGB") -> Path:
-    """A random image whose content (and so sha256) is unique per seed."""
-    rng = np.random.default_rng(seed)
-    channels = 3 if mode == "RGB" else 1
-    pixels = rng.integers(0, 256, size=(size, size, channels), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels.squeeze(), mode=mode).save(path)
-    return path
-
-
-def prepared_tiny_folder(root: Path, seed: int) -> Path:
-    """Three classes (a, b, c) of ten 32 x 32 images under ``root/img``, prepared into ``root/data``."""
-    from layerscope.data.prepare import DataSettings, prepare
-
-    for c, label in enumerate(["a", "b", "c"]):
-        for i in range(10):
-            write_png(root / "img" / label / f"{i}.png", seed=seed * c + i, size=32)
-    prepare(DataSettings(source="folder", path=str(root / "img"), image_size=(32, 32), seed=1), root / "data")
-    return root / "data"
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """A prepared three-class folder of 32 x 32 images, one per test module."""
+    return prepared_tiny_folder(tmp_path_factory.mktemp("tiny"), seed=50)
 
 
 @pytest.fixture

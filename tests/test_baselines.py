@@ -2,7 +2,10 @@
 
 import numpy as np
 import pytest
-from conftest import prepared_tiny_folder
+from helpers.images import prepared_tiny_folder
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from layerscope.data.prepare import load_split
 from layerscope.train.features import frozen_extractor
@@ -57,12 +60,25 @@ def test_class_missing_from_training_gets_zero_probability():
 
 def test_every_block_probe_reads_the_same_features_as_the_cache(tmp_path):
     data_dir = prepared_tiny_folder(tmp_path, seed=51)
-    images = {"val": load_split(data_dir, "val")[0]}
-    pooled = block_pooled_features(images, "hed-bsds500")
+    splits = {name: load_split(data_dir, name) for name in ("train", "val", "test")}
+    pooled = block_pooled_features({name: x for name, (x, _) in splits.items()}, "hed-bsds500")
     assert [pooled[k]["val"].shape[1] for k in range(1, 6)] == [128, 256, 512, 1024, 1024]
+    val_images = splits["val"][0].astype("float32")
+    for k, channels in enumerate((64, 128, 256, 512, 512), start=1):  # the cut after block k, by VGG-16's layout
+        side = 32 // 2**k
+        assert tuple(frozen_extractor((32, 32, 3), k, "hed-bsds500").output.shape) == (None, side, side, channels)
     for k in (2, 5):  # the multi-output pass equals the cut the feature cache makes
-        maps = frozen_extractor(images["val"].shape[1:], k, "hed-bsds500").predict(images["val"].astype("float32"))
+        maps = frozen_extractor(val_images.shape[1:], k, "hed-bsds500").predict(val_images)
         np.testing.assert_allclose(pooled[k]["val"], pooled_features(maps), rtol=1e-4, atol=1e-4)
-    table = block_probe_table(data_dir, "hed-bsds500", "none", seed=0)
-    assert list(table.columns) == BLOCK_PROBE_COLUMNS and table["block"].tolist() == [1, 2, 3, 4, 5]
-    assert table["val_accuracy"].between(0, 1).all() and table["C"].isin(PROBE_C_GRID).all()
+    table = block_probe_table(data_dir, "hed-bsds500", "none", seed=0).set_index("block")
+    assert list(table.reset_index().columns) == BLOCK_PROBE_COLUMNS and table.index.tolist() == [1, 2, 3, 4, 5]
+    (_, y_train), (_, y_val) = splits["train"], splits["val"]
+    for k in range(1, 6):  # scikit-learn's own probe per C, its validation accuracy counted by hand
+        accuracy = {}
+        for c in PROBE_C_GRID:
+            reference = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000, random_state=0))
+            reference.fit(pooled[k]["train"], y_train)
+            accuracy[c] = float(np.mean(reference.predict(pooled[k]["val"]) == y_val))
+        best = max(accuracy.values())
+        chosen = min(c for c in PROBE_C_GRID if accuracy[c] == best)  # ties: the stronger regularisation
+        assert (table.loc[k, "C"], table.loc[k, "val_accuracy"]) == (chosen, pytest.approx(best)), k

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import REPO
+from helpers import REPO
 
 from layerscope.core.code_digest import code_digest, library_files
 

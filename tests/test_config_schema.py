@@ -1,11 +1,8 @@
 import copy
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -48,29 +45,3 @@ def test_bad_config_is_rejected_naming_the_key(change, culprit):
     change(config)
     with pytest.raises(WorkflowError, match=culprit):
         validate(config, SCHEMA)
-
-
-def test_snakemake_stops_before_any_job_on_a_bad_value(tmp_path):
-    config = load("smoke.yaml")
-    config["data"]["image_size"] = [0, 64]
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump(config))
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--cores",
-            "1",
-            "--configfile",
-            str(bad),
-            "--directory",
-            str(tmp_path),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode != 0
-    assert "image_size" in run.stderr + run.stdout
-    assert not Path(tmp_path / "results").exists()

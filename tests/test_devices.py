@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 from layerscope.core.devices import claim_gpu, share_gpus
 from layerscope.core.errors import LayerscopeError

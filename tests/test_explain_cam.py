@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from helpers.models import gap_model
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.explain.cam import CAM
@@ -13,23 +14,15 @@ HEAD = np.array([[1.0, 0.0, -2.0], [0.5, 1.0, 0.0], [0.0, -1.0, 3.0]], np.float3
 BIAS = np.array([0.1, -0.2, 0.3], np.float32)
 
 
-def gap_model(dropout: bool = False) -> keras.Model:
-    """conv -> pool -> gap -> logits: CAM's A is the pooled maps feeding "gap"."""
-    inputs = keras.Input((8, 8, 2))
-    x = keras.layers.Rescaling(1 / 255, name="preprocess")(inputs)
-    x = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="conv")(x)
-    x = keras.layers.MaxPooling2D(2, name="pool")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    if dropout:
-        x = keras.layers.Dropout(0.5, name="dropout")(x)
-    x = keras.layers.Dense(3, name="logits")(x)
-    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(x))
+def cam_model(dropout: bool = False) -> keras.Model:
+    """conv -> pool -> gap -> logits with the hand-set head: CAM's A is the pooled maps feeding "gap"."""
+    model = gap_model((8, 8, 2), filters=3, pool=True, dropout=dropout)
     model.get_layer("logits").set_weights([HEAD, BIAS])
     return model
 
 
 def test_cam_is_class_weighted_sum_of_the_maps_feeding_gap():
-    model = gap_model()
+    model = cam_model()
     x = np.random.default_rng(0).uniform(0, 255, size=(5, 8, 8, 2)).astype(np.float32)
     features = keras.Model(model.inputs, model.get_layer("pool").output).predict(x, verbose=0)
     logits = keras.Model(model.inputs, model.get_layer("logits").output).predict(x, verbose=0)
@@ -50,7 +43,7 @@ def test_cam_is_class_weighted_sum_of_the_maps_feeding_gap():
 
 def test_one_explainer_follows_weights_changed_in_place():
     """A randomisation cascade redraws one clone's weights in place and reuses its explainer."""
-    model = gap_model()
+    model = cam_model()
     x = np.random.default_rng(2).uniform(0, 255, size=(3, 8, 8, 2)).astype(np.float32)
     explainer = CAM(model)
     before = explainer.explain(x, targets=1)
@@ -62,10 +55,25 @@ def test_one_explainer_follows_weights_changed_in_place():
     assert not np.allclose(after, before)
 
 
-def test_dropout_between_gap_and_logits_is_allowed_and_upsampling_works():
-    model = gap_model(dropout=True)
+def test_dropout_between_gap_and_logits_changes_nothing_and_upsampling_works():
+    """Dropout is off at inference: the maps equal those of the same weights without it."""
+    with_dropout = cam_model(dropout=True)
+    without = cam_model()
+    without.get_layer("conv").set_weights(with_dropout.get_layer("conv").get_weights())
     x = np.random.default_rng(1).uniform(0, 255, size=(2, 8, 8, 2)).astype(np.float32)
-    assert CAM(model, upsample=True).explain(x, targets=[0, 2]).shape == (2, 8, 8)
+    maps = CAM(with_dropout).explain(x, targets=[0, 2])
+    np.testing.assert_allclose(maps, CAM(without).explain(x, targets=[0, 2]), rtol=1e-6)
+    upsampled = CAM(with_dropout, upsample=True).explain(x, targets=[0, 2])
+    assert upsampled.shape == (2, 8, 8)
+    np.testing.assert_allclose(upsampled, [bilinear_by_hand(m, 8) for m in maps], rtol=1e-5, atol=1e-6)
+
+
+def bilinear_by_hand(image: np.ndarray, size: int) -> np.ndarray:
+    """Separable linear interpolation at half-pixel centres, clamped at the edges."""
+    n = image.shape[0]
+    at = np.clip((np.arange(size) + 0.5) * n / size - 0.5, 0, n - 1)
+    rows = np.stack([np.interp(at, np.arange(n), column) for column in image.T], axis=1)
+    return np.stack([np.interp(at, np.arange(n), row) for row in rows])
 
 
 def test_model_without_gap_head_points_to_the_gap_run():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from helpers.models import small_vgg
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.explain.base import normalise_maps
@@ -66,7 +67,7 @@ def test_default_target_is_the_predicted_class_per_image():
 
 def test_upsampling_to_input_size_and_display_normalisation():
     x = np.random.default_rng(2).uniform(0, 255, size=(3, 32, 32, 3)).astype(np.float32)
-    model = small_vgg(5)
+    model = small_vgg(blocks=5, convs=3, head="gap")
     assert GradCAM(model, "block3_conv3").explain(x, targets=0).shape == (3, 8, 8)
     maps = GradCAM(model, "block3_conv3", upsample=True).explain(x, targets=0)
     assert maps.shape == (3, 32, 32)
@@ -116,21 +117,12 @@ def test_unknown_layer_names_the_conv_layers():
         GradCAM(linear_head_model(), "block9_conv3")
 
 
-def small_vgg(blocks: int) -> keras.Model:
-    """VGG's naming and pooling at toy width: conv layers block{b}_conv{1,2,3}."""
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Rescaling(1 / 255, name="preprocess")(inputs)
-    for b in range(1, blocks + 1):
-        for i in (1, 2, 3):
-            x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name=f"block{b}_conv{i}")(x)
-        x = keras.layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    x = keras.layers.Dense(2, name="logits")(x)
-    return keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(x))
-
-
 def test_default_layers_are_vgg_blocks_3_to_5_else_last_conv():
-    assert default_gradcam_layers(small_vgg(5)) == ["block3_conv3", "block4_conv3", "block5_conv3"]
+    assert default_gradcam_layers(small_vgg(blocks=5, convs=3, head="gap")) == [
+        "block3_conv3",
+        "block4_conv3",
+        "block5_conv3",
+    ]
     assert default_gradcam_layers(linear_head_model()) == ["feat"]
 
 

@@ -155,7 +155,7 @@ def test_measure_onset_reads_every_checkpoint_as_fresh_models_would(tmp_path):
     from layerscope.explain.onset import correlation_curves
     from layerscope.explain.onset_study import ascent_changes, measure_onset
 
-    def tiny_model():
+    def three_conv_net():
         inputs = keras.Input((12, 12, 1))
         x = inputs
         for name in ("c1", "c2", "c3"):
@@ -167,18 +167,18 @@ def test_measure_onset_reads_every_checkpoint_as_fresh_models_would(tmp_path):
     paths = [tmp_path / f"{name}.weights.h5" for name in names]
     for seed, path in enumerate(paths):
         keras.utils.set_random_seed(seed)
-        tiny_model().save_weights(path)
+        three_conv_net().save_weights(path)
     rng = np.random.default_rng(0)
     images, labels = rng.uniform(0, 255, (6, 12, 12, 1)).astype(np.float32), np.array([0, 1] * 3)
     stages = {"first": "c1", "middle": "c2", "last": "c3"}
     onset = {"images": 2, "channels": 2, "threshold": 0.9}
     ascent = {"layers": stages, "steps": 3, "alpha": 1.0}
-    curves, _ = measure_onset(tiny_model(), tmp_path, images, labels, ascent, onset)
+    curves, _ = measure_onset(three_conv_net(), tmp_path, images, labels, ascent, onset)
 
     shown = images[spread_over_classes(labels, 2)]
     fresh = []
     for path in paths:
-        model = tiny_model()
+        model = three_conv_net()
         model.load_weights(path)
         fresh.append(model)
     for layer in stages.values():

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.models import gap_model
 from scipy import ndimage
 
 from layerscope.core.errors import LayerscopeError
@@ -71,17 +72,6 @@ def conv_model() -> keras.Model:
     x = keras.layers.Conv2D(4, 3, activation="relu", name="conv1")(x)
     x = keras.layers.Conv2D(8, 3, activation="relu", name="conv2")(x)
     x = keras.layers.Dense(3, name="logits")(keras.layers.Flatten()(x))
-    outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
-    return keras.Model(inputs, outputs)
-
-
-def gap_model() -> keras.Model:
-    """conv -> 'gap' -> 'logits': the head CAM needs."""
-    keras.utils.set_random_seed(1)
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = keras.layers.Rescaling(1 / 255, name="preprocess")(inputs)
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(x)
-    x = keras.layers.Dense(3, name="logits")(keras.layers.GlobalAveragePooling2D(name="gap")(x))
     outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(x)
     return keras.Model(inputs, outputs)
 
@@ -237,7 +227,7 @@ def test_flat_maps_share_no_order_with_varied_ones_and_two_flat_ones_are_left_ou
 
 
 def test_adapters_call_the_study_explainers_with_their_settings():
-    model, x, t = gap_model(), colour_images(2), np.array([0, 2])
+    model, x, t = gap_model((SIZE, SIZE, 3), seed=1), colour_images(2), np.array([0, 2])
     np.testing.assert_allclose(cam_fn()(model, x, t), CAM(model, upsample=True).explain(x, t))
     gradcam = gradcam_fn("conv", upsample=False)(model, x, t)
     np.testing.assert_allclose(gradcam, GradCAM(model, "conv").explain(x, t))

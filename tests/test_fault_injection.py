@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 from snakemake.utils import validate
 
 from layerscope.data.prepare import DataSettings, prepare

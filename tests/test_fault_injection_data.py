@@ -13,8 +13,6 @@ import gc
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import weakref
 from types import SimpleNamespace
 
@@ -23,7 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, prepared_tiny_folder, write_png
+from helpers import REPO
+from helpers.images import prepared_tiny_folder, write_png
 from PIL import Image
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -304,23 +303,6 @@ def test_outputs_name_images_relative_to_the_data_source(tmp_path):
 
 
 # a missing weights file and a batch larger than the training split
-
-
-def test_a_missing_weights_file_stops_snakemake_before_any_job(tmp_path):
-    config = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
-    config["training"]["weights"] = str(tmp_path / "nonexistent.h5")
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(tmp_path / "bad.yaml")]
-        + ["--directory", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-    )
-    assert run.returncode != 0
-    assert f"training.weights: VGG-16 weights file not found: {tmp_path / 'nonexistent.h5'}" in run.stdout + run.stderr
-    assert not (tmp_path / "results").exists()
 
 
 def test_a_batch_larger_than_the_training_split_stops_the_job_naming_the_key(tmp_path, tiny_data):

@@ -6,7 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from test_training import config, data_dir, model_only  # noqa: F401 (fixture)
+from helpers.training import config, model_only
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.train.features import extract_frozen_features, load_frozen_features, meta_path
@@ -14,7 +14,7 @@ from layerscope.train.run import RunFiles, train_run
 from layerscope.train.runs import job_settings, parse_run_id
 
 
-def test_shared_cache_is_memory_mapped_and_trains_the_same_model_as_a_private_one(tmp_path, data_dir):  # noqa: F811
+def test_shared_cache_is_memory_mapped_and_trains_the_same_model_as_a_private_one(tmp_path, data_dir):
     cache = tmp_path / "block4.npy"
     meta = extract_frozen_features(data_dir, 4, "hed-bsds500", cache)
     assert meta["input_shape"] == (32, 32, 3) and meta["frozen_blocks"] == 4 and meta["dtype"] == "float32"
@@ -38,7 +38,7 @@ def test_shared_cache_is_memory_mapped_and_trains_the_same_model_as_a_private_on
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
 
 
-def test_cache_of_another_depth_or_precision_or_a_damaged_one_is_refused(tmp_path, data_dir):  # noqa: F811
+def test_cache_of_another_depth_or_precision_or_a_damaged_one_is_refused(tmp_path, data_dir):
     cache = tmp_path / "block5.npy"
     extract_frozen_features(data_dir, 5, "hed-bsds500", cache)
     chunked = tmp_path / "chunked" / "block5.npy"  # batches of 1, chunks of 16: the 18 train images in two

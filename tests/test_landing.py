@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pandas as pd
 import pytest
-from test_tables import CLASSES, FREEZE, OTHERS, RUN_IDS, html_rows, write_run
+from helpers.runs import CLASSES, FREEZE, OTHERS, RUN_IDS, html_rows, write_run
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.results import landing, writer

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
-import sys
 import tomllib
 
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 import layerscope
 from layerscope.results.readme import pasted_block
@@ -124,18 +122,3 @@ def test_catalog_layout():
     assert pyproject["license"] == "MIT" and (REPO / "LICENSE").read_text().startswith("MIT License")
     assert pyproject["requires-python"] == ">=3.11"
     assert f"## [{layerscope.__version__}] - " in (REPO / "CHANGELOG.md").read_text()
-
-
-def test_plain_snakemake_uses_the_default_profile(tmp_path):
-    """No flag but a config: Snakemake finds workflow/Snakefile and, beside it, the default profile."""
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", "config/smoke.yaml", "--directory", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    output = run.stdout + run.stderr
-    assert "Using workflow specific profile workflow/profiles/default" in output
-    train = output[output.index("rule train:") :].split("\n\n")[0]
-    assert "threads: 2" in train and "gpu_jobs=1" in train  # set-threads and set-resources in effect

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_explain_fills import REGION, SIZE, STRIPES, cell, darkness_model
+from helpers.cells import REGION, SIZE, STRIPES, cell, darkness_model
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.explain.fills import ChosenFill

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import textwrap
 
 import keras
 import numpy as np
 import pytest
+from helpers.workflow import cpu_env, run_python
 
 from layerscope.core.blocks import block_of
 from layerscope.core.errors import LayerscopeError
@@ -284,6 +282,7 @@ def test_vgg16_preprocess_is_bit_identical_to_bgr_minus_mean(vgg_fc):
     assert np.array_equal(np.asarray(out), expected)
 
 
+@pytest.mark.pipeline(minutes=1)  # a TensorFlow child process
 def test_a_saved_vgg16_loads_with_plain_keras(tmp_path, vgg_fc):
     """``keras.models.load_model`` in a process that never imports layerscope."""
     path = tmp_path / "model.keras"
@@ -294,15 +293,15 @@ def test_a_saved_vgg16_loads_with_plain_keras(tmp_path, vgg_fc):
     script = textwrap.dedent(
         f"""
         import sys
-        import keras, numpy as np
+        import keras, numpy as np, tensorflow as tf
+        assert not tf.config.list_physical_devices("GPU"), "the test hides every GPU"
         model = keras.models.load_model({str(path)!r})
         out = model.predict(np.load({str(tmp_path / "images.npy")!r}), verbose=0)
         assert not any(name.startswith("layerscope") for name in sys.modules), "layerscope was imported"
         print(np.array_equal(out, np.load({str(tmp_path / "expected.npy")!r})))
         """
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    run = run_python("-c", script, env=cpu_env(TF_CPP_MIN_LOG_LEVEL="3"), cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split()[-1] == "True"
 

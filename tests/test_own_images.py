@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 import tifffile
 import yaml
-from conftest import REPO, write_png
+from helpers import REPO
+from helpers.images import write_png
 from PIL import ExifTags, Image, ImageCms
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate

@@ -8,7 +8,7 @@ import logging
 import keras
 import numpy as np
 import pytest
-from test_training import config, data_dir  # noqa: F401 (fixture)
+from helpers.training import config
 
 import layerscope.train.run as run_module
 from layerscope.train.precision import effective_policy, use_policy

@@ -4,7 +4,7 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_png
+from helpers.images import write_png
 from PIL import Image
 
 from layerscope.core.errors import LayerscopeError

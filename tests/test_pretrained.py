@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import time
 from pathlib import Path
 
 import h5py
@@ -71,10 +70,8 @@ def test_imagenet_offline_fails_fast_naming_alternatives(tmp_path, monkeypatch):
     # .invalid never resolves (RFC 2606): the offline failure, even on a networked host.
     monkeypatch.setattr(pretrained, "IMAGENET_NOTOP_URL", "https://weights.invalid/vgg16_notop.h5")
     model = _tiny()
-    start = time.monotonic()
     with pytest.raises(LayerscopeError) as err:
         load_vgg16_weights(model, "imagenet")
-    assert time.monotonic() - start < 30
     message = str(err.value)
     assert "hed-bsds500" in message
     assert str(tmp_path / "models" / pretrained.IMAGENET_NOTOP_FILE) in message
@@ -82,18 +79,21 @@ def test_imagenet_offline_fails_fast_naming_alternatives(tmp_path, monkeypatch):
 
 
 def test_imagenet_download_times_out_and_restores_socket_timeout(tmp_path, monkeypatch):
+    """The download waits DOWNLOAD_TIMEOUT_S for a silent server, then restores the default:
+    the timeouts set are read back, not timed (speed is the benchmarks' business)."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    timeouts = []
+    set_timeout = socket.setdefaulttimeout
+    monkeypatch.setattr(socket, "setdefaulttimeout", lambda value: timeouts.append(value) or set_timeout(value))
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         port = silent.getsockname()[1]
         monkeypatch.setattr(pretrained, "IMAGENET_NOTOP_URL", f"http://127.0.0.1:{port}/w.h5")
         monkeypatch.setattr(pretrained, "DOWNLOAD_TIMEOUT_S", 0.5)
-        start = time.monotonic()
         with pytest.raises(LayerscopeError, match="cannot download"):
             load_vgg16_weights(_tiny(), "imagenet")
-    assert time.monotonic() - start < 10
-    assert socket.getdefaulttimeout() is None
+    assert timeouts == [0.5, None] and socket.getdefaulttimeout() is None
     assert not (tmp_path / "models" / pretrained.IMAGENET_NOTOP_FILE).exists()
 
 

@@ -8,60 +8,17 @@ import types
 
 import numpy as np
 import pytest
+from helpers.stores import LENET, VGG_SMALL, hand_store, synthetic_store
 from PIL import Image, ImageSequence
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.weights import render3d
+from layerscope.weights import plots, render3d
 from layerscope.weights.plots import plot_block_lines, plot_period_heatmap
 from layerscope.weights.store import LayerInfo, WeightChangeStore
 from layerscope.weights.store_writer import WeightStoreWriter
 from layerscope.weights.summary import block_summary
 
 SIZE = (640, 400)
-LENET = [
-    LayerInfo("c1", (5, 5, 3, 6), True),
-    LayerInfo("c3", (5, 5, 6, 16), True),
-    LayerInfo("c5", (5, 5, 16, 120), True),
-    LayerInfo("f6", (120, 84), True),
-    LayerInfo("logits", (84, 11), True),
-]
-VGG_SMALL = [
-    LayerInfo("block1_conv1", (3, 3, 3, 16), True),
-    LayerInfo("block1_conv2", (3, 3, 16, 16), True),
-    LayerInfo("block2_conv1", (3, 3, 16, 32), True),
-    LayerInfo("block2_conv2", (3, 3, 32, 32), True),
-    LayerInfo("fc1", (128, 64), True),
-    LayerInfo("logits", (64, 4), True),
-]
-
-
-def synthetic_store(path, layers, frozen=(), readings=4, finish=True, run_id="run", seed=0, net=True):
-    """Readings of growing random per-unit changes (net: half the accumulated one, or none);
-    layers named in ``frozen`` stay zero."""
-    rng = np.random.default_rng(seed)
-    writer = WeightStoreWriter.create(path, layers, run_id=run_id, period=5)
-    acc = [np.zeros(info.n_units) for info in layers]
-    for r in range(readings):
-        period = [
-            np.zeros(i.n_units) if i.name in frozen else rng.gamma(2.0, 0.01 * (k + 1), i.n_units)
-            for k, i in enumerate(layers)
-        ]
-        acc = [a + p for a, p in zip(acc, period)]
-        writer.append(
-            step=5 * (r + 1),
-            epoch=r // 2 + 1,
-            epoch_end=r % 2 == 1,
-            units=acc,
-            net_units=[a / 2 for a in acc] if net else None,
-            summaries={
-                "accumulated": np.array([a.sum() for a in acc]),
-                "period_change": np.array([p.sum() for p in period]),
-                "weight_l1": np.array([0.1 * i.n_params for i in layers]),
-            },
-        )
-    if finish:
-        writer.finish()
-    return path
 
 
 def assert_picture(path, size):
@@ -215,13 +172,74 @@ def test_empty_store_is_refused(tmp_path):
         plot_block_lines(path, tmp_path / "x.png")
 
 
-def test_2d_plots(stores, tmp_path):
-    for name in ("freeze2", "interrupted"):
-        heat = plot_period_heatmap(stores[name], tmp_path / f"{name}_heat.png")
-        lines = plot_block_lines(stores[name], tmp_path / f"{name}_lines.png")
-        for path in (heat, lines):
-            pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
-            assert pixels.shape[0] > 300 and pixels.shape[1] > 500 and pixels.std() > 10
+TWO_READINGS = [  # block1 frozen; every layer's weight L1 norm 4, 10 and 20
+    {
+        "step": 2,
+        "epoch": 1,
+        "epoch_end": False,
+        "units": [[0, 0], [0.5, 0.5, 0], [2, 2]],
+        "accumulated": [0, 1, 4],
+        "period_change": [0, 1, 4],
+        "net": [0, 0.5, 3],
+        "weight_l1": [4, 10, 20],
+    },
+    {
+        "step": 4,
+        "epoch": 1,
+        "epoch_end": True,
+        "units": [[0, 0], [2, 2, 0], [3, 3]],
+        "accumulated": [0, 4, 6],
+        "period_change": [0, 3, 2],
+        "net": [0, 2, 4],
+        "weight_l1": [4, 10, 20],
+    },
+]
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The matplotlib figures the 2D plots save, kept for reading back what they draw."""
+    figures = []
+    original = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or original(fig, path))
+    return figures
+
+
+def test_period_heatmap_draws_each_layers_period_change_over_its_norm(tmp_path, drawn):
+    store = hand_store(tmp_path / "hand.h5", TWO_READINGS)
+    plot_period_heatmap(store, tmp_path / "heat.png")
+    (ax, _colorbar) = drawn[0].axes
+    mesh = ax.collections[0].get_array().reshape(3, 2)  # layers x readings
+    assert mesh.mask[0].all() and not mesh.mask[1:].any()  # the frozen layer is grey, not a colour
+    np.testing.assert_allclose(mesh[1:].data, [[1 / 10, 3 / 10], [4 / 20, 2 / 20]])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["block1_conv1", "block2_conv1", "logits"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "4"]
+    assert ax.get_title() == "hand: weight change per period"
+
+
+def test_block_lines_draw_each_blocks_change_over_its_norm(tmp_path, drawn):
+    incomplete = hand_store(tmp_path / "hand.h5", TWO_READINGS, finish=False)
+    plot_block_lines(incomplete, tmp_path / "lines.png")
+    period, accumulated = drawn[0].axes
+
+    def lines(ax):
+        return {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+
+    # block sums over the block's weight L1 norm (one layer a block): 1/10, 3/10; 4/20, 2/20; ...
+    for ax, expected in (
+        (period, {"block2": [0.1, 0.3], "head": [0.2, 0.1]}),
+        (accumulated, {"block2": [0.1, 0.4], "head": [0.2, 0.3]}),
+    ):
+        drawn_lines = lines(ax)
+        assert set(drawn_lines) == {"block1 (unchanged)", *expected}
+        for block, values in expected.items():
+            np.testing.assert_allclose(drawn_lines[block].get_xdata(), [2, 4])
+            np.testing.assert_allclose(drawn_lines[block].get_ydata(), values)
+        assert ax.get_yscale() == "log"
+    nets = [line for line in accumulated.get_lines() if line.get_linestyle() == "--" and len(line.get_xdata())]
+    np.testing.assert_allclose(sorted(tuple(line.get_ydata()) for line in nets), [(0.05, 0.2), (0.15, 0.2)])
+    assert drawn[0]._suptitle.get_text().splitlines()[0].endswith("(dotted: epoch ends)")
+    assert "(incomplete)" in drawn[0]._suptitle.get_text()
 
 
 def test_block_summary_is_relative_to_block_norm(stores):

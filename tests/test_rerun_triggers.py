@@ -13,13 +13,13 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, write_png
+from helpers import REPO
+from helpers.images import write_png
+from helpers.workflow import cpu_env, run_snakemake
 
 pytestmark = pytest.mark.pipeline(minutes=3)  # conftest schedules the longest first
 
@@ -29,25 +29,8 @@ def snakemake(workdir: Path, config: dict, *args: str, sort_keys: bool = True) -
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=sort_keys))
     repo = workdir / "repo"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--cores",
-            "1",
-            "--snakefile",
-            str(repo / "workflow" / "Snakefile"),
-            "--directory",
-            str(workdir),
-            "--configfile",
-            str(path),
-            *args,
-        ],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(repo / "src")},
+    run = run_snakemake(
+        workdir, "--configfile", str(path), *args, cores=1, repo=repo, env=cpu_env(PYTHONPATH=str(repo / "src"))
     )
     assert run.returncode == 0, run.stderr[-3000:]
     return run.stdout

@@ -11,7 +11,8 @@ import time
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
+from helpers.workflow import CPU_LINE, cpu_env, run_python
 
 pytestmark = pytest.mark.pipeline(minutes=2)  # conftest schedules the longest first
 
@@ -54,7 +55,7 @@ def test_a_killed_run_finishes_by_the_readme_recovery_steps_with_the_uninterrupt
         return [target, "--directory", str(workdir), "--configfile", str(config)]
 
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    run = subprocess.run([sys.executable, "-m", "snakemake", *same(whole)], cwd=REPO, capture_output=True, text=True)
+    run = run_python("-m", "snakemake", *same(whole), cwd=REPO)
     assert run.returncode == 0, run.stderr[-3000:]
 
     job = subprocess.Popen(
@@ -63,6 +64,7 @@ def test_a_killed_run_finishes_by_the_readme_recovery_steps_with_the_uninterrupt
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env=cpu_env(),
     )
     state = cut / "results/smoke/runs/lenet5-relu-sgd/resume/state.json"
     deadline = time.time() + 600  # data stage and TensorFlow's start on a loaded machine
@@ -73,9 +75,10 @@ def test_a_killed_run_finishes_by_the_readme_recovery_steps_with_the_uninterrupt
     assert state.exists() and not (cut / target).exists(), "the run was not killed mid-training"
     for command in commands:
         assert command[0] == "snakemake"
-        run = subprocess.run([sys.executable, "-m", *command, *same(cut)], cwd=REPO, capture_output=True, text=True)
+        run = run_python("-m", *command, *same(cut), cwd=REPO)
         assert run.returncode == 0, f"{' '.join(command)}: {run.stderr[-3000:]}"
-    assert "resuming from the end of epoch" in (cut / "results/smoke/logs/train/lenet5-relu-sgd.log").read_text()
+    log = (cut / "results/smoke/logs/train/lenet5-relu-sgd.log").read_text()
+    assert "resuming from the end of epoch" in log and CPU_LINE in log  # every GPU hidden: the CPU path
 
     a, b = (json.loads((d / target).read_text()) for d in (whole, cut))
     for metrics in (a, b):

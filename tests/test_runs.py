@@ -114,7 +114,7 @@ def test_predictions_table():
 
 def _config():
     import yaml
-    from conftest import REPO
+    from helpers import REPO
 
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config["training"].update(  # fixed here so the test does not follow the default config's tuning

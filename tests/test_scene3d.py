@@ -8,11 +8,11 @@ import re
 
 import numpy as np
 import pytest
-from test_render3d import VGG_SMALL, synthetic_store
+from helpers.stores import VGG_SMALL, hand_store, synthetic_store
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.weights import render3d, scene3d
-from layerscope.weights.store import LayerInfo, WeightChangeStore
+from layerscope.weights import scene3d
+from layerscope.weights.store import LayerInfo
 from layerscope.weights.store_writer import WeightStoreWriter
 
 FROZEN = {"block1_conv1", "block1_conv2"}
@@ -66,25 +66,64 @@ def test_page_is_offline_and_holds_both_modes(page):
     assert [a["text"] for a in layout["scene"]["annotations"]] == ["block1", "block2", "head"]
 
 
-def test_bars_are_the_pngs_values_on_its_scale(page):
-    store_path, text = page
-    data, _ = figure_of(text)
-    store = WeightChangeStore(store_path)
-    values = render3d.unit_values(store, -1, True, "accumulated")
-    scale = render3d.Scale.of(values, True)
+ONE_READING = [
+    {
+        "step": 2,
+        "epoch": 1,
+        "epoch_end": True,
+        # accumulated change per unit; every unit has 2 parameters, so the bars show half of it
+        "units": [[0, 0], [0.2, 2.0, 0.0002], [20, 0.02]],
+        "accumulated": [0, 2.2002, 20.02],
+        "period_change": [0, 2.2002, 20.02],
+        "weight_l1": [4, 6, 4],
+    }
+]
+# per parameter: block1 frozen (0, 0); block2 0.1, 1, 1e-4; logits 10, 0.01. The top is 10.
+CHANGED = np.array([0.1, 1.0, 1e-4, 10.0, 0.01])  # the changed units, in layer order
+
+
+@pytest.mark.parametrize(
+    ("log_scale", "colours", "heights", "range_"),
+    [
+        # log10, four decades below the top: [-3, 1]; 1e-4 sits at the floor; height = 3 * (log10 v + 3) / 4
+        (True, [-1.0, 0.0, -3.0, 1.0, -2.0], [1.5, 2.25, 0.0, 3.0, 0.75], [-3.0, 1.0]),
+        # linear from 0 to the top: colour = value, height = 3 * v / 10
+        (False, CHANGED, [0.03, 0.3, 3e-5, 3.0, 0.003], [0.0, 10.0]),
+    ],
+)
+def test_bars_show_each_units_change_per_parameter_worked_by_hand(tmp_path, log_scale, colours, heights, range_):
+    store = hand_store(tmp_path / "hand.h5", ONE_READING)
+    data, _ = figure_of(scene3d.write_scene(store, tmp_path / "scene.html", log_scale=log_scale).read_text())
     traces = {trace["name"]: trace for trace in data}
     bars, tiles = traces["accumulated: changed units"], traces["accumulated: unchanged (frozen)"]
-    changed = np.concatenate([v[v > 0] for v in values])
-    # eight corners per bar, each carrying its bar's colour value
-    assert array(bars["intensity"]).reshape(-1, 8)[:, 0] == pytest.approx(scale.colours(changed), abs=1e-4)
-    assert [bars["cmin"], bars["cmax"]] == pytest.approx(list(scale.range))
-    assert array(bars["z"]).max() == pytest.approx(render3d.HEIGHT, abs=1e-3)
-    frozen_units = sum(info.n_units for info in VGG_SMALL if info.name in FROZEN)
-    assert array(tiles["x"]).size == 8 * frozen_units and tiles["color"] == "rgb(184,184,184)"
-    assert array(tiles["z"]).max() == pytest.approx(0.02)
+    # eight corners per bar, each carrying its bar's colour value; the top four at its height
+    assert array(bars["intensity"]).reshape(-1, 8)[:, 0] == pytest.approx(colours, abs=1e-5)
+    slabs = np.maximum(heights, 0.02)  # a bar is drawn at least as a thin slab
+    assert array(bars["z"]).reshape(-1, 8).max(axis=1) == pytest.approx(slabs, abs=1e-5)
+    assert [bars["cmin"], bars["cmax"]] == pytest.approx(range_)
+    assert array(tiles["z"]).reshape(-1, 8).max(axis=1) == pytest.approx([0.02, 0.02])  # the two frozen units
+    assert tiles["color"] == "rgb(184,184,184)"
     hover = traces["accumulated: values"]
-    assert len(hover["text"]) == sum(info.n_units for info in VGG_SMALL)
-    assert hover["text"][0].startswith("block1_conv1 unit 0: 0")
+    assert hover["text"] == [
+        "block1_conv1 unit 0: 0",
+        "block1_conv1 unit 1: 0",
+        "block2_conv1 unit 0: 0.1",
+        "block2_conv1 unit 1: 1",
+        "block2_conv1 unit 2: 0.0001",
+        "logits unit 0: 10",
+        "logits unit 1: 0.01",
+    ]
+    assert array(hover["z"]) == pytest.approx([0.0, 0.0, *heights], abs=1e-6)  # at the true height
+
+
+def test_frozen_units_of_a_larger_store_are_tiles(page):
+    _, text = page
+    data, _ = figure_of(text)
+    traces = {trace["name"]: trace for trace in data}
+    tiles = traces["accumulated: unchanged (frozen)"]
+    frozen_units = sum(info.n_units for info in VGG_SMALL if info.name in FROZEN)
+    assert array(tiles["x"]).size == 8 * frozen_units
+    assert len(traces["accumulated: values"]["text"]) == sum(info.n_units for info in VGG_SMALL)
 
 
 def test_wide_layer_is_decimated_to_group_means(tmp_path):

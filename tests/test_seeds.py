@@ -1,11 +1,6 @@
 """Seed replicates: the grid, each replicate's seed, and what Snakemake schedules for them."""
 
-import subprocess
-import sys
-
 import pytest
-import yaml
-from conftest import REPO
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.train.runs import parse_run_id, replicate_grid, run_seed, split_replicate
@@ -51,34 +46,3 @@ def test_replicate_parses_as_its_base_run():
     )
     assert split_replicate("vgg16-finetune-seed12") == ("vgg16-finetune", 12)
     assert split_replicate("vgg16-finetune") == ("vgg16-finetune", None)
-
-
-def test_snakemake_trains_each_run_once_per_seed(tmp_path):
-    config = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
-    config["runs"]["seeds"] = [7, 8, 9]
-    path = tmp_path / "seeds.yaml"
-    path.write_text(yaml.safe_dump(config))
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "--cores",
-            "1",
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(path),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    grid = 6  # the smoke grid's runs
-    counts = dict(line.split() for line in run.stdout.splitlines() if line.startswith(("train ", "tables ")))
-    assert counts == {"train": str(3 * grid), "tables": "1"}
-    # a replicate of fine-tuning starts from the freeze run of the same seed
-    finetune = run.stdout.split("wildcards: run=vgg16-finetune-seed9")[0].rsplit("rule train:", 1)[1]
-    assert "runs/vgg16-freeze3-momentum-seed9/model.keras" in finetune

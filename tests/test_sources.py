@@ -2,7 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import write_png
+from helpers.images import write_png
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.data.sources import ELPV_CLASSES, listing_digest, load_source

@@ -6,107 +6,24 @@ import json
 import math
 import re
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from helpers.runs import CLASSES, FREEZE, OTHERS, RUN_IDS, html_rows, markdown_rows, write_run
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import to_markdown, write_table
 from layerscope.core.statistics import SeedVariance
 from layerscope.results import claims as study_claims
 from layerscope.results import comparisons, differences, run_files, selection, tables, writer
+from layerscope.results import figures as result_figures
 from layerscope.results import gate as sanity
 from layerscope.results import readme as readme_block
 from layerscope.results.comparisons import correctness, seed_test
 from layerscope.results.figures import plot_freeze_heatmap, plot_validation_curves
 from layerscope.train.optimizers import OPTIMIZERS
-
-CLASSES = ["crack", "inclusion", "scratch", "pit"]
-# (k, optimizer): (val accuracy, test accuracy). freeze2-sgd has the best TEST accuracy,
-# freeze3-momentum the best VALIDATION accuracy; freeze4-nag never finishes.
-FREEZE = {
-    (5, "sgd"): (0.60, 0.51),
-    (5, "momentum"): (0.61, 0.52),
-    (5, "nag"): (0.62, 0.53),
-    (4, "sgd"): (0.63, 0.54),
-    (4, "momentum"): (0.64, 0.55),
-    (3, "sgd"): (0.70, 0.60),
-    (3, "momentum"): (0.90, 0.70),
-    (3, "nag"): (0.71, 0.61),
-    (2, "sgd"): (0.65, 0.95),
-    (2, "momentum"): (0.66, 0.56),
-    (2, "nag"): (0.67, 0.57),
-    (1, "sgd"): (0.68, 0.58),
-    (1, "momentum"): (0.69, 0.59),
-    (1, "nag"): (0.72, 0.62),
-}
-OTHERS = {  # run id: (train, val, test accuracy)
-    "lenet5-tanh-sgd": (0.99, 0.80, 0.60),
-    "lenet5-relu-adam": (0.95, 0.82, 0.58),
-    "vgg16-scratch-momentum": (0.99, 0.85, 0.50),
-    "vgg16-finetune": (0.99, 0.92, 0.80),
-}
-RUN_IDS = [
-    *list(OTHERS)[:3],
-    *(f"vgg16-freeze{k}-{opt}" for k in range(1, 6) for opt in ("sgd", "momentum", "nag")),
-    "vgg16-finetune",
-]
-VAL_LOSS = (0.9, 0.5, 0.7)  # the kept model is epoch 2, not the last one
-
-
-def write_run(
-    runs_dir: Path,
-    run_id: str,
-    accuracies: tuple[float, float, float],
-    test_f1: float | None = None,
-    baseline: tuple[float, float] = (0.25, 0.10),
-    ci: tuple[float, float] | None = None,
-    correct: list[bool] | None = None,
-    health: dict | None = None,
-) -> None:
-    """A finished run as the train rule leaves it: metrics.json and a 3-epoch history.csv."""
-
-    def split(accuracy: float, f1: float) -> dict:
-        return {"n": 12, "accuracy": accuracy, "f1_weighted": f1, "f1_macro": f1}
-
-    train, val, test = accuracies
-    metrics = {
-        "run_id": run_id,
-        "epochs_run": 3,
-        "stopped_early": False,
-        "train": split(train, train),
-        "val": split(val, val),
-        "test": split(test, test if test_f1 is None else test_f1),
-        "majority_baseline": {"class_index": 1, "accuracy": baseline[0], "f1_weighted": baseline[1]},
-    }
-    if ci is not None:
-        metrics["test"]["accuracy_ci"] = list(ci)
-    if health is not None:
-        metrics["health"] = health
-    run = runs_dir / run_id
-    run.mkdir(parents=True)
-    (run / "metrics.json").write_text(json.dumps(metrics))
-    if correct is not None:  # test predictions: image i is right or wrong
-        pd.DataFrame(
-            {
-                "path": [f"img{i}.png" for i in range(len(correct))],
-                "true": "crack",
-                "predicted": ["crack" if c else "pit" for c in correct],
-            }
-        ).to_csv(run / "predictions.csv", index=False)
-    pd.DataFrame(
-        {
-            "epoch": [1, 2, 3],
-            "loss": [1.2, 0.8, 0.6],
-            "accuracy": [0.4, 0.6, train],
-            "val_loss": VAL_LOSS,
-            "val_accuracy": [0.3, 0.5, val],
-        }
-    ).to_csv(run / "history.csv", index=False)
 
 
 @pytest.fixture
@@ -122,56 +39,6 @@ def runs_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def runs(runs_dir: Path) -> dict:
     return run_files.load_runs(runs_dir, RUN_IDS)
-
-
-def markdown_rows(text: str) -> dict[str, dict[str, str]]:
-    """Markdown table rows keyed by their first cell, each a {header: cell} dict."""
-    lines = [
-        [cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("|")
-    ]
-    return {row[0]: dict(zip(lines[0], row)) for row in lines[2:]}
-
-
-class _TableParser(HTMLParser):
-    """The rows of each HTML table, each cell as (Styler id, text)."""
-
-    def __init__(self):
-        super().__init__()
-        self.tables, self._cell = [], None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self.tables[-1].append([])
-        elif tag in ("th", "td"):
-            self._cell = [dict(attrs).get("id", ""), ""]
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell[1] += data
-
-    def handle_endtag(self, tag):
-        if tag in ("th", "td"):
-            self.tables[-1][-1].append(tuple(self._cell))
-            self._cell = None
-
-
-def html_rows(text: str, table: int = 0) -> dict[str, dict[str, tuple[str, bool]]]:
-    """Rows of the ``table``-th HTML table keyed by their first cell: {header: (text, bold)}.
-
-    Bold is read from the Styler's CSS rules (which group several cells' selectors in one rule).
-    """
-    parser = _TableParser()
-    parser.feed(text)
-    rows = parser.tables[table]
-    header = [cell for _, cell in rows[0]]
-    bold = {
-        selector
-        for selectors in re.findall(r"([^{}]+)\{\s*font-weight: bold;", text)
-        for selector in re.findall(r"#(T_\w+)", selectors)
-    }
-    return {row[0][1]: {h: (cell, key in bold) for h, (key, cell) in zip(header, row)} for row in rows[1:]}
 
 
 def test_unfinished_run_is_kept_as_none(runs):
@@ -261,10 +128,13 @@ def test_the_gate_picks_its_run_as_table8_does_over_seeds(runs_dir):
     write_run(runs_dir, "vgg16-finetune-seed43", (0.9, 0.95, 0.70), health=health(3, 3, "not converged"))
     runs = run_files.load_runs(runs_dir, ids)
     assert tables.summary(runs).loc["Fine-tuning", "flags"] == "not converged (1 of 2 seeds)"
-    assert sanity.sanity_gate(runs)["run"] not in (None, "vgg16-finetune")
+    # fine-tuning's cell has a flagged seed: the best healthy VGG-16 cell by validation is
+    # freeze3-momentum (0.90; scratch 0.85, every other freeze cell below 0.73)
+    assert sanity.sanity_gate(runs)["run"] == "vgg16-freeze3-momentum"
     shutil.rmtree(runs_dir / "vgg16-finetune-seed43")
     write_run(runs_dir, "vgg16-finetune-seed43", (0.9, 0.10, 0.70), health=health(2, 3))
-    assert sanity.sanity_gate(run_files.load_runs(runs_dir, ids))["run"] not in (None, "vgg16-finetune")
+    # healthy now, but fine-tuning's validation mean is (0.92 + 0.10) / 2 = 0.51 < 0.90
+    assert sanity.sanity_gate(run_files.load_runs(runs_dir, ids))["run"] == "vgg16-freeze3-momentum"
 
 
 def test_table9_shows_seeds_epochs_best_epochs_and_flags(tmp_path):
@@ -590,11 +460,27 @@ def test_the_results_block_is_spliced_between_its_markers_and_an_edit_is_seen():
         readme_block.splice("no markers\n", "x\n", "y")
 
 
-def pixel_std(path: Path) -> float:
-    return float(np.asarray(Image.open(path).convert("L"), dtype=float).std())
+def test_figures_draw_the_runs_values(runs_dir, runs, tmp_path, monkeypatch):
+    drawn = []
+    original = result_figures.save_figure
+    monkeypatch.setattr(result_figures, "save_figure", lambda fig, path: drawn.append(fig) or original(fig, path))
+    plot_validation_curves(run_files.load_histories(runs_dir, RUN_IDS), tmp_path / "curves.png")
+    plot_freeze_heatmap(tables.freeze_grid(runs), tmp_path / "heatmap.png")
+    (curves,), (heatmap, _colorbar) = drawn[0].axes, drawn[1].axes
 
+    lines = {line.get_label(): line for line in curves.get_lines()}
+    finished = [run_id for run_id in RUN_IDS if run_id != "vgg16-freeze4-nag"]
+    assert sorted(lines) == sorted(finished)
+    val = {**{r: a[1] for r, a in OTHERS.items()}, **{f"vgg16-freeze{k}-{o}": a[0] for (k, o), a in FREEZE.items()}}
+    for run_id in finished:  # each run's history as write_run wrote it: 0.3, 0.5, then its val accuracy
+        assert lines[run_id].get_xdata().tolist() == [1, 2, 3]
+        assert lines[run_id].get_ydata().tolist() == pytest.approx([0.3, 0.5, val[run_id]])
+    legend = [text.get_text() for text in curves.get_legend().get_texts()]
+    assert "vgg16-freeze4-nag (missing)" in legend
 
-def test_figures_are_drawn(runs_dir, runs, tmp_path):
-    curves = plot_validation_curves(run_files.load_histories(runs_dir, RUN_IDS), tmp_path / "curves.png")
-    heatmap = plot_freeze_heatmap(tables.freeze_grid(runs), tmp_path / "heatmap.png")
-    assert pixel_std(curves) > 0 and pixel_std(heatmap) > 0
+    cells = heatmap.get_images()[0].get_array()  # rows: 5 .. 1 frozen blocks; columns SGD, Momentum, NAG
+    by_hand = [[FREEZE.get((k, o), (0, np.nan))[1] for o in ("sgd", "momentum", "nag")] for k in (5, 4, 3, 2, 1)]
+    np.testing.assert_allclose(np.ma.filled(cells, np.nan), by_hand)
+    assert cells.mask.tolist() == np.isnan(by_hand).tolist()  # freeze4-nag never finished: grey, hatched
+    texts = [text.get_text() for text in heatmap.texts]
+    assert texts[:6] == ["0.510", "0.520", "0.530", "0.540", "0.550", "missing"]

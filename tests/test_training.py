@@ -8,8 +8,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, prepared_tiny_folder
-from snakemake.utils import validate
+from helpers.training import config, model_only
 
 from layerscope.core.errors import LayerscopeError
 from layerscope.train.fit import (
@@ -27,33 +26,6 @@ from layerscope.train.models import load_model
 from layerscope.train.run import RunFiles, train_run
 from layerscope.train.runs import job_settings, parse_run_id
 from layerscope.weights.store import WeightChangeStore
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return prepared_tiny_folder(tmp_path_factory.mktemp("tiny"), seed=50)
-
-
-def config(**training) -> dict:
-    cfg = {
-        "experiment": "t",
-        "seed": 3,
-        "training": {
-            "weights": "none",
-            "batch_size": 8,
-            "epochs": {"freeze": 2, "lenet5": 2, "scratch": 1, "gap": 1},
-            "early_stopping_patience": None,
-            "dense_units": 16,
-            **training,
-        },
-    }
-    validate(cfg, str(REPO / "workflow/schemas/config.schema.yaml"), set_default=True)
-    return cfg
-
-
-def model_only(settings: dict) -> dict:
-    """``train_run`` settings for a test that compares trained models: no onset checkpoints, one store snapshot."""
-    return {**settings, "step_checkpoints": False, "recording": {**settings["recording"], "snapshots": "final"}}
 
 
 def tiny_model(seed: int) -> keras.Model:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
+from pathlib import Path
 
 import h5py
 import keras
 import numpy as np
 import pytest
+from helpers.models import resumable_setup, weight_change_stack
+from helpers.workflow import run_python
 
 from layerscope.core.blocks import block_label
 from layerscope.core.errors import LayerscopeError
@@ -17,27 +18,6 @@ from layerscope.weights.recorder import WeightChangeRecorder, recorded_layer_nam
 from layerscope.weights.store import WeightChangeStore, partial_path, snapshot_group
 
 LAYERS = ["c1", "block1_conv1", "fc1", "logits"]
-
-
-def tiny_model() -> keras.Model:
-    """A LeNet-style conv (frozen), a VGG-style conv, a bias-free dense and a dense head.
-
-    Initialised from fixed seeds: SGD at 0.1 on this linear stack diverges to inf within an
-    epoch from about one random start in 30 (a NaN store then fails the tests at random).
-    """
-
-    def init(seed):
-        return keras.initializers.GlorotUniform(seed=seed)
-
-    inputs = keras.Input((5, 5, 2))
-    x = keras.layers.Conv2D(3, 2, name="c1", kernel_initializer=init(1))(inputs)
-    x = keras.layers.Conv2D(4, 2, name="block1_conv1", kernel_initializer=init(2))(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(3, use_bias=False, name="fc1", kernel_initializer=init(3))(x)
-    outputs = keras.layers.Dense(2, name="logits", kernel_initializer=init(4))(x)
-    model = keras.Model(inputs, outputs)
-    model.get_layer("c1").trainable = False
-    return model
 
 
 def variables(model):
@@ -114,7 +94,7 @@ def drive(recorder, model, epochs, batches, reference, rng, period):
 
 @pytest.mark.parametrize("batches", [7, 6])  # 6: the epoch ends exactly on a reading
 def test_accumulation_matches_hand_computation(tmp_path, batches):
-    model = tiny_model()
+    model = weight_change_stack()
     reference = HandReference(model)
     store_path = tmp_path / "run.h5"
     recorder = WeightChangeRecorder(
@@ -176,7 +156,7 @@ def test_accumulation_matches_hand_computation(tmp_path, batches):
 
 
 def test_layer_table_and_blocks(tmp_path):
-    model = tiny_model()
+    model = weight_change_stack()
     recorder = WeightChangeRecorder(tmp_path / "run.h5", period=2, snapshot_readings="final")
     drive(recorder, model, 1, 4, HandReference(model), np.random.default_rng(1), period=2)
     store = WeightChangeStore(tmp_path / "run.h5")
@@ -204,7 +184,7 @@ def test_block_of():
 def test_fit_on_tail_records_whole_model_and_appends_across_fits(tmp_path):
     """The training stage fits only the tail on cached features; the recorder still covers the
     frozen front (zero change); a second fit (fine-tuning) continues the same store."""
-    full = tiny_model()
+    full = weight_change_stack()
     features = keras.Model(full.input, full.get_layer("flatten").output)
     tail_in = keras.Input(features.output.shape[1:])
     tail = keras.Model(tail_in, full.get_layer("logits")(full.get_layer("fc1")(tail_in)))
@@ -246,9 +226,10 @@ def test_fit_on_tail_records_whole_model_and_appends_across_fits(tmp_path):
 
 CRASHING_RUN = """
 import os, sys
-import keras, numpy as np
+import keras, numpy as np, tensorflow as tf
+assert not tf.config.list_physical_devices("GPU"), "the test hides every GPU"
 sys.path.insert(0, {tests!r})
-from test_weight_changes import tiny_model
+from helpers.models import weight_change_stack
 from layerscope.weights.recorder import WeightChangeRecorder
 
 class Crash(keras.callbacks.Callback):
@@ -256,7 +237,7 @@ class Crash(keras.callbacks.Callback):
         if batch == 6:
             os._exit(3)  # like a killed job: no cleanup, no on_train_end
 
-model = tiny_model()
+model = weight_change_stack()
 model.compile(keras.optimizers.SGD(0.1), "mse")
 x = np.random.default_rng(0).normal(size=(40, 5, 5, 2)).astype("float32")
 y = np.zeros((40, 2), "float32")
@@ -265,10 +246,11 @@ model.fit(x, y, batch_size=4, epochs=1, verbose=0,
 """
 
 
+@pytest.mark.pipeline(minutes=1)  # a training child process
 def test_interrupted_run_leaves_readable_incomplete_store(tmp_path):
     path = tmp_path / "run.h5"
-    script = CRASHING_RUN.format(tests=str(__import__("pathlib").Path(__file__).parent), path=str(path))
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True)
+    script = CRASHING_RUN.format(tests=str(Path(__file__).parent), path=str(path))
+    result = run_python("-c", textwrap.dedent(script))
     assert result.returncode == 3, result.stderr
     assert not path.exists() and partial_path(path).exists()
     store = WeightChangeStore(path)
@@ -295,7 +277,7 @@ def test_reader_rejects_foreign_files(tmp_path):
 
 
 def test_reader_checks_layout_and_indices(tmp_path):
-    model = tiny_model()
+    model = weight_change_stack()
     path = tmp_path / "run.h5"
     drive(WeightChangeRecorder(path, period=2), model, 1, 4, HandReference(model), np.random.default_rng(3), 2)
     with pytest.raises(LayerscopeError, match=r"run.h5 records another layer layout.*missing \['fc2'\]"):
@@ -326,9 +308,10 @@ def test_recorder_rejects_bad_settings(tmp_path, kwargs, match):
 
 RUN_UNTIL_KILLED = """
 import os, sys
-import keras, numpy as np
+import keras, numpy as np, tensorflow as tf
+assert not tf.config.list_physical_devices("GPU"), "the test hides every GPU"
 sys.path.insert(0, {tests!r})
-from test_weight_changes import resumable_setup
+from helpers.models import resumable_setup
 from layerscope.weights.recorder import WeightChangeRecorder
 
 class SaveAndDie(keras.callbacks.Callback):
@@ -344,16 +327,7 @@ model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0,
 """
 
 
-def resumable_setup():
-    """A seeded model and data whose training is the same however often it is resumed
-    (plain SGD keeps no optimizer state)."""
-    keras.utils.set_random_seed(0)
-    model = tiny_model()
-    model.compile(keras.optimizers.SGD(0.05), "mse")
-    rng = np.random.default_rng(0)
-    return model, rng.normal(size=(40, 5, 5, 2)).astype("float32"), rng.normal(size=(40, 2)).astype("float32")
-
-
+@pytest.mark.pipeline(minutes=1)  # a training child process
 def test_resumed_training_continues_the_interrupted_store_exactly(tmp_path):
     model, x, y = resumable_setup()
     reference = tmp_path / "reference.h5"
@@ -368,10 +342,8 @@ def test_resumed_training_continues_the_interrupted_store_exactly(tmp_path):
     )
 
     path, weights = tmp_path / "run.h5", str(tmp_path / "epoch{epoch}.weights.h5")
-    script = RUN_UNTIL_KILLED.format(
-        tests=str(__import__("pathlib").Path(__file__).parent), path=str(path), weights=weights
-    )
-    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    script = RUN_UNTIL_KILLED.format(tests=str(Path(__file__).parent), path=str(path), weights=weights)
+    killed = run_python("-c", script)
     assert killed.returncode == 3, killed.stderr
     assert WeightChangeStore(path).readings["step"].tolist() == [3, 6, 9, 10, 12, 15]
 

@@ -1,25 +1,19 @@
 """The data stage run through Snakemake on the tiny configuration."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
+from helpers.workflow import run_snakemake
 
 pytestmark = pytest.mark.pipeline(minutes=1)  # conftest schedules the longest first
 
 
 def snakemake(workdir, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "--directory", str(workdir), *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
+    return run_snakemake(workdir, *args, cores=1)
 
 
 @pytest.fixture

@@ -1,10 +1,9 @@
-"""The whole pipeline through Snakemake on the tiny config (every model family, weight-change
-figures, explanations, tables, report) and the SLURM profile."""
+"""The whole pipeline through Snakemake on the smoke config (every model family, weight-change
+figures, explanations, tables, report), 36 jobs (``snakemake -n``) on the CPU. The SLURM
+profile's plan and the refusals before any job are test_workflow_dry_runs'."""
 
 import json
 import re
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -12,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
+from helpers.workflow import CPU_LINE, run_snakemake
 from PIL import Image
 
 from layerscope.results.writer import TABLE_STEMS
@@ -30,25 +30,11 @@ SMOKE_RUNS = [
 ]
 
 
-def snakemake_cmd(workdir, *args):
-    return [sys.executable, "-m", "snakemake", "--cores", "2", "--directory", str(workdir), *args]
-
-
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
+    """The smoke config's whole pipeline, every GPU hidden: the CPU path on any machine."""
     workdir = tmp_path_factory.mktemp("smoke")
-    run = subprocess.run(
-        snakemake_cmd(
-            workdir,
-            "--workflow-profile",
-            str(REPO / "workflow/profiles/default"),
-            "--configfile",
-            str(REPO / "config/smoke.yaml"),
-        ),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
+    run = run_snakemake(workdir, "--configfile", str(REPO / "config/smoke.yaml"), profile="default")
     assert run.returncode == 0, run.stderr[-3000:]
     return workdir / "results/smoke"
 
@@ -58,8 +44,10 @@ def test_every_family_trains_through_snakemake(smoke, run_id):
     run = smoke / "runs" / run_id
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["run_id"] == run_id and metrics["epochs_run"] == 1
-    assert 0 <= metrics["test"]["accuracy"] <= 1
-    assert len(pd.read_csv(run / "predictions.csv")) == metrics["test"]["n"] == 12
+    predictions = pd.read_csv(run / "predictions.csv")
+    assert len(predictions) == metrics["test"]["n"] == 12
+    right = int((predictions["true"] == predictions["predicted"]).sum())  # the accuracy, counted by hand
+    assert metrics["test"]["accuracy"] == pytest.approx(right / 12, abs=5e-4)
     assert (run / "model.keras").stat().st_size > 0
     checkpoints = sorted(p.name for p in (run / "checkpoints").glob("*.weights.h5"))
     if run_id in SMOKE["explain"]["onset"]["runs"]:
@@ -75,7 +63,7 @@ def test_every_family_trains_through_snakemake(smoke, run_id):
     log = (smoke / "logs/train" / f"{run_id}.log").read_text()
     assert "test accuracy" in log
     ours = [line for line in log.splitlines() if " layerscope." in line]  # after TensorFlow's start-up noise
-    assert ours[0].endswith("layerscope.core.devices: device: CPU (no GPU visible to TensorFlow)")
+    assert ours[0].endswith(f"layerscope.core.devices: {CPU_LINE}")  # the fixture hides every GPU
 
 
 def test_frozen_parameters_by_family(smoke):
@@ -87,51 +75,21 @@ def test_frozen_parameters_by_family(smoke):
     assert frozen["vgg16-finetune"] == frozen["vgg16-scratch-sgd"] == frozen["lenet5-tanh-sgd"] == 0
 
 
-def test_slurm_profile_gives_each_training_job_a_gpu(tmp_path):
-    run = subprocess.run(
-        snakemake_cmd(
-            tmp_path,
-            "-n",
-            "--workflow-profile",
-            str(REPO / "workflow/profiles/slurm"),
-            "--configfile",
-            str(REPO / "config/smoke.yaml"),
-        ),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = run.stdout + run.stderr
-    train_jobs = out.count("rule train:")
-    assert train_jobs == len(SMOKE_RUNS)
-    feature_jobs = out.count("rule frozen_features:")
-    assert feature_jobs == 2  # blocks 3 and 5, each computed once for the runs that freeze them
-    assert out.count("gpu=1") == train_jobs + feature_jobs and "runtime=240" in out and "mem_mb=32000" in out
-
-
-def test_unknown_run_in_config_stops_before_any_job(tmp_path):
-    config = yaml.safe_load((REPO / "config/smoke.yaml").read_text())
-    config["runs"]["freeze_blocks"] = [3, 6]
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(config))
-    run = subprocess.run(snakemake_cmd(tmp_path, "--configfile", str(path)), cwd=REPO, capture_output=True, text=True)
-    assert run.returncode != 0 and "freeze_blocks" in run.stderr
-    assert not (tmp_path / "results").exists()
-
-
-def not_blank(path, min_size=(200, 150)):
-    image = np.asarray(Image.open(path).convert("RGB"), dtype=float)
-    return image.shape[1] >= min_size[0] and image.shape[0] >= min_size[1] and image.std() > 5
+def written_png(path) -> bool:
+    """The job wrote a whole PNG. What it draws is pinned by the figure's own tests
+    (test_render3d, test_scene3d, test_tables, test_explanations, test_explain_quality_study)."""
+    with Image.open(path) as image:
+        image.load()  # a truncated file fails here
+        return image.format == "PNG" and min(image.size) > 0
 
 
 def test_weight_change_figures(smoke):
     for run_id in SMOKE_RUNS:
         figures = smoke / "runs" / run_id / "figures"
         for name in ("weight_changes_3d.png", "weight_changes_heatmap.png", "weight_changes_blocks.png"):
-            assert not_blank(figures / name), figures / name
+            assert written_png(figures / name), figures / name
         assert not (figures / "weight_changes.gif").exists()  # smoke.yaml animates nothing (paper paths do)
-    assert not_blank(smoke / "figures/weight_changes_freeze_comparison.png")
+    assert written_png(smoke / "figures/weight_changes_freeze_comparison.png")
 
 
 def test_explanations(smoke):
@@ -142,10 +100,10 @@ def test_explanations(smoke):
         assert maps[f"gradcam/{layer}"].shape == (n, 40, 40)
     assert maps["cam"].shape == (n, 40, 40)
     assert maps["lime_positive"].shape == (n, 2, 40, 40) and (maps["lime_negative"] <= 0).all()
-    assert not_blank(smoke / "explain/vgg16-freeze3-momentum/explanations.png")
-    assert not_blank(smoke / "explain/lenet5-tanh-sgd/feature_maps.png")
+    assert written_png(smoke / "explain/vgg16-freeze3-momentum/explanations.png")
+    assert written_png(smoke / "explain/lenet5-tanh-sgd/feature_maps.png")
     invariance = pd.read_csv(smoke / "explain/lenet5-tanh-sgd/invariance.csv")
-    assert invariance["layer"].tolist() == ["c1", "c3", "c5"] and invariance["mean"].between(-1, 1).all()
+    assert invariance["layer"].tolist() == ["c1", "c3", "c5"]  # values: test_explain_feature_maps
     onset = pd.read_csv(smoke / "explain/lenet5-tanh-sgd/onset.csv")
     assert onset["layer"].tolist() == ["c1", "c3", "c5"] and onset["depth"].tolist() == [1, 2, 3]
     curves = pd.read_csv(smoke / "explain/lenet5-tanh-sgd/onset_curves.csv")
@@ -172,7 +130,7 @@ def test_explanation_quality(smoke, run_id, layers):
     assert len(pd.read_csv(folder / "quality_curves.csv")) == (len(layers) + 4) * 2 * 6  # smoke: 5 steps
     assert set(pd.read_csv(folder / "randomisation.csv")["method"]) == {"gradcam", "lime", "cam"}
     assert "- Cascading randomisation:" in (folder / "quality.md").read_text()
-    assert not_blank(folder / "quality.png")
+    assert written_png(folder / "quality.png")
 
 
 def test_freeze_recommendation_reads_the_quality_tables_and_the_sweep(smoke):
@@ -200,10 +158,10 @@ def test_freeze_recommendation_reads_the_quality_tables_and_the_sweep(smoke):
     assert verdict["n"] == 2 and verdict["sentence"] in (smoke / "tables/freeze_recommendation_blocks.md").read_text()
     assert verdict["signals"] in (smoke / "tables/freeze_recommendation.md").read_text()
     shape = pd.read_csv(smoke / "explain/vgg16-freeze3-momentum/map_shape.csv", na_values="missing")
-    assert shape["block"].tolist() == [1, 2, 3, 4, 5] and shape["gini"].between(0, 1).all()
-    assert shape["mirroring"].notna().any() and shape["mirroring"].dropna().between(-1, 1).all()
+    assert shape["block"].tolist() == [1, 2, 3, 4, 5] and shape["gini"].notna().all()  # values: test_map_shape
+    assert shape["mirroring"].notna().any()
     assert verdict["map_shape"]["vgg16-freeze3-momentum"].startswith("'Block 3 is sharpest'")
-    assert not_blank(smoke / "figures/freeze_recommendation.png")
+    assert written_png(smoke / "figures/freeze_recommendation.png")
 
 
 def test_tables_match_the_runs(smoke):
@@ -212,7 +170,7 @@ def test_tables_match_the_runs(smoke):
         metrics = json.loads((smoke / "runs" / f"vgg16-freeze{k}-momentum/metrics.json").read_text())
         assert grid.loc[k].iloc[0] == pytest.approx(metrics["test"]["accuracy"], abs=5e-4)
     assert "## Baselines" in (smoke / "tables/summary.md").read_text()
-    assert not_blank(smoke / "figures/freeze_grid_heatmap.png")
+    assert written_png(smoke / "figures/freeze_grid_heatmap.png")
 
 
 def test_linear_probe_and_intervals_in_table8(smoke):
@@ -238,12 +196,7 @@ def report_page(archive_path):
 
 def test_report_builds_opens_on_the_results_and_labels_every_item(smoke):
     workdir = smoke.parents[1]
-    run = subprocess.run(
-        snakemake_cmd(workdir, "--report", "report.zip", "--configfile", str(REPO / "config/smoke.yaml")),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
+    run = run_snakemake(workdir, "--report", "report.zip", "--configfile", str(REPO / "config/smoke.yaml"))
     assert run.returncode == 0, run.stderr[-3000:]
     assert "ERROR/" not in run.stdout + run.stderr  # docutils' mark of a reStructuredText error in a caption
     page, results = report_page(workdir / "report.zip")
