@@ -1,0 +1,74 @@
+"""The docs' generated parts are current: the API pages cover every public module, the rule
+graph is the workflow's, every rule has its section; make help and the citation file."""
+
+import re
+import subprocess
+
+import yaml
+from conftest import REPO
+
+import layerscope
+from layerscope.core import api_pages, rule_graph
+
+
+def test_api_pages_are_generated_and_cover_every_public_module():
+    pages = {path.stem: path.read_text() for path in (REPO / "docs" / "api").glob("*.md")}
+    assert set(pages) == set(api_pages.packages()), "python -m layerscope.core.api_pages docs/api"
+    for package, text in pages.items():
+        assert text == api_pages.api_page(package), (
+            f"docs/api/{package}.md is stale: python -m layerscope.core.api_pages docs/api"
+        )
+    listed = {
+        line.removeprefix("::: ") for text in pages.values() for line in text.splitlines() if line.startswith(":::")
+    }
+    on_disk = {
+        "layerscope." + ".".join(path.relative_to(REPO / "src" / "layerscope").with_suffix("").parts)
+        for path in (REPO / "src" / "layerscope").glob("*/*.py")
+        if not path.name.startswith("_")
+    }
+    assert listed == on_disk and len(listed) > 80
+    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text().replace("!!python/name:", ""))["nav"]
+    api = next(entry["API reference"] for entry in nav if "API reference" in entry)
+    assert sorted(next(iter(item.values())) for item in api) == sorted(f"api/{name}.md" for name in pages)
+
+
+def test_mermaid_is_the_dot_graph_with_rule_names_and_sorted_edges():
+    nodes = '\t0[label = "all", color = "x"];\n\t1[label = "train"];\n\t2[label = "data"];\n'
+    dot = "digraph {\n" + nodes + "\t1 -> 0\n\t2 -> 1\n\t1 -> 1\n}"
+    assert rule_graph.mermaid(dot) == (
+        "```mermaid\nflowchart TB\n    all\n    data\n    train\n"
+        "    data --> train\n    train --> all\n    train --> train\n```\n"
+    )
+    assert rule_graph.rules_of(rule_graph.mermaid(dot)) == {"all", "data", "train"}
+
+
+def test_the_pipeline_page_has_the_workflows_rule_graph_and_a_section_per_rule():
+    page = (REPO / "docs" / "pipeline.md").read_text()
+    committed = rule_graph.pasted(page)
+    assert committed == rule_graph.mermaid(rule_graph.rulegraph_dot()), (
+        "docs/pipeline.md's rule graph is stale: python -m layerscope.core.rule_graph docs/pipeline.md"
+    )
+    declared = {
+        name
+        for path in [REPO / "workflow" / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]
+        for name in re.findall(r"^rule (\w+):", path.read_text(), re.MULTILINE)
+    }
+    assert rule_graph.rules_of(committed) == declared  # the paper config runs every rule
+    assert set(re.findall(r"^### (\w+)$", page, re.MULTILINE)) == declared
+
+
+def test_make_help_lists_every_target_in_one_line():
+    makefile = (REPO / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.MULTILINE))
+    run = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True, check=True)
+    listed = [line.split()[0] for line in run.stdout.splitlines()]
+    assert sorted(listed) == sorted(targets) and len(listed) == len(set(listed))
+    assert all(len(line.split(maxsplit=1)) == 2 for line in run.stdout.splitlines())  # each with its line
+
+
+def test_citation_file_names_this_version_and_the_studies():
+    citation = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["version"] == layerscope.__version__
+    titles = " ".join(reference["title"] for reference in citation["references"])
+    for words in ("interpretable machine learning", "gradient-ascent", "Accumulated Weight Changes", "photovoltaic"):
+        assert words in titles
