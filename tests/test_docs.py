@@ -1,11 +1,15 @@
 """The docs' generated parts are current: the API pages cover every public module, the rule
 graph is the workflow's, every rule has its section; make help and the citation file."""
 
+import importlib.util
+import json
 import re
 import subprocess
 
+import numpy as np
 import yaml
 from conftest import REPO
+from PIL import Image
 
 import layerscope
 from layerscope.core import api_pages, rule_graph
@@ -72,3 +76,46 @@ def test_citation_file_names_this_version_and_the_studies():
     titles = " ".join(reference["title"] for reference in citation["references"])
     for words in ("interpretable machine learning", "gradient-ascent", "Accumulated Weight Changes", "photovoltaic"):
         assert words in titles
+
+
+def load_script(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_figure_stacks_explanation_panels_over_the_3d_view(tmp_path):
+    figure = load_script(REPO / "docs" / "readme_figure.py")
+    ramp = np.linspace(0, 1, 32)
+    smooth = np.outer(ramp, ramp)  # pictures that compress like real ones, not noise
+    data, view = tmp_path / "data", tmp_path / "runs" / "r" / "figures"
+    for folder in (data, view, tmp_path / "explain" / "r"):
+        folder.mkdir(parents=True)
+    np.save(
+        data / "test_images.npy", np.repeat((255 * smooth)[None, ..., None], 6, axis=0).repeat(3, -1).astype(np.uint8)
+    )
+    np.save(data / "test_labels.npy", np.array([0, 1, 2, 0, 1, 2]))
+    (data / "classes.json").write_text(json.dumps(["0.00", "0.50", "1.00"]))
+    n, maps = 3, np.stack([smooth] * 3)
+    np.savez(
+        tmp_path / "explain" / "r" / "maps.npz",
+        indices=np.array([0, 1, 5]),
+        true=np.array([0, 1, 2]),
+        predicted=np.array([0, 0, 2]),
+        lime_labels=np.array([[0, 1]] * n),
+        lime_positive=np.stack([maps] * 2, axis=1),
+        lime_negative=np.stack([maps[:, ::-1]] * 2, axis=1),
+        cam=maps,
+        cam_predicted=np.array([0, 1, 2]),
+        **{"gradcam/block3_conv3": maps, "gradcam/block5_conv3": maps},
+        lime_hide=np.array("blur"),
+    )
+    Image.fromarray(np.full((300, 600, 3), 200, dtype=np.uint8)).save(view / "weight_changes_3d.png")
+    assert figure.spread(np.array([0, 1, 2]), 2) == [0, 2]  # the first and the last class
+    out = figure.main([str(tmp_path), "--run", "r", "--out", str(tmp_path / "readme.png")])
+    made = Image.open(out)
+    assert made.mode == "P" and made.width == figure.WIDTH and out.stat().st_size <= figure.MAX_BYTES
+    assert made.height > 300 * figure.WIDTH / 600 + 200  # the panels sit above the scaled 3D view
+    alone = figure.main([str(tmp_path), "--run", "r", "--no-explanations", "--out", str(tmp_path / "alone.png")])
+    assert Image.open(alone).height == 700
