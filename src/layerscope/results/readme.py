@@ -50,7 +50,7 @@ def _with_interval(value: float, low: float, high: float) -> str:
 
 
 def approach_table(table8: pd.DataFrame) -> pd.DataFrame:
-    """Table 8 as the README shows it: run, val accuracy, test accuracy and weighted F1 with intervals, notes.
+    """Table 8 as the results page shows it: run, val accuracy, test accuracy and weighted F1 with intervals, notes.
 
     The notes carry the row's health flags and the flagged runs that scored higher on
     validation and were passed over for it.
@@ -98,7 +98,7 @@ def claim_lines(claims: pd.DataFrame) -> str:
 
 
 def freeze_cells(table9: pd.DataFrame) -> pd.DataFrame:
-    """Table 9 as the README shows it: per cell its seeds, mean ± sd and interval, epochs, best epochs, flags."""
+    """Table 9 as the results page shows it: per cell its seeds, mean ± sd and interval, epochs, best epochs, flags."""
     rows = {}
     for _, row in table9.iterrows():
         sd = row["test_accuracy_seed_sd"]
@@ -130,7 +130,7 @@ def readme_results(
     variance: str,
     machines: Sequence[str] = (),
 ) -> str:
-    """The README's results block: the claims with their verdicts first, Tables 8 and 9, baselines, machine."""
+    """The results page's block: the claims with their verdicts first, Tables 8 and 9, baselines, machine."""
     claims = tables["comparison_paper"]
     sections = [
         claim_lines(claims[claims["verdict"] != "reference only"]),
