@@ -1,5 +1,5 @@
-# Two entry points; each sets itself up (a virtual environment in .venv with the
-# pinned dependencies) before it acts.
+# Two entry points, reproduce and test; each sets itself up (a virtual environment in
+# .venv with the pinned dependencies) before it acts. `make help` lists every target.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,13 +8,16 @@ CORES ?= all
 SNAKEMAKE_ARGS ?=
 PROFILE ?= workflow/profiles/default
 
-.PHONY: reproduce test test-slurm lint setup clean-results python-version readme-results
+.PHONY: help reproduce test test-slurm lint docs setup clean-results python-version readme-results
 
-setup: $(STAMP)
+help: ## list the targets, one line each
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 16
+
+setup: $(STAMP) ## create .venv and install the pinned dependencies (the others do this first)
 
 # snakemake 9 and its SLURM plugins need Python >= 3.11: refuse an older interpreter
 # (the one in .venv if it exists, else $(PYTHON)) in one line, before installing anything.
-python-version:
+python-version: ## refuse a Python older than 3.11 in one line
 	@py=$(PYTHON); test -x $(BIN)/python && py=$(BIN)/python; \
 	$$py -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
 	echo "layerscope needs Python >= 3.11, but $$py is $$($$py -V 2>&1): make PYTHON=python3.11 (and rm -rf $(VENV) if it holds the old one)" >&2; exit 1; }
@@ -25,27 +28,39 @@ $(STAMP): pyproject.toml constraints.txt src/layerscope/__init__.py | python-ver
 	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'
 	touch $@
 
-reproduce: $(STAMP)
+reproduce: $(STAMP) ## run the whole pipeline (config/config.yaml; SNAKEMAKE_ARGS for more)
 	$(BIN)/snakemake --workflow-profile $(PROFILE) --cores $(CORES) $(SNAKEMAKE_ARGS)
 
 # Whole test files spread over TEST_WORKERS processes (pytest-xdist): a module's shared
 # pipeline run is made once, on one worker.
 TEST_WORKERS ?= 2
-test: $(STAMP)
+test: $(STAMP) ## run the test suite on TEST_WORKERS processes (PYTEST_ARGS for more)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff, snakefmt and snakemake --lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
-# Paste the default run's generated results block into the README (between its markers).
-readme-results: $(STAMP)
-	$(BIN)/python -m layerscope.results.readme README.md results/default/tables/readme_results.md
+# The documentation site (docs/, mkdocs.yml) into site/, warnings as errors; installs the
+# docs extra into .venv first.
+DOCS_STAMP := $(VENV)/.layerscope-docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -c constraints.txt -e '.[test,docs]'
+	touch $@
 
+docs: $(DOCS_STAMP) ## build the documentation site into site/ (mkdocs build --strict)
+	$(BIN)/mkdocs build --strict
+
+# Paste the default run's generated results: the full block into docs/results.md and the
+# short one into the README (between their markers), both from the same finished run.
+readme-results: $(STAMP) ## paste results/default's generated results into docs/results.md and README.md
+	$(BIN)/python -m layerscope.results.readme README.md docs/results.md results/default
+
+# A real SLURM run on a one-node cluster on localhost (installs slurm-wlm and munge; root).
 test-slurm: $(STAMP) ## a real SLURM run of the smoke config on a one-node cluster here (root; installs slurm-wlm, munge)
 	benchmarks/slurm_cluster.sh
 
-clean-results:
+clean-results: ## delete results/ and .snakemake/
 	rm -rf results .snakemake

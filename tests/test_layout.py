@@ -1,5 +1,6 @@
-"""The README's map of stages matches the tree: every library module has a
-stage, every rule file its package, and every script a rule; the workflow catalog's layout."""
+"""The pipeline page's map of stages matches the tree: every library module has a stage,
+every rule file its package, and every script a rule; the generated results in the docs and
+the README are unedited; the workflow catalog's layout."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ import yaml
 from helpers import REPO
 
 import layerscope
-from layerscope.results.readme import pasted_block
+from layerscope.results.readme import FINDINGS, pasted_block
 
 LIBRARY = REPO / "src" / "layerscope"
 
 
 def readme_map() -> dict[str, dict[str, set[str]]]:
-    """package -> {"rule_file", "scripts", "modules"} from the README's stage table."""
-    text = (REPO / "README.md").read_text()
+    """package -> {"rule_file", "scripts", "modules"} from the stage table of docs/pipeline.md."""
+    text = (REPO / "docs" / "pipeline.md").read_text()
     rows = {}
     for line in text.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
@@ -98,14 +99,38 @@ def test_explain_package_imports_no_method():
     assert imported_stages(LIBRARY / "explain" / "__init__.py") == set()
 
 
-def test_the_readme_results_are_the_generated_block_unedited():
-    """The README's results tables are pasted by ``make readme-results`` from the file the
+def test_the_results_page_holds_the_generated_block_unedited():
+    """docs/results.md's results are pasted by ``make readme-results`` from the file the
     tables rule writes; a hand edit of the pasted text no longer matches its digest."""
-    source, text, unedited = pasted_block((REPO / "README.md").read_text())
+    source, text, unedited = pasted_block((REPO / "docs" / "results.md").read_text())
     assert source == "results/default/tables/readme_results.md"
-    assert unedited, "the README's results block was edited by hand: rerun make readme-results"
-    # empty until a default run of this version is pasted; once pasted, it is the whole file
-    assert text == "" or (text.startswith("| approach (Table 8)") and "Sanity gate:" in text)
+    assert unedited, "the results block of docs/results.md was edited by hand: rerun make readme-results"
+    assert "| approach (Table 8)" in text and "Trained on:" in text
+
+
+def test_the_readmes_findings_come_unedited_from_the_same_run_as_the_results_page():
+    """The README's short block is pasted with the long one, from the same run folder; each
+    of its claims carries the verdict the long block gives that claim."""
+    source, text, unedited = pasted_block((REPO / "README.md").read_text(), FINDINGS)
+    long_source, long_text, _ = pasted_block((REPO / "docs" / "results.md").read_text())
+    assert unedited, "the README's findings block was edited by hand: rerun make readme-results"
+    assert long_source == f"{source}/tables/readme_results.md"
+    claims = [line for line in text.splitlines() if line.startswith("- **")]
+    # empty until make readme-results pastes a run of this version
+    assert text == "" or (claims and text.splitlines()[-1].startswith("- Trained on "))
+    for line in claims:
+        verdict, claim = re.fullmatch(r"- \*\*(.+?)\*\*: (.+?)(?: \(p = [^)]*\))?\.", line).groups()
+        assert any(claim in row and verdict in row for row in long_text.splitlines()), line
+
+
+def test_the_readmes_cost_table_is_the_performance_pages():
+    """The two commands' cost per machine kind has one home, docs/performance.md; the README shows a copy."""
+
+    def costs(path):
+        text = path.read_text()
+        return text[text.index("<!-- costs") : text.index("<!-- end of costs -->")].split("\n", 1)[1]
+
+    assert costs(REPO / "README.md") == costs(REPO / "docs" / "performance.md")
 
 
 def test_catalog_layout():

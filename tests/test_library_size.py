@@ -2,7 +2,7 @@
 
 import ast
 
-from conftest import REPO
+from helpers import REPO
 
 LONGEST = 120  # lines, docstring included
 

@@ -35,9 +35,9 @@ def lenet_config(tmp_path, epochs):
 
 
 def readme_recovery_commands() -> list[list[str]]:
-    """The commands of the README's "After a kill" paragraph, as written."""
-    text = (REPO / "README.md").read_text()
-    section = text[text.index("**After a kill**") :]
+    """The commands of the docs' "After a kill" paragraph (docs/rerunning.md), as written."""
+    text = (REPO / "docs" / "rerunning.md").read_text()
+    section = text[text.index("After a kill") :]
     block = section[section.index("```bash\n") + len("```bash\n") : section.index("```\n", section.index("```bash"))]
     return [line.split() for line in block.splitlines() if line.strip()]
 

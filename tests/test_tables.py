@@ -460,6 +460,61 @@ def test_the_results_block_is_spliced_between_its_markers_and_an_edit_is_seen():
         readme_block.splice("no markers\n", "x\n", "y")
 
 
+def test_the_readmes_short_block_is_read_from_the_finished_runs_files(tmp_path):
+    """Study A's claims with their verdicts (no references, no study B), the gate, the machine, the wall time."""
+    tables, data = tmp_path / "tables", tmp_path / "data"
+    for folder in (tables, data, tmp_path / "runs" / "a", tmp_path / "runs" / "b"):
+        folder.mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "claim": ["Transfer beats LeNet-5", "Block 3 maps are sharpest", "Onset order", "vs Deitsch"],
+            "paper": ["0.778 vs 0.625", "block 3", "20/100/200", "0.8842"],
+            "ours": ["+0.120", "block 2", "0/63/94", "0.825"],
+            "p_value": [0.0021, float("nan"), 0.5, float("nan")],
+            "verdict": ["holds", "not shown (same direction)", "holds", "reference only"],
+            "study": ["A", "A", "B", "A"],
+        }
+    ).to_csv(tables / "comparison_paper.csv", index=False)
+    (tables / "sanity_gate.json").write_text(json.dumps({"passed": False}))
+    (data / "provenance.json").write_text(json.dumps({"created": "2026-12-07T10:00:00+00:00"}))
+    (tables / "provenance.json").write_text(json.dumps({"created": "2026-12-07T11:18:37+00:00"}))
+    machine = {"cpu_model": "AMD EPYC (family 25, model 1)", "cpu_count": 2, "cpu_isa": ["avx2"], "onednn": True}
+    for run in ("a", "b"):  # one machine, named once
+        (tmp_path / "runs" / run / "provenance.json").write_text(json.dumps({"machine": machine}))
+    lines = readme_block.findings_block(tmp_path).splitlines()
+    assert lines[:2] == [
+        "- **holds**: Transfer beats LeNet-5 (p = 0.0021).",
+        "- **not shown**: Block 3 maps are sharpest.",
+    ]
+    assert lines[2] == "- Sanity gate: **failed**."
+    assert lines[3].startswith("- Trained on AMD EPYC (family 25, model 1)") and lines[3].count("AMD EPYC") == 1
+    assert lines[3].endswith(", in 1 h 18 min 37 s from the data stage to the last table.")
+    assert len(lines) == 4
+    (tables / "sanity_gate.json").unlink()
+    with pytest.raises(LayerscopeError, match=r"sanity_gate\.json: .*is the run finished"):
+        readme_block.findings_block(tmp_path)
+
+
+def test_make_readme_results_pastes_both_blocks_from_one_run(tmp_path, monkeypatch):
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "readme_results.md").write_text("| a | 0.700 |\n")
+    monkeypatch.setattr(readme_block, "findings_block", lambda run: f"- found in {Path(run).name}\n")
+    readme, results = tmp_path / "README.md", tmp_path / "results.md"
+    readme.write_text("top\n<!-- findings: x sha256=" + "0" * 64 + " -->\n<!-- end of findings -->\n")
+    results.write_text("<!-- results: x sha256=" + "0" * 64 + " -->\nold\n<!-- end of results -->\nend\n")
+    readme_block.main(str(readme), str(results), str(tmp_path))
+    assert readme_block.pasted_block(readme.read_text(), readme_block.FINDINGS) == (
+        tmp_path.as_posix(),
+        f"- found in {tmp_path.name}\n",
+        True,
+    )
+    assert readme_block.pasted_block(results.read_text()) == (
+        (tmp_path / "tables" / "readme_results.md").as_posix(),
+        "| a | 0.700 |\n",
+        True,
+    )
+
+
 def test_figures_draw_the_runs_values(runs_dir, runs, tmp_path, monkeypatch):
     drawn = []
     original = result_figures.save_figure
