@@ -3,7 +3,20 @@
 import pandas as pd
 import pytest
 
-from layerscope.results.freeze_signals import BASELINE, ranking, ranking_sentence, signal_scores, sweeps_of
+from layerscope.results.freeze_signals import (
+    BASELINE,
+    FAITHFULNESS,
+    GRADIENT_NORM,
+    MEAN_RANK,
+    PROBE,
+    WEIGHT_CHANGE,
+    median_rule_depths,
+    ranking,
+    ranking_sentence,
+    reachable_depths,
+    signal_scores,
+    sweeps_of,
+)
 from layerscope.results.model_selection import Sweep
 
 
@@ -79,3 +92,35 @@ def test_each_sweep_is_scored_with_its_own_seeds_signal():
     assert row["hit_rate"] == 0.5 and row["regret"] == pytest.approx(0.03)  # regrets 0.06 and 0
     alone = ranking({None: signals[None]}, sweeps, 3).set_index("signal").loc["s"]  # seed 43 falls back to the first
     assert alone["hit_rate"] == 0.0 and alone["regret"] == pytest.approx(0.06)
+
+
+def test_the_median_rule_never_freezes_more_than_three_of_five_blocks():
+    # At most three of five distinct values lie at or below their median: depth <= 3 for any ordering.
+    assert median_rule_depths() == {1, 2, 3}
+
+
+def test_which_depths_each_signal_can_pick_over_the_default_sweep():
+    """Over depths 3-5, the median-rule signals rank 3 first for every depth they can
+    recommend (1, 2 or 3 lies closest to 3); the mean rank can reach 4 (faithfulness ranks 4
+    first and 3 last: mean ranks 1.5 for 4 against 2 for 3) but never 5 (its distance rank
+    is 3, so its mean is at least 2, which 3 always matches, and ties go to the shallower)."""
+    swept, five = [3, 4, 5], [1, 2, 3, 4, 5]
+    assert reachable_depths(WEIGHT_CHANGE, [3, 4, 5], swept) == [3]
+    assert reachable_depths(GRADIENT_NORM, five, swept) == [3]
+    assert reachable_depths(MEAN_RANK, [3, 4, 5], swept) == [3, 4]
+    assert reachable_depths(FAITHFULNESS, five, swept) == [3, 4, 5]
+    assert reachable_depths(PROBE, [4, 5], swept) == [4, 5]  # only the depths it scores
+    assert reachable_depths(WEIGHT_CHANGE, five, [1, 2, 3, 4, 5]) == [1, 2, 3]
+
+
+def test_the_ranking_says_which_depths_each_signal_and_rule_can_pick():
+    sweeps = [Sweep("m", val={3: 0.7, 4: 0.6, 5: 0.5}, test={3: 0.7, 4: 0.6, 5: 0.5})]
+    signals = {None: {WEIGHT_CHANGE: {3: -1.0, 4: -2.0, 5: -3.0}, FAITHFULNESS: {3: 0.1, 4: 0.3, 5: 0.2}}}
+    can_pick = ranking(signals, sweeps, 3).set_index("signal")["can_pick"].to_dict()
+    assert can_pick == {
+        WEIGHT_CHANGE: "3",
+        FAITHFULNESS: "3, 4, 5",
+        "always 3 frozen blocks (the study's choice)": "3",
+        "always the deepest swept depth (5)": "5",
+        "a random swept depth (expected)": "3, 4, 5",
+    }

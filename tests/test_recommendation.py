@@ -13,10 +13,10 @@ import pytest
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.render import write_table
 from layerscope.explain.map_shape import map_shape_table
+from layerscope.results.freeze_signals import depth_by_movement
 from layerscope.results.recommendation import (
     block_faithfulness,
     block_movement,
-    depth_by_movement,
     recommend,
     write_recommendation,
 )

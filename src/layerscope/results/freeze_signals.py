@@ -13,14 +13,18 @@ depth) are scored the same way. A signal that does not beat them has not chosen 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import cache
+from itertools import permutations
 
+import numpy as np
 import pandas as pd
 
 from layerscope.results.model_selection import (
     SignalSummary,
     Sweep,
     fixed_depth,
+    pick,
     random_depth,
     score_signal,
     summarise,
@@ -29,9 +33,17 @@ from layerscope.results.selection import metric
 from layerscope.train.runs import parse_name, split_replicate
 
 BASELINE, SIGNAL = "baseline", "signal"
+BLOCKS = (1, 2, 3, 4, 5)
+FAITHFULNESS = "Grad-CAM faithfulness at block k"
+WEIGHT_CHANGE = "weight change in fine-tuning (blocks below the median frozen)"
+MEAN_RANK = "recommendation (mean rank of the two above)"
+PROBE = "linear probe on block k's pretrained features (validation accuracy)"
+GRADIENT_NORM = "relative gradient norm at the start of fine-tuning (blocks below the median frozen)"
+MEDIAN_RULE_SIGNALS = (WEIGHT_CHANGE, GRADIENT_NORM)
 RANKING_COLUMNS = [
     "signal",
     "kind",
+    "can_pick",
     "depths_picked",
     "sweeps",
     "kendall_tau",
@@ -51,17 +63,77 @@ def signal_scores(blocks: pd.DataFrame) -> dict[str, dict[int, float]]:
     """
     table = blocks.set_index("frozen_blocks")
     columns = {
-        "Grad-CAM faithfulness at block k": ("faithfulness", 1),
-        "weight change in fine-tuning (blocks below the median frozen)": ("rank_weight_change", -1),
-        "recommendation (mean rank of the two above)": ("mean_rank", -1),
-        "linear probe on block k's pretrained features (validation accuracy)": ("probe_val_accuracy", 1),
-        "relative gradient norm at the start of fine-tuning (blocks below the median frozen)": ("rank_rgn", -1),
+        FAITHFULNESS: ("faithfulness", 1),
+        WEIGHT_CHANGE: ("rank_weight_change", -1),
+        MEAN_RANK: ("mean_rank", -1),
+        PROBE: ("probe_val_accuracy", 1),
+        GRADIENT_NORM: ("rank_rgn", -1),
     }
     signals = {}
     for name, (column, sign) in columns.items():
         if column in table and table[column].notna().any():
             signals[name] = {int(k): sign * float(v) for k, v in table[column].items() if not pd.isna(v)}
     return signals
+
+
+def depth_by_movement(moved: Mapping[int, float]) -> int:
+    """Freeze the leading blocks that moved less than the median block (at least one).
+
+    The same rule reads the relative gradient norms: blocks that would change least stay frozen.
+    """
+    threshold = float(np.median(list(moved.values())))
+    depth = 0
+    for block in sorted(moved):
+        if moved[block] > threshold:
+            break
+        depth = block
+    return max(depth, 1)
+
+
+def rank_of(scores: Mapping[int, float], higher_is_better: bool = True) -> dict[int, float]:
+    """Rank 1 for the best score (ties share the mean rank)."""
+    series = pd.Series(scores, dtype=float)
+    return series.rank(ascending=not higher_is_better, method="average").to_dict()
+
+
+@cache
+def median_rule_depths(blocks: tuple[int, ...] = BLOCKS) -> frozenset[int]:
+    """Every depth :func:`depth_by_movement` can give over these blocks, whatever they measure.
+
+    At most the blocks up to the median lie at or below it, so the rule never freezes more
+    than half the network (over VGG-16's five blocks: depths 1-3).
+    """
+    return frozenset(depth_by_movement(dict(zip(blocks, order))) for order in permutations(range(len(blocks))))
+
+
+def reachable_depths(name: str, scored: Sequence[int], swept: Sequence[int]) -> list[int]:
+    """The swept depths a signal can pick at all, found by trying every ordering of what it measures.
+
+    A signal with a free score per block (faithfulness, the probe) can pick any swept depth
+    it scores. A signal read through the median rule ranks depths by their distance from a
+    depth of at most 3, so over a sweep of depths 3-5 it always picks 3: it cannot disagree
+    with the study's choice, and its hit rate says nothing about the signal.
+
+    Args:
+        name: the signal's name (:func:`signal_scores`' keys).
+        scored: the blocks the signal has a score for.
+        swept: the depths the sweeps trained.
+    """
+    scored = sorted(scored)
+    depths = [k for k in swept if k in scored]
+    moves = [rank_of({k: -abs(k - d) for k in scored}) for d in sorted(median_rule_depths())]
+    if name in MEDIAN_RULE_SIGNALS:
+        candidates = [{k: -move[k] for k in scored} for move in moves]
+    elif name == MEAN_RANK:
+        faiths = [rank_of(dict(zip(scored, order))) for order in permutations(range(len(scored)))]
+        candidates = [{k: -(faith[k] + move[k]) / 2 for k in scored} for faith in faiths for move in moves]
+    else:
+        return depths
+    return sorted({pick(scores, depths) for scores in candidates} - {None})
+
+
+def _depth_list(depths: Sequence[int]) -> str:
+    return ", ".join(str(k) for k in sorted(depths)) or "none"
 
 
 def sweeps_of(runs: Mapping[str, dict | None]) -> list[Sweep]:
@@ -111,26 +183,37 @@ def ranking(
     def own(sweep: Sweep) -> Mapping[str, Mapping[int, float]]:
         return signals.get(sweep.seed) or signals.get(None) or {}
 
+    swept = sorted({k for sweep in sweeps for k in sweep.depths})
+
+    def scored(name: str) -> set[int]:
+        return {k for by_name in signals.values() for k in by_name.get(name, {})}
+
     rows = [
-        _row(name, SIGNAL, summarise([score_signal(own(sweep)[name], sweep) for sweep in sweeps if name in own(sweep)]))
+        _row(
+            name,
+            SIGNAL,
+            reachable_depths(name, scored(name), swept),
+            summarise([score_signal(own(sweep)[name], sweep) for sweep in sweeps if name in own(sweep)]),
+        )
         for name in names
     ]
-    deepest = max((max(sweep.depths) for sweep in sweeps if sweep.depths), default=5)
+    deepest = max(swept, default=5)
     rows += [
-        _row(f"always {study_depth} frozen blocks (the study's choice)", BASELINE,
+        _row(f"always {study_depth} frozen blocks (the study's choice)", BASELINE, [study_depth],
              summarise([score_signal(fixed_depth(study_depth), sweep) for sweep in sweeps])),
-        _row(f"always the deepest swept depth ({deepest})", BASELINE,
+        _row(f"always the deepest swept depth ({deepest})", BASELINE, [deepest],
              summarise([score_signal(fixed_depth(deepest), sweep) for sweep in sweeps])),
-        _row("a random swept depth (expected)", BASELINE, summarise([random_depth(sweep) for sweep in sweeps])),
+        _row("a random swept depth (expected)", BASELINE, swept, summarise([random_depth(sweep) for sweep in sweeps])),
     ]  # fmt: skip
     frame = pd.DataFrame(rows, columns=RANKING_COLUMNS)
     return frame.sort_values(["regret", "hit_rate"], ascending=[True, False], na_position="last", kind="stable")
 
 
-def _row(name: str, kind: str, summary: SignalSummary) -> dict:
+def _row(name: str, kind: str, reachable: Sequence[int], summary: SignalSummary) -> dict:
     return {
         "signal": name,
         "kind": kind,
+        "can_pick": _depth_list(reachable),
         "depths_picked": summary.chosen,
         "sweeps": summary.sweeps,
         "kendall_tau": summary.tau,

@@ -40,7 +40,15 @@ from layerscope.core.statistics import SeedVariance
 from layerscope.explain.map_shape import sharpest_sentence
 from layerscope.results.comparisons import ALPHA, SEED_TEST, UNMEASURED, seed_test, training_variance
 from layerscope.results.figures import plot_freeze_recommendation
-from layerscope.results.freeze_signals import block_rgn, ranking, ranking_sentence, signal_scores, sweeps_of
+from layerscope.results.freeze_signals import (
+    block_rgn,
+    depth_by_movement,
+    rank_of,
+    ranking,
+    ranking_sentence,
+    signal_scores,
+    sweeps_of,
+)
 from layerscope.results.published import paper_best_depth
 from layerscope.results.selection import best_by_val, cell_runs, primary_runs
 from layerscope.train.runs import parse_name
@@ -117,25 +125,6 @@ def block_movement(blocks: pd.DataFrame) -> dict[int, float]:
     return moved
 
 
-def depth_by_movement(moved: Mapping[int, float]) -> int:
-    """Freeze the leading blocks that moved less than the median block (at least one).
-
-    The same rule reads the relative gradient norms: blocks that would change least stay frozen.
-    """
-    threshold = float(np.median(list(moved.values())))
-    depth = 0
-    for block in sorted(moved):
-        if moved[block] > threshold:
-            break
-        depth = block
-    return max(depth, 1)
-
-
-def _ranks(scores: Mapping[int, float], higher_is_better: bool = True) -> dict[int, float]:
-    series = pd.Series(scores, dtype=float)
-    return series.rank(ascending=not higher_is_better, method="average").to_dict()
-
-
 def sweep_by_depth(runs: Mapping[str, dict | None]) -> dict[int, tuple[str, dict]]:
     """Per freeze depth of the sweep: the run picked by validation among its optimizers (seed means)."""
     by_depth: dict[int, dict[str, dict | None]] = {}
@@ -177,12 +166,12 @@ def recommend(
         p-value between the two (:func:`layerscope.results.comparisons.seed_test`), and ``sentence``.
     """
     faith = block_faithfulness(quality).set_index("block")
-    rank_a = _ranks(faith["faithfulness"].to_dict())
+    rank_a = rank_of(faith["faithfulness"].to_dict())
     rank_b: dict[int, float] = {}
     if moved:
         by_movement = depth_by_movement(moved)
-        rank_b = _ranks({k: -abs(k - by_movement) for k in BLOCKS if k in faith.index})
-    rank_rgn = _ranks({k: -abs(k - depth_by_movement(rgn)) for k in BLOCKS if k in rgn}) if rgn else {}
+        rank_b = rank_of({k: -abs(k - by_movement) for k in BLOCKS if k in faith.index})
+    rank_rgn = rank_of({k: -abs(k - depth_by_movement(rgn)) for k in BLOCKS if k in rgn}) if rgn else {}
     sweep = sweep_by_depth(runs)
     seeds = {k: cell_runs(runs, run_id) for k, (run_id, _) in sweep.items()}
     rows = []
