@@ -111,11 +111,12 @@ def check_experiment(results: str | os.PathLike, fingerprint: dict, forced: bool
     if forced or held is None or not (changed := differences(fingerprint, held.fingerprint)):
         return
     images = f"{held.images} images" if held.images is not None else "its images"
+    runs = f"{held.trained} trained run{'' if held.trained == 1 else 's'}"
+    when = held.created.replace("T", " ").replace("+00:00", " UTC")
     raise LayerscopeError(
         f"{Path(results)}/ holds a finished run of {held.fingerprint['source']} data ({images}, prepared "
-        f"{held.created}, {held.trained} trained runs) and this config differs: {'; '.join(changed)}. "
-        f"Set experiment: <a new name> to keep both, or replace it on purpose with "
-        f"--config {OVERRIDE_KEY}=true (or --forcerun prepare_data)"
+        f"{when}, {runs}) and this config differs: {'; '.join(changed)}. Set experiment: <a new name> to keep "
+        f"both, or replace it on purpose with --config {OVERRIDE_KEY}=True (or --forcerun prepare_data)"
     )
 
 

@@ -8,10 +8,11 @@ the likely count (:data:`LIKELY_STOP` x (patience + 1), as the default run's run
 to the cap. Each frozen-feature cache costs one forward pass over every image, each job
 the predictions it ends with. Seconds follow from this device's rate, measured in a few
 seconds by timing training steps of VGG-16's blocks 4-5 and head at the config's image
-size, plus a fixed cost per step (timed on the fc head alone); LeNet-5's small
+size, plus a fixed cost per step (timed on the fc head alone) and per epoch the resume
+state's save (timed on the same VGG-16 part, per parameter); LeNet-5's small
 convolutions run far below that rate, so its step is timed itself. Every job also pays
-the start-up this process measured (importing TensorFlow); explanation work beyond that
-is not counted.
+start-ups: :data:`JOB_STARTUPS` times this process's own (importing TensorFlow).
+Explanation work beyond that is not counted.
 
 Usage: ``python -m layerscope.train.estimate config/paper.yaml`` (the whole grid of a
 config, as the workflow resolves it); the workflow runs ``--plan plan.json`` with the jobs
@@ -29,6 +30,9 @@ from pathlib import Path
 
 T0 = time.perf_counter()
 LIKELY_STOP = 2
+JOB_STARTUPS = {"train": 6, "other": 3}
+"""Seconds outside a job's epochs, in TensorFlow imports: imports, model build, tracing,
+evaluation, writing (a tiny run here: training jobs 24-29 s, feature caches 12 s, import 4 s)."""
 """Early-stopped runs of the default config ended after 1.25-3.75 x (patience + 1) epochs, about 2x at the median."""
 
 
@@ -47,6 +51,7 @@ class Device:
 
     flops_per_second: float
     step_seconds: float
+    save_seconds_per_parameter: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class JobCost:
         fixed: multiply-adds done once (feature extraction, final predictions).
         per_epoch: multiply-adds of one epoch (training steps and validation).
         steps: batches per epoch (training and validation).
+        parameters: the trained part's parameters, saved with the optimizer's slots every epoch.
         epochs: (earliest early stopping, likely, epoch cap).
         epoch_seconds: measured seconds per epoch, for jobs whose step is timed itself (LeNet-5).
     """
@@ -66,6 +72,7 @@ class JobCost:
     fixed: float
     per_epoch: float
     steps: int
+    parameters: int
     epochs: tuple[int, int, int]
     epoch_seconds: float | None = None
 
@@ -75,6 +82,7 @@ class JobCost:
         per_epoch = self.epoch_seconds
         if per_epoch is None:
             per_epoch = 2 * self.per_epoch / device.flops_per_second + self.steps * device.step_seconds
+        per_epoch += 2 * self.parameters * device.save_seconds_per_parameter
         return tuple(fixed + epochs * per_epoch for epochs in self.epochs)
 
 
@@ -177,6 +185,7 @@ def training_job_cost(run_id: str, config: dict, images: Images, classes: int, t
         fixed=forward * images.total,
         per_epoch=training_macs(part) * images.train + forward * images.val,
         steps=-(-images.train // batch) + -(-images.val // batch),
+        parameters=part.count_params(),
         epochs=epoch_counts(cap, training["early_stopping_patience"]),
         epoch_seconds=epoch_seconds,
     )
@@ -189,16 +198,17 @@ def feature_cache_cost(k: int, config: dict, images: Images, classes: int) -> Jo
 
     model = vgg16((*config["data"]["image_size"], 3), classes, weights="none", freeze_blocks=k)
     extractor = split_at_block(model, k)[0]
-    return JobCost(f"features block{k}", sum(forward_macs(extractor)) * images.total, 0, 0, (0, 0, 0))
+    return JobCost(f"features block{k}", sum(forward_macs(extractor)) * images.total, 0, 0, 0, (0, 0, 0))
 
 
 def estimate(costs: list[JobCost], device: Device, startup_s: float, other_jobs: int) -> Estimate:
-    """Sum the jobs' seconds on ``device``, plus each job's start-up (``other_jobs``: start-up only)."""
-    totals = [startup_s * (len(costs) + other_jobs)] * 3
+    """Sum the jobs' seconds on ``device`` and their start-ups (``other_jobs``: start-ups only)."""
+    trained = sum(not cost.job.startswith("features") for cost in costs)
+    others = other_jobs + len(costs) - trained
+    totals = [startup_s * (JOB_STARTUPS["train"] * trained + JOB_STARTUPS["other"] * others)] * 3
     for cost in costs:
         totals = [total + seconds for total, seconds in zip(totals, cost.seconds(device))]
-    trained = sum(not cost.job.startswith("features") for cost in costs)
-    return Estimate(*totals, trained, other_jobs + len(costs) - trained, device)
+    return Estimate(*totals, trained, others, device)
 
 
 def long_run_refusal(result: Estimate, has_gpu: bool, config: dict) -> str | None:
@@ -231,7 +241,9 @@ def seconds_per_image(model, batch: int, steps: int = 2) -> float:
 
 
 def measure_device(config: dict, classes: int) -> Device:
-    """Time training steps here: VGG-16's blocks 4-5 and head (the rate), and the fc head alone (the cost per step)."""
+    """Time training steps here: VGG-16's blocks 4-5 and head (the rate, and saving its weights), and the fc head alone (the cost per step)."""
+    import tempfile
+
     from layerscope.train.macs import training_macs
     from layerscope.train.models import split_at_block, vgg16
 
@@ -241,7 +253,11 @@ def measure_device(config: dict, classes: int) -> Device:
     part = split_at_block(model, 3)[1]
     probe_batch = 8 if size[0] * size[1] <= 128 * 128 else 2
     probe_seconds = seconds_per_image(part, probe_batch) * probe_batch - step_seconds
-    return Device(2 * training_macs(part) * probe_batch / max(probe_seconds, 1e-9), step_seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        part.save_weights(f"{tmp}/probe.weights.h5")
+        save = (time.perf_counter() - start) / part.count_params()
+    return Device(2 * training_macs(part) * probe_batch / max(probe_seconds, 1e-9), step_seconds, save)
 
 
 def plan_estimate(config: dict, train: list[str], feature_blocks: list[int], other_jobs: int, startup_s: float):
