@@ -52,8 +52,10 @@ class LogHandler(LogHandlerBase):
         self.jobs_lock = threading.Lock()
         self.stopped = threading.Event()
         quiet = {getattr(q, "name", str(q)).lower() for q in (self.common_settings.quiet or ())}
+        self.reporter = None
         if self.interval > 0 and not self.common_settings.dryrun and not quiet & {"progress", "all"}:
-            threading.Thread(target=self._report, name="layerscope-progress", daemon=True).start()
+            self.reporter = threading.Thread(target=self._report, name="layerscope-progress", daemon=True)
+            self.reporter.start()
 
     def emit(self, record) -> None:
         """Track running jobs, then print the record as Snakemake's console would."""
