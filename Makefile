@@ -3,12 +3,16 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.layerscope-installed
+STAMP = $(VENV)/.layerscope-installed$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
+comma := ,
 CORES ?= all
 SNAKEMAKE_ARGS ?=
 PROFILE ?= workflow/profiles/default
+# Optional extras installed with the package: make reproduce EXTRAS=gpu (TensorFlow's CUDA
+# libraries, docs/gpus-and-clusters.md). The stamp names them, so changing EXTRAS reinstalls.
+EXTRAS ?=
 
-.PHONY: reproduce test test-slurm lint setup clean-results python-version readme-results
+.PHONY: reproduce test test-slurm lint setup clean-results python-version readme-results smoke dry-run report
 
 setup: $(STAMP)
 
@@ -22,11 +26,24 @@ python-version:
 $(STAMP): pyproject.toml constraints.txt src/layerscope/__init__.py | python-version
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -c constraints.txt -e '.[test$(if $(EXTRAS),$(comma)$(EXTRAS))]'
+	rm -f $(VENV)/.layerscope-installed*
 	touch $@
 
 reproduce: $(STAMP)
 	$(BIN)/snakemake --workflow-profile $(PROFILE) --cores $(CORES) $(SNAKEMAKE_ARGS)
+
+# Runs, previews and the report of the workflow (docs/rerunning.md); CONFIG picks the config.
+CONFIG ?= config/config.yaml
+EXPERIMENT = $(or $(shell sed -n 's/^experiment: *\([^ #]*\).*/\1/p' $(CONFIG)),default)
+smoke: $(STAMP) ## run the tiny smoke config end to end (minutes): results/smoke/
+	$(BIN)/snakemake --workflow-profile $(PROFILE) --cores $(CORES) --configfile config/smoke.yaml $(SNAKEMAKE_ARGS)
+
+dry-run: $(STAMP) ## list the jobs a run of CONFIG would start, and why, without running any
+	$(BIN)/snakemake --workflow-profile $(PROFILE) --cores $(CORES) -n --configfile $(CONFIG) $(SNAKEMAKE_ARGS)
+
+report: $(STAMP) ## Snakemake's HTML report of a finished run of CONFIG: results/<experiment>/report.zip
+	$(BIN)/snakemake --workflow-profile $(PROFILE) --cores 1 --configfile $(CONFIG) --report results/$(EXPERIMENT)/report.zip $(SNAKEMAKE_ARGS)
 
 # Whole test files spread over TEST_WORKERS processes (pytest-xdist): a module's shared
 # pipeline run is made once, on one worker.

@@ -30,9 +30,10 @@ from pathlib import Path
 
 T0 = time.perf_counter()
 LIKELY_STOP = 2
-JOB_STARTUPS = {"train": 6, "other": 3}
+JOB_STARTUPS = {"train": 5, "other": 2}
 """Seconds outside a job's epochs, in TensorFlow imports: imports, model build, tracing,
-evaluation, writing (a tiny run here: training jobs 24-29 s, feature caches 12 s, import 4 s)."""
+evaluation, writing. Set between two tiny runs of 4 jobs on a busy 2-core CPU (43 s and 92 s
+of jobs, mostly outside epochs; the import 4 s), so the estimate falls within 2x of both."""
 """Early-stopped runs of the default config ended after 1.25-3.75 x (patience + 1) epochs, about 2x at the median."""
 
 
