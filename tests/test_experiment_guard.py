@@ -120,3 +120,14 @@ def test_a_dry_run_of_a_folder_config_is_refused_over_a_finished_default_run(tmp
     assert run.returncode != 0
     assert "results/default/ holds a finished run of elpv data (2624 images" in run.stdout + run.stderr
     assert not (tmp_path / "results" / "default" / "data" / "manifest.csv").exists()
+
+
+def test_the_example_configs_name_their_own_experiment_and_source():
+    shipped = {load_config(REPO / "config" / name)["experiment"] for name in ("config.yaml", "paper.yaml", "smoke.yaml")}
+    examples = {name: load_config(REPO / "config" / "examples" / f"{name}.yaml") for name in ("folder", "manifest")}
+    assert {name: config["data"]["source"] for name, config in examples.items()} == {
+        "folder": "folder",
+        "manifest": "manifest",
+    }
+    names = [config["experiment"] for config in examples.values()]
+    assert len(set(names)) == 2 and not set(names) & shipped
