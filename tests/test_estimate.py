@@ -14,7 +14,6 @@ from conftest import REPO
 from layerscope.train.estimate import (
     JOB_STARTUPS,
     Device,
-    Images,
     JobCost,
     epoch_counts,
     estimate,

@@ -96,7 +96,9 @@ def test_a_folders_recorded_run_is_refused_once_an_image_or_a_data_setting_chang
     check_experiment(results, fingerprint(folder_config))
 
     write_png(Path(folder_config["data"]["path"]) / "crack" / "extra.png", seed=999)
-    with pytest.raises(LayerscopeError, match=r"30 images, prepared .* UTC, 1 trained run\) .*the source's files \(added, removed"):
+    with pytest.raises(
+        LayerscopeError, match=r"30 images, prepared .* UTC, 1 trained run\) .*the source's files \(added, removed"
+    ):
         check_experiment(results, fingerprint(folder_config))
 
     resized = {**folder_config, "data": {**folder_config["data"], "image_size": [32, 32]}}
@@ -112,7 +114,18 @@ def test_a_dry_run_of_a_folder_config_is_refused_over_a_finished_default_run(tmp
     mine = tmp_path / "mydata.yaml"
     mine.write_text(yaml.safe_dump({"data": {"source": "folder", "path": str(image_folder)}}))
     run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--directory", str(tmp_path), "--configfile", str(mine)],
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--cores",
+            "1",
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(mine),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -123,7 +136,9 @@ def test_a_dry_run_of_a_folder_config_is_refused_over_a_finished_default_run(tmp
 
 
 def test_the_example_configs_name_their_own_experiment_and_source():
-    shipped = {load_config(REPO / "config" / name)["experiment"] for name in ("config.yaml", "paper.yaml", "smoke.yaml")}
+    shipped = {
+        load_config(REPO / "config" / name)["experiment"] for name in ("config.yaml", "paper.yaml", "smoke.yaml")
+    }
     examples = {name: load_config(REPO / "config" / "examples" / f"{name}.yaml") for name in ("folder", "manifest")}
     assert {name: config["data"]["source"] for name, config in examples.items()} == {
         "folder": "folder",

@@ -12,12 +12,18 @@ CUDA_BUILD = {"gpus": (), "built_with_cuda": True, "cuda_visible_devices": None,
 @pytest.mark.parametrize(
     ("facts", "cause"),
     [
-        ({"built_with_cuda": False}, "this TensorFlow is built without CUDA; install the GPU build: make reproduce EXTRAS=gpu"),
+        (
+            {"built_with_cuda": False},
+            "this TensorFlow is built without CUDA; install the GPU build: make reproduce EXTRAS=gpu",
+        ),
         ({"built_with_cuda": False, "driver": False}, "built without CUDA; no NVIDIA driver either"),
         ({"cuda_visible_devices": ""}, "CUDA_VISIBLE_DEVICES is '', which hides every GPU; unset it"),
         ({"cuda_visible_devices": "-1"}, "CUDA_VISIBLE_DEVICES is '-1', which hides every GPU"),
         ({"driver": False}, "no NVIDIA driver is loaded (no /proc/driver/nvidia/version, no libcuda)"),
-        ({"cuda_libraries": False}, "driver is loaded but TensorFlow's CUDA libraries are not installed; make reproduce EXTRAS=gpu"),
+        (
+            {"cuda_libraries": False},
+            "driver is loaded but TensorFlow's CUDA libraries are not installed; make reproduce EXTRAS=gpu",
+        ),
         ({}, "the driver and CUDA libraries are present but TensorFlow lists no GPU; check nvidia-smi"),
     ],
 )

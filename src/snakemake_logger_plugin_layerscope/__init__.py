@@ -10,7 +10,6 @@ Selected by ``logger: [layerscope]`` in workflow/profiles/default (Snakemake fin
 plugins by their module name, ``snakemake_logger_plugin_<name>``).
 """
 
-
 import datetime as _dt
 import sys
 import threading
@@ -41,7 +40,7 @@ class LogHandlerSettings(LogHandlerSettingsBase):
 class LogHandler(LogHandlerBase):
     """Snakemake's console output, with progress lines of running jobs and the end of failed jobs' logs."""
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # noqa: D105 (the interface's set-up hook)
         settings = self.settings or LogHandlerSettings()
         self.interval, self.tail_lines = settings.interval, settings.tail
         stream = sys.stdout if self.common_settings.stdout else sys.stderr

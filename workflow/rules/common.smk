@@ -315,7 +315,8 @@ def tensorboard_output():
 def start_run():
     """Before the first job of a real run (not a dry run, --touch or a job's own process):
     record which data this experiment holds, then print the device and the run's cost
-    estimate, and stop when it is too long for a machine without a GPU (docs/gpus-and-clusters.md)."""
+    estimate, and stop when it is too long for a machine without a GPU (docs/gpus-and-clusters.md).
+    """
     if workflow.touch:
         return
     record_experiment(RESULTS, EXPERIMENT)
@@ -324,7 +325,9 @@ def start_run():
         "config": config,
         "train": [job.wildcards["run"] for job in jobs if job.rule.name == "train"],
         "features": [
-            int(job.wildcards["k"]) for job in jobs if job.rule.name == "frozen_features"
+            int(job.wildcards["k"])
+            for job in jobs
+            if job.rule.name == "frozen_features"
         ],
     }
     plan["other"] = len(jobs) - len(plan["train"]) - len(plan["features"])

@@ -14,6 +14,7 @@ the source and seed its provenance record names.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -73,10 +74,8 @@ def held_run(results: str | os.PathLike) -> Held | None:
         fingerprint = {"source": extra["source"], "seed": provenance["seed"]}
     except (OSError, ValueError, KeyError, TypeError):
         return None  # nothing finished, or a file Snakemake's --touch left empty
-    try:
+    with contextlib.suppress(OSError, ValueError, KeyError):  # no record yet: compare source and seed
         fingerprint = json.loads((results / STAMP).read_text())["fingerprint"]
-    except (OSError, ValueError, KeyError):
-        pass
     trained = len(list(results.glob("runs/*/metrics.json")))
     return Held(fingerprint, extra.get("images"), provenance.get("created", "an unknown time"), trained)
 

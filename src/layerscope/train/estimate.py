@@ -167,6 +167,10 @@ def training_job_cost(run_id: str, config: dict, images: Images, classes: int, t
     """A training job's :class:`JobCost`, counted from its built model.
 
     Args:
+        run_id: the run (or a seed replicate: same cost).
+        config: the validated config.
+        images: the split sizes.
+        classes: the number of classes.
         timed: a callable giving a LeNet-5 model's measured seconds per training image (None:
             LeNet-5 is counted like the others).
     """
@@ -218,9 +222,9 @@ def long_run_refusal(result: Estimate, has_gpu: bool, config: dict) -> str | Non
     if has_gpu or limit is None or config.get("confirm_long_run") or result.low <= limit * 3600:
         return None
     return (
-        f"stopped before the first job: without a GPU this run takes {_duration(result.low)} to {_duration(result.high)} "
-        f"here (likely {_duration(result.likely)}), beyond long_run_hours: {limit}. Run it on a GPU "
-        "(docs/gpus-and-clusters.md), or confirm with --config confirm_long_run=True"
+        f"stopped before the first job: without a GPU this run takes {_duration(result.low)} to "
+        f"{_duration(result.high)} here (likely {_duration(result.likely)}), beyond long_run_hours: {limit}. "
+        "Run it on a GPU (docs/gpus-and-clusters.md), or confirm with --config confirm_long_run=True"
     )
 
 
@@ -242,7 +246,10 @@ def seconds_per_image(model, batch: int, steps: int = 2) -> float:
 
 
 def measure_device(config: dict, classes: int) -> Device:
-    """Time training steps here: VGG-16's blocks 4-5 and head (the rate, and saving its weights), and the fc head alone (the cost per step)."""
+    """Time training steps here: VGG-16's blocks 4-5 and head (the rate, and saving its weights).
+
+    The fc head alone, whose arithmetic is negligible, gives the fixed cost of a step.
+    """
     import tempfile
 
     from layerscope.train.macs import training_macs
@@ -286,7 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     """Print the device line and the estimate; exit 3 when :func:`long_run_refusal` stops the run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("config", nargs="?", help="a config file: estimate its whole grid")
-    parser.add_argument("--plan", help="JSON of the workflow: config, train (run ids), features (depths), other (count)")
+    parser.add_argument(
+        "--plan", help="JSON of the workflow: config, train (run ids), features (depths), other (count)"
+    )
     args = parser.parse_args(argv)
     from layerscope.core.scripting import use_onednn
 
