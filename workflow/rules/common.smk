@@ -320,6 +320,9 @@ def start_run():
     if workflow.touch:
         return
     record_experiment(RESULTS, EXPERIMENT)
+    if not workflow.local_exec:
+        logger.info("cost estimate: skipped, the jobs run on the cluster's machines")
+        return
     jobs = list(workflow.dag.needrun_jobs())
     plan = {
         "config": config,
@@ -330,6 +333,8 @@ def start_run():
             if job.rule.name == "frozen_features"
         ],
     }
+    if not (plan["train"] or plan["features"]):
+        return  # nothing trains: nothing worth estimating
     plan["other"] = len(jobs) - len(plan["train"]) - len(plan["features"])
     with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
         json.dump(plan, handle, default=str)
@@ -342,7 +347,7 @@ def start_run():
         )
     for line in estimate.stdout.splitlines():
         logger.info(line)
-    if estimate.returncode == 3 and workflow.local_exec:
+    if estimate.returncode == 3:
         raise WorkflowError(estimate.stderr.strip().splitlines()[-1])
     if estimate.returncode not in (0, 3):
         logger.warning(f"no cost estimate: {estimate.stderr.strip()[-500:]}")
