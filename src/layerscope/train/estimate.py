@@ -22,6 +22,7 @@ it is about to run and stops when :func:`long_run_refusal` says so.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -272,6 +273,7 @@ def plan_estimate(config: dict, train: list[str], feature_blocks: list[int], oth
     """(:class:`Estimate`, the device line, whether a GPU computes) for the jobs about to run."""
     from layerscope.core.gpu_check import device_verdict, gather_facts
     from layerscope.data.sources import load_source
+    from layerscope.train.runs import parse_run_id
 
     data = config["data"]
     classes = len(data["classes"] or load_source(data["source"], data["path"]).classes)
@@ -285,7 +287,13 @@ def plan_estimate(config: dict, train: list[str], feature_blocks: list[int], oth
         return timed.setdefault(part.name, seconds_per_image(part, config["training"]["batch_size"]))
 
     costs = [feature_cache_cost(k, config, images, classes) for k in sorted(set(feature_blocks))]
-    costs += [training_job_cost(run, config, images, classes, lenet_seconds) for run in train]
+    built = {}  # runs of one architecture (any optimizer, any seed) cost the same: build each once
+    for run in train:
+        spec = parse_run_id(run, config["training"])
+        key = (spec.family, spec.freeze_blocks, spec.head, spec.activation)
+        if key not in built:
+            built[key] = training_job_cost(run, config, images, classes, lenet_seconds)
+        costs.append(dataclasses.replace(built[key], job=run))
     return estimate(costs, measure_device(config, classes), startup_s, other_jobs), device_line, has_gpu
 
 
