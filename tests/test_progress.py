@@ -24,20 +24,26 @@ NOW = dt.datetime(2026, 12, 7, 15, 0)
 
 
 def test_a_running_epoch_and_the_pace_of_the_finished_ones():
-    progress = read_progress(LOG.splitlines())
-    assert progress == Progress(epoch=3, epochs=60, finished=2, seconds_per_epoch=5.0, current_done=False)
-    assert progress.seconds_left() == 58 * 5.0
+    progress = read_progress(LOG.splitlines())  # epochs of 6 s (tracing the graph too) and 4 s
+    assert progress == Progress(epoch=3, epochs=60, finished=2, seconds_per_epoch=4.0, current_done=False)
+    assert progress.seconds_left() == 58 * 4.0
     assert progress_line("train lenet5-relu-adam", progress, NOW) == (
-        "train lenet5-relu-adam: epoch 3/60 running, 5.0 s per epoch, ends by 15:04 at the latest "
-        "(in 5 min; early stopping may end it sooner)"
+        "train lenet5-relu-adam: epoch 3/60 running, 4.0 s per epoch, ends by 15:03 at the latest "
+        "(in 4 min; early stopping may end it sooner)"
     )
 
 
 def test_a_finished_epoch_in_milliseconds_and_a_log_without_epochs():
     lines = [*LOG.splitlines(), "56/56 - 800ms - 7ms/step - accuracy: 0.7 - loss: 0.8"]
     progress = read_progress(lines)
-    assert (progress.finished, progress.current_done, progress.seconds_per_epoch) == (3, True, (6 + 4 + 0.8) / 3)
-    assert progress.seconds_left() == 57 * 3.6
+    assert (progress.finished, progress.current_done, progress.seconds_per_epoch) == (3, True, (4 + 0.8) / 2)
+    assert progress.seconds_left() == 57 * 2.4
+    stopped = [*lines, "2026-12-07 15:25:17,104 INFO layerscope.train.fit: early stopping after epoch 3: val_loss ..."]
+    assert read_progress(stopped).epochs == 3 and read_progress(stopped).seconds_left() == 0
+    capped = Progress(epoch=60, epochs=60, finished=60, seconds_per_epoch=2.0, current_done=True)
+    assert progress_line("train x", capped, NOW) == (
+        "train x: epoch 60/60 done, 2.0 s per epoch: training over, evaluating and writing"
+    )
     assert read_progress(LOG.splitlines()[:2]) is None
     first = read_progress(LOG.splitlines()[:3])
     assert progress_line("train x", first, NOW) == "train x: epoch 1/60 running (first epoch: no pace yet)"
@@ -79,8 +85,8 @@ def test_the_plugin_follows_running_jobs_through_their_logs(tmp_path):
                        wildcards={"run": "vgg16-finetune"}, input=[], output=[], local=True, is_checkpoint=False,
                        benchmark=None, reason="", priority=0, threads=2, resources={}, indent=False))  # fmt: skip
     assert plugin.progress_lines(NOW) == [
-        "train vgg16-finetune: epoch 3/60 running, 5.0 s per epoch, ends by 15:04 at the latest "
-        "(in 5 min; early stopping may end it sooner)"
+        "train vgg16-finetune: epoch 3/60 running, 4.0 s per epoch, ends by 15:03 at the latest "
+        "(in 4 min; early stopping may end it sooner)"
     ]
     assert "rule train:" in plugin.console.stream.getvalue()  # Snakemake's own job block still printed
     plugin.emit(record(LogEvent.JOB_FINISHED, job_id=4, msg="Finished jobid: 4"))

@@ -18,6 +18,8 @@ from pathlib import Path
 _EPOCH = re.compile(r"^Epoch (\d+)/(\d+)\s*$")
 # Keras' verbose=2 summary of a finished epoch: "56/56 - 23s - 410ms/step - accuracy: ..."
 _EPOCH_END = re.compile(r"^\d+/\d+ - (\d+(?:\.\d+)?)(m?s) ")
+# The fit loop's own lines when a run ends before its cap (layerscope.train.fit).
+_STOPPED = re.compile(r"early stopping after epoch|training diverged in epoch")
 
 
 @dataclass(frozen=True)
@@ -26,9 +28,10 @@ class Progress:
 
     Attributes:
         epoch: the last epoch begun, 1-based.
-        epochs: the epoch cap.
+        epochs: the epoch cap (the last epoch, once the log says the run stopped early).
         finished: epochs finished in the lines read.
-        seconds_per_epoch: mean seconds of those finished epochs (None: none finished yet).
+        seconds_per_epoch: mean seconds of those finished epochs, the first (which also
+            traces the graph) left out once there are others (None: none finished yet).
         current_done: whether epoch ``epoch`` has finished.
     """
 
@@ -54,7 +57,7 @@ def read_progress(lines: list[str]) -> Progress | None:
     """
     epoch = epochs = None
     seconds: list[float] = []
-    current_done = False
+    current_done = stopped = False
     for line in lines:
         if match := _EPOCH.match(line.strip()):
             epoch, epochs, current_done = int(match.group(1)), int(match.group(2)), False
@@ -62,10 +65,13 @@ def read_progress(lines: list[str]) -> Progress | None:
             value = float(match.group(1))
             seconds.append(value / 1000 if match.group(2) == "ms" else value)
             current_done = True
+        elif _STOPPED.search(line):
+            stopped = True
     if epoch is None:
         return None
-    mean = sum(seconds) / len(seconds) if seconds else None
-    return Progress(epoch, epochs, len(seconds), mean, current_done)
+    timed = seconds[1:] or seconds  # the first epoch also traces the graph: left out once others are done
+    mean = sum(timed) / len(timed) if timed else None
+    return Progress(epoch, epoch if stopped else epochs, len(seconds), mean, current_done)
 
 
 def tail(path: str | os.PathLike, lines: int = 200, max_bytes: int = 1 << 16) -> list[str]:
@@ -91,6 +97,8 @@ def progress_line(job: str, progress: Progress, now: _dt.datetime) -> str:
     left = progress.seconds_left()
     if left is None:
         return line + " (first epoch: no pace yet)"
+    if left == 0:
+        return f"{line}, {_pace(progress.seconds_per_epoch)} per epoch: training over, evaluating and writing"
     end = (now + _dt.timedelta(seconds=left)).strftime("%H:%M")
     return (
         f"{line}, {_pace(progress.seconds_per_epoch)} per epoch, ends by {end} at the latest "
