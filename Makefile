@@ -3,12 +3,16 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.layerscope-installed
+STAMP = $(VENV)/.layerscope-installed$(if $(EXTRAS),-$(subst $(comma),-,$(EXTRAS)))
+comma := ,
 CORES ?= all
 SNAKEMAKE_ARGS ?=
 PROFILE ?= workflow/profiles/default
+# Optional extras installed with the package: make reproduce EXTRAS=gpu (TensorFlow's CUDA
+# libraries, docs/gpus-and-clusters.md). The stamp names them, so changing EXTRAS reinstalls.
+EXTRAS ?=
 
-.PHONY: help reproduce test test-slurm lint docs setup clean-results python-version readme-results
+.PHONY: help reproduce test test-slurm lint docs setup clean-results python-version readme-results smoke dry-run report
 
 help: ## list the targets, one line each
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 16
@@ -25,11 +29,24 @@ python-version: ## refuse a Python older than 3.11 in one line
 $(STAMP): pyproject.toml constraints.txt src/layerscope/__init__.py | python-version
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -c constraints.txt -e '.[test$(if $(EXTRAS),$(comma)$(EXTRAS))]'
+	rm -f $(VENV)/.layerscope-installed*
 	touch $@
 
 reproduce: $(STAMP) ## run the whole pipeline (config/config.yaml; SNAKEMAKE_ARGS for more)
 	$(BIN)/snakemake --workflow-profile $(PROFILE) --cores $(CORES) $(SNAKEMAKE_ARGS)
+
+# Runs, previews and the report of the workflow (docs/rerunning.md); CONFIG picks the config.
+CONFIG ?= config/config.yaml
+EXPERIMENT = $(or $(shell sed -n 's/^experiment: *\([^ #]*\).*/\1/p' $(CONFIG)),default)
+smoke: $(STAMP) ## run the tiny smoke config end to end (minutes): results/smoke/
+	$(BIN)/snakemake --workflow-profile $(PROFILE) --cores $(CORES) --configfile config/smoke.yaml $(SNAKEMAKE_ARGS)
+
+dry-run: $(STAMP) ## list the jobs a run of CONFIG would start, and why, without running any
+	$(BIN)/snakemake --workflow-profile $(PROFILE) --cores $(CORES) -n --configfile $(CONFIG) $(SNAKEMAKE_ARGS)
+
+report: $(STAMP) ## Snakemake's HTML report of a finished run of CONFIG: results/<experiment>/report.zip
+	$(BIN)/snakemake --workflow-profile $(PROFILE) --cores 1 --configfile $(CONFIG) --report results/$(EXPERIMENT)/report.zip $(SNAKEMAKE_ARGS)
 
 # Whole test files spread over TEST_WORKERS processes (pytest-xdist): a module's shared
 # pipeline run is made once, on one worker.

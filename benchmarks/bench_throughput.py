@@ -38,6 +38,7 @@ import tensorflow as tf  # noqa: E402
 
 from layerscope.core.machine import machine_line, machine_record  # noqa: E402
 from layerscope.train.fit import FitSettings, enable_determinism, fit, set_threads  # noqa: E402
+from layerscope.train.macs import training_macs  # noqa: E402
 from layerscope.train.models import lenet5, set_frozen_blocks, split_at_block, vgg16  # noqa: E402
 from layerscope.train.optimizers import make_optimizer  # noqa: E402
 from layerscope.weights.recorder import WeightChangeRecorder  # noqa: E402
@@ -58,25 +59,6 @@ def trained_part(name: str) -> tuple[keras.Model, keras.Model]:
     k = int(name.removeprefix("freeze"))
     set_frozen_blocks(model, k)
     return model, split_at_block(model, k)[1]
-
-
-def forward_macs(model: keras.Model) -> list[int]:
-    """Multiply-adds per image of each Conv2D/Dense layer's forward pass, in layer order."""
-    macs = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            kh, kw = layer.kernel_size
-            out = layer.output.shape[1] * layer.output.shape[2] * layer.filters
-            macs.append(out * kh * kw * layer.input.shape[-1])
-        elif isinstance(layer, keras.layers.Dense):
-            macs.append(layer.input.shape[-1] * layer.units)
-    return macs
-
-
-def training_macs(model: keras.Model) -> int:
-    """Multiply-adds of one training step per image: forward, weight and input gradients of Conv2D/Dense layers."""
-    macs = forward_macs(model)
-    return 2 * macs[0] + 3 * sum(macs[1:]) if macs else 0  # the first layer needs no input gradient
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:

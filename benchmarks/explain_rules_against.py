@@ -74,9 +74,10 @@ def lime_floor(results: Path, run: str, config: Path) -> str:
     import keras
     import tensorflow as tf
     import yaml
-    from bench_throughput import forward_macs, matmul_gflops
+    from bench_throughput import matmul_gflops
 
     from layerscope.explain.base import probability_pass
+    from layerscope.train.macs import forward_macs
 
     explain = yaml.safe_load(config.read_text())["explain"]
     classes = len(json.loads((results / "data" / "classes.json").read_text()))

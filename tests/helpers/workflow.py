@@ -18,8 +18,15 @@ CPU_LINE = "device: CPU (no GPU visible to TensorFlow)"
 
 
 def cpu_env(**extra: str) -> dict[str, str]:
-    """This process's environment with every GPU hidden (and ``extra`` set)."""
-    return {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+    """This process's environment with every GPU hidden and the cost estimate off (10-35 s of
+    every run's start; ``test_estimate`` turns it on), and ``extra`` set."""
+    return {
+        **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "LAYERSCOPE_COST_ESTIMATE": "off",
+        **extra,
+    }
 
 
 def run_python(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -1,10 +1,22 @@
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from layerscope.core.code_digest import code_digest as library_digest
 from layerscope.core.config_types import integers_as_int
 from layerscope.core.errors import LayerscopeError
+from layerscope.data.experiment import (
+    check_experiment,
+    check_forced,
+    experiment_fingerprint,
+    record_experiment,
+)
 from layerscope.data.sources import listing_digest
 from layerscope.data.splits import SPLITS
 from layerscope.results.writer import TABLE_STEMS
@@ -62,7 +74,25 @@ def code_digest(script):
 
 
 def data_source_input(wildcards):
-    """The user's folder or manifest, so changing it reruns the data stage."""
+    """The user's folder or manifest, so changing it reruns the data stage.
+
+    Snakemake calls this while it builds the job graph, before anything is scheduled
+    (dry runs too) and after it has read --forcerun: the moment to refuse a config of
+    other data over a finished run's results (the main process only: jobs re-read this file).
+    """
+    if workflow.is_main_process:
+        try:
+            check_experiment(
+                RESULTS,
+                EXPERIMENT,
+                forced=check_forced(
+                    config,
+                    workflow.dag_settings.forcerun,
+                    workflow.dag_settings.forceall,
+                ),
+            )
+        except LayerscopeError as err:
+            raise WorkflowError(str(err)) from None
     source = config["data"]
     return [] if source["source"] == "elpv" else [source["path"]]
 
@@ -89,6 +119,11 @@ def data_listing_digest():
     it changes this param instead and reruns the data stage."""
     source = config["data"]
     return listing_digest(source["source"], source["path"])
+
+
+# What defines this experiment's data (docs/rerunning.md): compared with what
+# results/<experiment>/ holds before anything runs, recorded when a run starts.
+EXPERIMENT = experiment_fingerprint(config, data_listing_digest())
 
 
 def finetune_start(wildcards):
@@ -275,3 +310,47 @@ def tensorboard_output():
     if not config["training"]["tensorboard"]:
         return {}
     return {"tensorboard": directory(f"{RESULTS}/runs/{{run}}/tensorboard")}
+
+
+def start_run():
+    """Before the first job of a real run (not a dry run, --touch or a job's own process):
+    record which data this experiment holds, then print the device and the run's cost
+    estimate, and stop when it is too long for a machine without a GPU (docs/gpus-and-clusters.md).
+    """
+    if workflow.touch:
+        return
+    record_experiment(RESULTS, EXPERIMENT)
+    if os.environ.get("LAYERSCOPE_COST_ESTIMATE") == "off":
+        logger.info("cost estimate: off (LAYERSCOPE_COST_ESTIMATE=off)")
+        return
+    if not workflow.local_exec:
+        logger.info("cost estimate: skipped, the jobs run on the cluster's machines")
+        return
+    jobs = list(workflow.dag.needrun_jobs())
+    plan = {
+        "config": config,
+        "train": [job.wildcards["run"] for job in jobs if job.rule.name == "train"],
+        "features": [
+            int(job.wildcards["k"])
+            for job in jobs
+            if job.rule.name == "frozen_features"
+        ],
+    }
+    if not (plan["train"] or plan["features"]):
+        return  # nothing trains: nothing worth estimating
+    plan["other"] = len(jobs) - len(plan["train"]) - len(plan["features"])
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
+        json.dump(plan, handle, default=str)
+        handle.flush()
+        estimate = subprocess.run(
+            [sys.executable, "-m", "layerscope.train.estimate", "--plan", handle.name],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
+    for line in estimate.stdout.splitlines():
+        logger.info(line)
+    if estimate.returncode == 3:
+        raise WorkflowError(estimate.stderr.strip().splitlines()[-1])
+    if estimate.returncode not in (0, 3):
+        logger.warning(f"no cost estimate: {estimate.stderr.strip()[-500:]}")

@@ -1,0 +1,336 @@
+"""What a run will cost on the machine at hand, said before its first job starts.
+
+Per training job: multiply-adds of one training step per image, counted from the built
+model (:mod:`layerscope.train.macs`; with the feature cache only the layers after the cut
+train), times the training images, plus one forward pass over the validation images, per
+epoch; times the epochs: from the earliest early stopping allows (patience + 1), through
+the likely count (:data:`LIKELY_STOP` x (patience + 1), as the default run's runs stopped),
+to the cap. Each frozen-feature cache costs one forward pass over every image, each job
+the predictions it ends with. Seconds follow from this device's rate, measured in a few
+seconds by timing training steps of VGG-16's blocks 4-5 and head at the config's image
+size, plus a fixed cost per step (timed on the fc head alone) and per epoch the resume
+state's save (timed on the same VGG-16 part, per parameter); LeNet-5's small
+convolutions run far below that rate, so its step is timed itself. Every job also pays
+start-ups: :data:`JOB_STARTUPS` times this process's own (importing TensorFlow).
+Explanation work beyond that is not counted.
+
+Usage: ``python -m layerscope.train.estimate config/paper.yaml`` (the whole grid of a
+config, as the workflow resolves it); the workflow runs ``--plan plan.json`` with the jobs
+it is about to run and stops when :func:`long_run_refusal` says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+T0 = time.perf_counter()
+LIKELY_STOP = 2
+JOB_STARTUPS = {"train": 4, "other": 2}
+"""Seconds outside a job's epochs, in TensorFlow imports: imports, model build, tracing,
+evaluation, writing. Set between three tiny runs of 4 jobs on a busy 2-core CPU (43, 60 and
+92 s of jobs, nearly all outside epochs; the import 4-8 s), so the estimate falls within 2x of each."""
+"""Early-stopped runs of the default config ended after 1.25-3.75 x (patience + 1) epochs, about 2x at the median."""
+
+
+@dataclass(frozen=True)
+class Images:
+    """Images per split the data stage will prepare (per class, as the split rounds them)."""
+
+    train: int
+    val: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Device:
+    """This device's measured speed: FLOP/s of VGG-16 training steps, and a fixed cost per step."""
+
+    flops_per_second: float
+    step_seconds: float
+    save_seconds_per_parameter: float = 0.0
+
+
+@dataclass(frozen=True)
+class JobCost:
+    """One job's work, before the device turns it into seconds.
+
+    Attributes:
+        job: the run id (or ``features block<k>``).
+        fixed: multiply-adds done once (feature extraction, final predictions).
+        per_epoch: multiply-adds of one epoch (training steps and validation).
+        steps: batches per epoch (training and validation).
+        parameters: the trained part's parameters, saved with the optimizer's slots every epoch.
+        epochs: (earliest early stopping, likely, epoch cap).
+        epoch_seconds: measured seconds per epoch, for jobs whose step is timed itself (LeNet-5).
+    """
+
+    job: str
+    fixed: float
+    per_epoch: float
+    steps: int
+    parameters: int
+    epochs: tuple[int, int, int]
+    epoch_seconds: float | None = None
+
+    def seconds(self, device: Device) -> tuple[float, ...]:
+        """(earliest, likely, cap) seconds on ``device`` (2 FLOPs per multiply-add)."""
+        fixed = 2 * self.fixed / device.flops_per_second
+        per_epoch = self.epoch_seconds
+        if per_epoch is None:
+            per_epoch = 2 * self.per_epoch / device.flops_per_second + self.steps * device.step_seconds
+        per_epoch += 2 * self.parameters * device.save_seconds_per_parameter
+        return tuple(fixed + epochs * per_epoch for epochs in self.epochs)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A run's estimated seconds: every run stopping at its earliest, likely, at its cap."""
+
+    low: float
+    likely: float
+    high: float
+    training_jobs: int
+    other_jobs: int
+    device: Device
+
+    def line(self) -> str:
+        """The estimate in one line."""
+        jobs = f"cost estimate: {self.training_jobs} training jobs and {self.other_jobs} others"
+        rate = f"{self.device.flops_per_second / 1e9:.0f} GFLOP/s measured"
+        if self.low == self.high:
+            return f"{jobs}, {_duration(self.likely)} on this machine (no early stopping; {rate})"
+        return (
+            f"{jobs}, likely {_duration(self.likely)} on this machine (from {_duration(self.low)} if every run "
+            f"stops at its earliest to {_duration(self.high)} at the epoch caps; {rate})"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def image_counts(config: dict) -> Images:
+    """Training, validation and total images of the config's data (listing the source, reading no image)."""
+    from layerscope.data.sources import load_source
+    from layerscope.data.splits import split_sizes
+
+    data = config["data"]
+    counts = load_source(data["source"], data["path"], data["classes"]).table.groupby("label").size()
+    if data["max_per_class"]:
+        counts = counts.clip(upper=data["max_per_class"])
+    sizes = [split_sizes(int(n), data["test_fraction"], data["val_fraction"]) for n in counts]
+    return Images(sum(s[0] for s in sizes), sum(s[1] for s in sizes), int(counts.sum()))
+
+
+def epoch_counts(cap: int, patience: int | None) -> tuple[int, int, int]:
+    """(earliest, likely, cap) epochs: early stopping ends a run after patience epochs without improvement."""
+    if not patience:
+        return cap, cap, cap
+    earliest = min(cap, patience + 1)
+    return earliest, min(cap, round(LIKELY_STOP * earliest)), cap
+
+
+def training_part(run_id: str, config: dict, classes: int):
+    """The part of a run's model that trains on its inputs, at the config's image size with random weights.
+
+    With the feature cache a freeze run trains only the layers after its cut (as the job does).
+    """
+    from layerscope.train.models import lenet5, split_at_block, vgg16
+    from layerscope.train.runs import cached_blocks, parse_run_id
+
+    training = config["training"]
+    spec = parse_run_id(run_id, training)
+    shape = (*config["data"]["image_size"], 3)
+    if spec.family == "lenet5":
+        return lenet5(shape, classes, activation=spec.activation)
+    model = vgg16(
+        shape,
+        classes,
+        weights="none",
+        freeze_blocks=spec.freeze_blocks,
+        head=spec.head,
+        dense_units=training["dense_units"],
+        dropout=training["dropout"],
+    )
+    k = cached_blocks(spec, training) if training["weights"] != "none" else 0
+    return split_at_block(model, k)[1] if k else model
+
+
+def training_job_cost(run_id: str, config: dict, images: Images, classes: int, timed=None) -> JobCost:
+    """A training job's :class:`JobCost`, counted from its built model.
+
+    Args:
+        run_id: the run (or a seed replicate: same cost).
+        config: the validated config.
+        images: the split sizes.
+        classes: the number of classes.
+        timed: a callable giving a LeNet-5 model's measured seconds per training image (None:
+            LeNet-5 is counted like the others).
+    """
+    from layerscope.train.macs import forward_macs, training_macs
+    from layerscope.train.runs import parse_run_id, run_epochs
+
+    training = config["training"]
+    spec = parse_run_id(run_id, training)
+    part = training_part(run_id, config, classes)
+    cap = training["finetune"]["epochs"] if spec.family == "finetune" else run_epochs(spec, training["epochs"])
+    forward, batch = sum(forward_macs(part)), training["batch_size"]
+    epoch_seconds = None
+    if spec.family == "lenet5" and timed is not None:
+        epoch_seconds = timed(part) * (images.train + images.val / 3)  # a forward pass is about a third of a step
+    return JobCost(
+        run_id,
+        fixed=forward * images.total,
+        per_epoch=training_macs(part) * images.train + forward * images.val,
+        steps=-(-images.train // batch) + -(-images.val // batch),
+        parameters=part.count_params(),
+        epochs=epoch_counts(cap, training["early_stopping_patience"]),
+        epoch_seconds=epoch_seconds,
+    )
+
+
+def feature_cache_cost(k: int, config: dict, images: Images, classes: int) -> JobCost:
+    """The frozen-feature job of depth ``k``: blocks 1..k once over every image."""
+    from layerscope.train.macs import forward_macs
+    from layerscope.train.models import split_at_block, vgg16
+
+    model = vgg16((*config["data"]["image_size"], 3), classes, weights="none", freeze_blocks=k)
+    extractor = split_at_block(model, k)[0]
+    return JobCost(f"features block{k}", sum(forward_macs(extractor)) * images.total, 0, 0, 0, (0, 0, 0))
+
+
+def estimate(costs: list[JobCost], device: Device, startup_s: float, other_jobs: int) -> Estimate:
+    """Sum the jobs' seconds on ``device`` and their start-ups (``other_jobs``: start-ups only)."""
+    trained = sum(not cost.job.startswith("features") for cost in costs)
+    others = other_jobs + len(costs) - trained
+    totals = [startup_s * (JOB_STARTUPS["train"] * trained + JOB_STARTUPS["other"] * others)] * 3
+    for cost in costs:
+        totals = [total + seconds for total, seconds in zip(totals, cost.seconds(device))]
+    return Estimate(*totals, trained, others, device)
+
+
+def long_run_refusal(result: Estimate, has_gpu: bool, config: dict) -> str | None:
+    """Why a run must not start here, or None: no GPU and even its low end beyond ``long_run_hours``."""
+    limit = config.get("long_run_hours")
+    if has_gpu or limit is None or config.get("confirm_long_run") or result.low <= limit * 3600:
+        return None
+    return (
+        f"stopped before the first job: without a GPU this run takes {_duration(result.low)} to "
+        f"{_duration(result.high)} here (likely {_duration(result.likely)}), beyond long_run_hours: {limit}. "
+        "Run it on a GPU (docs/gpus-and-clusters.md), or confirm with --config confirm_long_run=True"
+    )
+
+
+def seconds_per_image(model, batch: int, steps: int = 2) -> float:
+    """Measured seconds of one training step per image (random inputs; the first, tracing step left out)."""
+    import numpy as np
+
+    from layerscope.train.optimizers import make_optimizer
+
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, *model.input.shape[1:]), dtype=np.float32) * 255
+    y = rng.integers(0, model.output.shape[-1], batch)
+    model.compile(make_optimizer("momentum", 1e-3, 0.9), "sparse_categorical_crossentropy")
+    model.train_on_batch(x, y)
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    return (time.perf_counter() - start) / (steps * batch)
+
+
+def measure_device(config: dict, classes: int) -> Device:
+    """Time training steps here: VGG-16's blocks 4-5 and head (the rate, and saving its weights).
+
+    The fc head alone, whose arithmetic is negligible, gives the fixed cost of a step.
+    """
+    import tempfile
+
+    from layerscope.train.macs import training_macs
+    from layerscope.train.models import split_at_block, vgg16
+
+    size, batch = config["data"]["image_size"], config["training"]["batch_size"]
+    model = vgg16((*size, 3), classes, weights="none", freeze_blocks=3)
+    step_seconds = seconds_per_image(split_at_block(model, 5)[1], batch, steps=5) * batch
+    part = split_at_block(model, 3)[1]
+    probe_batch = 8 if size[0] * size[1] <= 128 * 128 else 2
+    probe_seconds = seconds_per_image(part, probe_batch) * probe_batch - step_seconds
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        part.save_weights(f"{tmp}/probe.weights.h5")
+        save = (time.perf_counter() - start) / part.count_params()
+    return Device(2 * training_macs(part) * probe_batch / max(probe_seconds, 1e-9), step_seconds, save)
+
+
+def plan_estimate(config: dict, train: list[str], feature_blocks: list[int], other_jobs: int, startup_s: float):
+    """(:class:`Estimate`, the device line, whether a GPU computes) for the jobs about to run."""
+    from layerscope.core.gpu_check import device_verdict, gather_facts
+    from layerscope.data.sources import load_source
+    from layerscope.train.runs import parse_run_id
+
+    data = config["data"]
+    classes = len(data["classes"] or load_source(data["source"], data["path"]).classes)
+    has_gpu, device_line = device_verdict(gather_facts())
+    if not (train or feature_blocks):
+        return estimate([], Device(1.0, 0.0), startup_s, other_jobs), device_line, has_gpu
+    images = image_counts(config)
+    timed = {}
+
+    def lenet_seconds(part):
+        return timed.setdefault(part.name, seconds_per_image(part, config["training"]["batch_size"]))
+
+    costs = [feature_cache_cost(k, config, images, classes) for k in sorted(set(feature_blocks))]
+    built = {}  # runs of one architecture (any optimizer, any seed) cost the same: build each once
+    for run in train:
+        spec = parse_run_id(run, config["training"])
+        key = (spec.family, spec.freeze_blocks, spec.head, spec.activation)
+        if key not in built:
+            built[key] = training_job_cost(run, config, images, classes, lenet_seconds)
+        costs.append(dataclasses.replace(built[key], job=run))
+    return estimate(costs, measure_device(config, classes), startup_s, other_jobs), device_line, has_gpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the device line and the estimate; exit 3 when :func:`long_run_refusal` stops the run."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("config", nargs="?", help="a config file: estimate its whole grid")
+    parser.add_argument(
+        "--plan", help="JSON of the workflow: config, train (run ids), features (depths), other (count)"
+    )
+    args = parser.parse_args(argv)
+    from layerscope.core.scripting import use_onednn
+
+    use_onednn()  # the kernels the jobs run
+    import tensorflow  # noqa: F401 (every job pays this start-up: it is measured here)
+
+    startup_s = time.perf_counter() - T0
+    if args.plan:
+        plan = json.loads(Path(args.plan).read_text())
+        config, train, features, other = plan["config"], plan["train"], plan["features"], plan["other"]
+    else:
+        from layerscope.train.resolved import load_config
+        from layerscope.train.runs import cached_blocks, parse_run_id, replicate_grid, run_grid
+
+        config = load_config(args.config)
+        train = run_grid(config["runs"]) + replicate_grid(config)
+        features = [cached_blocks(parse_run_id(run, config["training"]), config["training"]) for run in train]
+        features, other = [k for k in features if k and config["training"]["weights"] != "none"], 0
+    result, device, has_gpu = plan_estimate(config, train, features, other, startup_s)
+    print(device)
+    print(result.line())
+    refusal = long_run_refusal(result, has_gpu, config)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
