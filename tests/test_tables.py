@@ -461,7 +461,7 @@ def test_the_results_block_is_spliced_between_its_markers_and_an_edit_is_seen():
 
 
 def test_the_readmes_short_block_is_read_from_the_finished_runs_files(tmp_path):
-    """Study A's claims with their verdicts (no references, no study B), the gate, the machine, the wall time."""
+    """Study A's claims with their verdicts (no references, no study B), the baselines, the machine, the wall time."""
     tables, data = tmp_path / "tables", tmp_path / "data"
     for folder in (tables, data, tmp_path / "runs" / "a", tmp_path / "runs" / "b"):
         folder.mkdir(parents=True)
@@ -475,7 +475,8 @@ def test_the_readmes_short_block_is_read_from_the_finished_runs_files(tmp_path):
             "study": ["A", "A", "B", "A"],
         }
     ).to_csv(tables / "comparison_paper.csv", index=False)
-    (tables / "sanity_gate.json").write_text(json.dumps({"passed": False}))
+    gate = {"passed": False, "run": "vgg16-freeze5-momentum", "accuracy": 0.7123, "baseline_accuracy": 0.5755}
+    (tables / "sanity_gate.json").write_text(json.dumps({**gate, "probe_accuracy": 0.7341}))
     (data / "provenance.json").write_text(json.dumps({"created": "2026-12-07T10:00:00+00:00"}))
     (tables / "provenance.json").write_text(json.dumps({"created": "2026-12-07T11:18:37+00:00"}))
     machine = {"cpu_model": "AMD EPYC (family 25, model 1)", "cpu_count": 2, "cpu_isa": ["avx2"], "onednn": True}
@@ -486,7 +487,10 @@ def test_the_readmes_short_block_is_read_from_the_finished_runs_files(tmp_path):
         "- **holds**: Transfer beats LeNet-5 (p = 0.0021).",
         "- **not shown**: Block 3 maps are sharpest.",
     ]
-    assert lines[2] == "- Sanity gate: **failed**."
+    assert lines[2] == (
+        "- Baselines: the best VGG-16 run by validation (vgg16-freeze5-momentum) scores test accuracy 0.712, "
+        "against the majority class's 0.576 and the linear probe's 0.734."
+    )
     assert lines[3].startswith("- Trained on AMD EPYC (family 25, model 1)") and lines[3].count("AMD EPYC") == 1
     assert lines[3].endswith(", in 1 h 18 min 37 s from the data stage to the last table.")
     assert len(lines) == 4

@@ -3,7 +3,7 @@
 The tables rule writes ``tables/readme_results.md`` from the run's own tables (the full
 block: claims, Tables 8 and 9, baselines, machine). ``make readme-results`` copies it
 between two markers of ``docs/results.md`` and writes the README's short block (each of
-study A's claims with its verdict, the sanity gate, the machine and the wall time) from
+study A's claims with its verdict, the baselines, the machine and the wall time) from
 the same run's files. Each begin marker records where its block came from and the sha256
 of what it pasted, so a hand edit is caught (``tests/test_layout.py``).
 """
@@ -149,7 +149,7 @@ def findings_block(run_dir: str | os.PathLike) -> str:
     """The README's short block from a finished run's folder: what the run found, in a few lines.
 
     Each of study A's claims with its verdict (the published-figure references left to the
-    full block), the sanity gate, the training machines and the wall time from the data
+    full block), the baselines' figures, the training machines and the wall time from the data
     stage to the tables, read from the same files the landing page reads.
 
     Raises:
@@ -166,12 +166,23 @@ def findings_block(run_dir: str | os.PathLike) -> str:
     machines = machines_of(json.loads(path.read_text()) for path in sorted(run.glob("runs/*/provenance.json")))
     study_a = claims[(claims["study"] == "A") & (claims["verdict"] != "reference only")]
     lines = [line.split(". Paper: ")[0] + "." for line in claim_lines(study_a).splitlines()]
-    lines.append(f"- Sanity gate: **{'passed' if gate['passed'] else 'failed'}**.")
+    lines.append(baselines_line(gate))
     lines.append(
         f"- Trained on {'; '.join(machines) or 'a machine not recorded'}, "
         f"in {wall_time(started, finished)} from the data stage to the last table."
     )
     return "\n".join(lines) + "\n"
+
+
+def baselines_line(gate: dict) -> str:
+    """The cheap references beside the best trained network, in figures, not as a pass or fail."""
+    if gate.get("run") is None:
+        return "- Baselines: no VGG-16 run finished, so nothing was compared with them."
+    probe = "" if gate.get("probe_accuracy") is None else f" and the linear probe's {gate['probe_accuracy']:.3f}"
+    return (
+        f"- Baselines: the best VGG-16 run by validation ({gate['run']}) scores test accuracy "
+        f"{gate['accuracy']:.3f}, against the majority class's {gate['baseline_accuracy']:.3f}{probe}."
+    )
 
 
 def _read(path: Path, reader):
