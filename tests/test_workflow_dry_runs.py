@@ -25,7 +25,7 @@ def smoke_with(tmp_path: Path, change) -> Path:
 
 def test_plain_snakemake_uses_the_default_profile(tmp_path):
     """No flag but a config: Snakemake finds workflow/Snakefile and, beside it, the default profile."""
-    run = dry_run(tmp_path, "config/smoke.yaml")
+    run = run_snakemake(tmp_path, "-n", "--configfile", "config/smoke.yaml")  # two cores: threads are not capped
     assert run.returncode == 0, run.stderr[-2000:]
     output = run.stdout + run.stderr
     assert "Using workflow specific profile workflow/profiles/default" in output
