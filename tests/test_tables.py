@@ -470,7 +470,7 @@ def test_the_readmes_short_block_is_read_from_the_finished_runs_files(tmp_path):
             "claim": ["Transfer beats LeNet-5", "Block 3 maps are sharpest", "Onset order", "vs Deitsch"],
             "paper": ["0.778 vs 0.625", "block 3", "20/100/200", "0.8842"],
             "ours": ["+0.120", "block 2", "0/63/94", "0.825"],
-            "p_value": [0.0021, float("nan"), 0.5, float("nan")],
+            "p_value": [0.0021, "missing", 0.5, "missing"],  # as write_table writes NaN
             "verdict": ["holds", "not shown (same direction)", "holds", "reference only"],
             "study": ["A", "A", "B", "A"],
         }

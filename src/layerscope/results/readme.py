@@ -24,7 +24,7 @@ import pandas as pd
 from layerscope.core.atomic import write_text
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.machine import machines_of
-from layerscope.core.render import to_markdown
+from layerscope.core.render import read_table, to_markdown
 from layerscope.results.comparisons import short_verdict
 from layerscope.results.gate import gate_line
 from layerscope.results.landing import wall_time
@@ -157,7 +157,7 @@ def findings_block(run_dir: str | os.PathLike) -> str:
     """
     run = Path(run_dir)
     tables = run / "tables"
-    claims = _read(tables / "comparison_paper.csv", lambda path: pd.read_csv(path, index_col=0))
+    claims = _read(tables / "comparison_paper.csv", lambda path: read_table(path, index_col=0))
     gate = _read(tables / "sanity_gate.json", lambda path: json.loads(path.read_text()))
     started, finished = (
         _read(path, lambda p: json.loads(p.read_text())["created"])
