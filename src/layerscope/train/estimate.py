@@ -31,10 +31,11 @@ from pathlib import Path
 
 T0 = time.perf_counter()
 LIKELY_STOP = 2
-JOB_STARTUPS = {"train": 4, "other": 2}
+JOB_STARTUPS = {"train": 2, "other": 1}
 """Seconds outside a job's epochs, in TensorFlow imports: imports, model build, tracing,
-evaluation, writing. Set between three tiny runs of 4 jobs on a busy 2-core CPU (43, 60 and
-92 s of jobs, nearly all outside epochs; the import 4-8 s), so the estimate falls within 2x of each."""
+evaluation, writing. Set between tiny runs of 4 jobs on a busy 2-core CPU (43, 60 and 92 s
+of jobs) and on an idle one from a fresh clone (35 s, where the estimate's own first import
+is the slowest), so the estimate falls within 2x of each."""
 """Early-stopped runs of the default config ended after 1.25-3.75 x (patience + 1) epochs, about 2x at the median."""
 
 
