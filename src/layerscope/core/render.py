@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from layerscope.core.atomic import write_text
+from layerscope.core.errors import LayerscopeError
 
 MISSING = "missing"
 
@@ -183,6 +184,25 @@ def to_html(df: pd.DataFrame, mask: pd.DataFrame | None = None, caption: str | N
 def read_table(path: str | os.PathLike, **read_csv_args) -> pd.DataFrame:
     """A CSV :func:`write_table` wrote, its "missing" cells read back as NaN."""
     return pd.read_csv(path, na_values=MISSING, **read_csv_args)
+
+
+def read_checked_csv(path: Path, columns: Sequence[str], what: str, hint: str = "") -> pd.DataFrame:
+    """A CSV a stage wrote, holding the ``columns`` its reader needs, or one line naming the file.
+
+    Args:
+        path: the CSV.
+        columns: the columns the reader needs.
+        what: what the file is, for the unreadable case ("the training history").
+        hint: what to do when columns are missing, appended to that line ("; rerun ...").
+    """
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as error:
+        raise LayerscopeError(f"{path}: cannot read {what} ({error})") from error
+    absent = [column for column in columns if column not in table]
+    if absent:
+        raise LayerscopeError(f"{path}: lacks column(s) {', '.join(absent)}{hint}")
+    return table
 
 
 def write_table(

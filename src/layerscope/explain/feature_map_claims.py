@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from layerscope.core.errors import LayerscopeError
+from layerscope.core.render import read_checked_csv
 
 DISTINCT = 0.5
 """Channels whose changes correlate below this on average (a quarter of the variance shared) show their own feature."""
@@ -176,14 +176,7 @@ def _claim(claim: str, paper: str, ours: str, outcomes: list[str], test: str) ->
 
 def _tables(paths: Sequence[str | os.PathLike], columns: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
     """(run, table) per file, the run being the file's folder name; each checked for ``columns``."""
-    tables = []
-    for path in map(Path, paths):
-        try:
-            table = pd.read_csv(path)
-        except (OSError, ValueError) as error:
-            raise LayerscopeError(f"{path}: cannot read the table ({error})") from error
-        absent = [column for column in columns if column not in table]
-        if absent:
-            raise LayerscopeError(f"{path}: lacks column(s) {', '.join(absent)}; rerun its explain rule")
-        tables.append((path.parent.name, table))
-    return tables
+    return [
+        (Path(path).parent.name, read_checked_csv(Path(path), columns, "the table", "; rerun its explain rule"))
+        for path in paths
+    ]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from layerscope.core.bootstrap import bootstrap_intervals
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.render import read_checked_csv
 from layerscope.data.splits import SPLITS
 from layerscope.train.health import best_epoch
 from layerscope.train.runs import parse_name
@@ -25,14 +26,7 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 
 
 def _read_history(path: Path) -> pd.DataFrame:
-    try:
-        history = pd.read_csv(path)
-    except (OSError, ValueError) as error:
-        raise LayerscopeError(f"{path}: cannot read the training history ({error})") from error
-    absent = [column for column in HISTORY_COLUMNS if column not in history]
-    if absent:
-        raise LayerscopeError(f"{path}: history lacks column(s) {', '.join(absent)}")
-    return history
+    return read_checked_csv(path, HISTORY_COLUMNS, "the training history", "; not a training history")
 
 
 def _best_epoch(history: pd.DataFrame) -> dict | None:
