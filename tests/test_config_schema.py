@@ -38,6 +38,8 @@ def test_defaults_fill_a_minimal_config():
         (lambda c: c["data"].update(source="s3"), "source"),
         (lambda c: c["data"].update(test_fraction=1.5), "test_fraction"),
         (lambda c: c.update(experiment="../escape"), "experiment"),
+        (lambda c: c["training"].update(early_stopping_patience={"scratch": 8}), "early_stopping_patience"),
+        (lambda c: c["training"].update(early_stopping_patience=0), "early_stopping_patience"),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(change, culprit):

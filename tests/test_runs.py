@@ -5,7 +5,7 @@ import pytest
 from layerscope.core.errors import LayerscopeError
 from layerscope.train.evaluation import classification_metrics, majority_baseline, predictions_table
 from layerscope.train.optimizers import make_optimizer
-from layerscope.train.runs import finetune_source, parse_run_id, run_epochs, run_grid, run_settings
+from layerscope.train.runs import finetune_source, parse_run_id, run_epochs, run_grid, run_patience, run_settings
 
 TRAINING = {"optimizer": "nag", "finetune": {"optimizer": "momentum"}}
 RUNS = {
@@ -182,3 +182,17 @@ def test_per_depth_epochs_follow_the_depth_and_refuse_depth_zero():
     assert run_epochs(parse_run_id("vgg16-gap-freeze0", training), epochs) == 3
     with pytest.raises(LayerscopeError, match="freezes 0 blocks.*depths 1-5 only"):
         run_epochs(parse_run_id("vgg16-freeze0-sgd", training), epochs)
+
+
+def test_patience_is_one_for_all_or_per_family():
+    training = {"optimizer": "momentum", "finetune": {"optimizer": "momentum"}}
+    per_family = {"lenet5": 8, "scratch": 10, "freeze": 3, "finetune": 3, "gap": None}
+    scratch, gap = parse_run_id("vgg16-scratch-momentum-seed43", training), parse_run_id("vgg16-gap-freeze4", training)
+    assert (run_patience(scratch, 3), run_patience(scratch, None)) == (3, None)
+    assert (run_patience(scratch, per_family), run_patience(gap, per_family)) == (10, None)
+    # A training job's params keep only its family's patience: another family's change reruns nothing
+    config = _config()
+    config["training"]["early_stopping_patience"] = per_family
+    settings = run_settings("vgg16-scratch-momentum", config)
+    assert settings["early_stopping_patience"] == {"scratch": 10}
+    assert run_patience(scratch, settings["early_stopping_patience"]) == 10

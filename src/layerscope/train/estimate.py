@@ -177,7 +177,7 @@ def training_job_cost(run_id: str, config: dict, images: Images, classes: int, t
             LeNet-5 is counted like the others).
     """
     from layerscope.train.macs import forward_macs, training_macs
-    from layerscope.train.runs import parse_run_id, run_epochs
+    from layerscope.train.runs import parse_run_id, run_epochs, run_patience
 
     training = config["training"]
     spec = parse_run_id(run_id, training)
@@ -193,7 +193,7 @@ def training_job_cost(run_id: str, config: dict, images: Images, classes: int, t
         per_epoch=training_macs(part) * images.train + forward * images.val,
         steps=-(-images.train // batch) + -(-images.val // batch),
         parameters=part.count_params(),
-        epochs=epoch_counts(cap, training["early_stopping_patience"]),
+        epochs=epoch_counts(cap, run_patience(spec, training["early_stopping_patience"])),
         epoch_seconds=epoch_seconds,
     )
 

@@ -22,6 +22,7 @@ from layerscope.train.runs import (
     parse_run_id,
     replicate_grid,
     run_epochs,
+    run_patience,
     run_grid,
     split_replicate,
     training_seeds,
@@ -57,7 +58,7 @@ def resolved_runs(config: dict) -> pd.DataFrame:
                 "run": run_id,
                 "seeds": ", ".join(str(s) for s in (seeds if run_id in replicated else seeds[:1])),
                 "epoch cap": cap,
-                "patience": training["early_stopping_patience"] or "off",
+                "patience": run_patience(spec, training["early_stopping_patience"]) or "off",
             }
         )
     return pd.DataFrame(rows).set_index("run")

@@ -49,7 +49,7 @@ from layerscope.train.models import lenet5, load_model, set_frozen_blocks, split
 from layerscope.train.optimizers import make_optimizer
 from layerscope.train.plots import plot_history
 from layerscope.train.precision import policy_name, use_policy
-from layerscope.train.runs import RunSpec, cached_blocks, run_epochs
+from layerscope.train.runs import RunSpec, cached_blocks, run_epochs, run_patience
 from layerscope.train.tensorboard import tensorboard_callbacks
 from layerscope.weights.recorder import WeightChangeRecorder, recorded_layer_names
 from layerscope.weights.store import resume_path
@@ -165,7 +165,7 @@ def fit_settings(spec: RunSpec, training: dict, seed: int) -> tuple[FitSettings,
         epochs=epochs,
         batch_size=training["batch_size"],
         seed=seed,
-        patience=training["early_stopping_patience"],
+        patience=run_patience(spec, training["early_stopping_patience"]),
         class_weight=training["class_weight"],
         checkpoint_ratio=training["checkpoint_ratio"],
     )

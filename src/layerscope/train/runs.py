@@ -224,6 +224,11 @@ def run_epochs(spec: RunSpec, epochs: dict) -> int:
     return count
 
 
+def run_patience(spec: RunSpec, patience: int | dict | None) -> int | None:
+    """A run's early-stopping patience from ``training.early_stopping_patience``: one for all, or per family."""
+    return patience[spec.family] if isinstance(patience, dict) else patience
+
+
 _REPLICATE = re.compile(r"(?P<base>.+)-seed(?P<seed>\d+)")
 
 
