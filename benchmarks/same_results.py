@@ -4,7 +4,8 @@ Compares two results folders of one experiment (a local and a SLURM run of the s
 config, say): every run's predictions, metrics (less the timing keys,
 :func:`layerscope.core.timings.without_timings`, the rule training writes them by),
 histories (less their ``seconds`` column), the data stage's class counts and manifest, and
-the tables' CSVs that hold no timing. Given two ``metrics.json`` files, compares those.
+the tables' CSVs less the cost tables (:func:`layerscope.core.timings.is_cost_table`).
+Given two ``metrics.json`` files, compares those.
 Prints what it compared; exits 1 naming the first file that differs.
 
 Usage: python benchmarks/same_results.py results/smoke elsewhere/results/smoke
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from layerscope.core.timings import history_without_timings, without_timings
+from layerscope.core.timings import history_without_timings, is_cost_table, without_timings
 
 COMPARED_CSVS = ("predictions.csv", "history.csv", "class_counts.csv", "manifest.csv")
 
@@ -35,11 +36,8 @@ def comparable(path: Path) -> bytes | dict | None:
         return without_timings(json.loads(path.read_text()))
     if path.name == "history.csv":
         return history_without_timings(pd.read_csv(path)).to_csv(index=False).encode()
-    tables = "tables" in path.parts and path.suffix == ".csv"
-    if path.name in COMPARED_CSVS or tables:
-        content = path.read_bytes()
-        return None if tables and b"seconds" in content else content  # the cost tables are timings
-    return None
+    table = "tables" in path.parts and path.suffix == ".csv" and not is_cost_table(path)
+    return path.read_bytes() if path.name in COMPARED_CSVS or table else None
 
 
 def compare_files(a: Path, b: Path, name: str) -> None:

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.timings import is_cost_table
 from layerscope.results import costs
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -62,4 +63,5 @@ def test_cost_tables_are_written_with_the_machine_in_the_caption(tmp_path):
     finished_run(tmp_path, "lenet5-tanh-sgd", 12.0, [4.0, 4.0], 1.0)
     written = costs.write_cost_tables(tmp_path, tmp_path / "tables", ["AMD EPYC (avx2), 2 cores"])
     assert {p.name for p in written} >= {"cost_rules.md", "cost_runs.csv"}
+    assert all(is_cost_table(p) for p in written)  # so comparing two runs' results leaves them out
     assert "on AMD EPYC (avx2), 2 cores" in (tmp_path / "tables" / "cost_runs.md").read_text()

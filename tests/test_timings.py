@@ -7,7 +7,7 @@ import pytest
 from same_results import Differs, compare_files, compare_folders, main
 
 from layerscope.core.errors import LayerscopeError
-from layerscope.core.timings import history_without_timings, timings, without_timings
+from layerscope.core.timings import cost_table, history_without_timings, is_cost_table, timings, without_timings
 
 
 def test_timings_round_to_a_hundredth_and_refuse_a_name_the_comparison_would_keep():
@@ -26,6 +26,13 @@ def test_without_timings_drops_exactly_the_seconds_keys():
     assert history_without_timings(history).columns.tolist() == ["epoch", "loss"]
 
 
+def test_cost_tables_are_named_by_the_rule(tmp_path):
+    assert cost_table("cost_rules") == "cost_rules"
+    with pytest.raises(LayerscopeError, match=r"cost_<what>, got 'rule_seconds'"):
+        cost_table("rule_seconds")
+    assert is_cost_table(tmp_path / "cost_runs.md") and not is_cost_table(tmp_path / "table8_summary.csv")
+
+
 def write_run(root, accuracy: float, seconds: float) -> None:
     """A results folder with one run (metrics, history, predictions) and a cost table, timed ``seconds``."""
     run = root / "runs" / "lenet5-tanh-sgd"
@@ -35,7 +42,8 @@ def write_run(root, accuracy: float, seconds: float) -> None:
     pd.DataFrame({"epoch": [1], "loss": [0.5], "seconds": [seconds]}).to_csv(run / "history.csv", index=False)
     (run / "predictions.csv").write_text("path,true,predicted\na.png,a,b\n")
     (root / "tables").mkdir()
-    (root / "tables" / "costs.csv").write_text(f"rule,seconds\ntrain,{seconds}\n")
+    # A cost table as results.costs writes it: its columns never say "seconds", its name says "cost_"
+    (root / "tables" / "cost_rules.csv").write_text(f"rule,jobs,total_s,max_rss_mb\ntrain,1,{seconds},{seconds * 40}\n")
     (root / "tables" / "table8_summary.csv").write_text(f"run,test_accuracy\nlenet5-tanh-sgd,{accuracy}\n")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from layerscope.core.errors import LayerscopeError
+from layerscope.core.timings import cost_table
 from layerscope.train.runs import split_replicate
 
 
@@ -119,12 +120,12 @@ def write_cost_tables(results: Path, out_dir: Path, machines: list[str]) -> list
     return [
         *write_table(
             rules,
-            Path(out_dir) / "cost_rules",
+            Path(out_dir) / cost_table("cost_rules"),
             caption=f"Job seconds per rule ({jobs['s'].sum() / 60:.1f} job minutes in all), on {where}.",
         ),
         *write_table(
             runs,
-            Path(out_dir) / "cost_runs",
+            Path(out_dir) / cost_table("cost_runs"),
             caption=f"Training seconds per run: one seed, and all its seeds together, on {where}.",
         ),
     ]

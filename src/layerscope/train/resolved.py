@@ -22,8 +22,8 @@ from layerscope.train.runs import (
     parse_run_id,
     replicate_grid,
     run_epochs,
-    run_patience,
     run_grid,
+    run_patience,
     split_replicate,
     training_seeds,
 )
