@@ -76,7 +76,7 @@ readme-results: $(STAMP) ## paste results/default's generated results into docs/
 	$(BIN)/python -m layerscope.results.readme README.md docs/results.md results/default
 
 # A real SLURM run on a one-node cluster on localhost (installs slurm-wlm and munge; root).
-test-slurm: $(STAMP) ## a real SLURM run of the smoke config on a one-node cluster here (root; installs slurm-wlm, munge)
+test-slurm: $(STAMP) ## a real SLURM run of the smoke config on a one-node cluster here (root; installs slurm-wlm, munge; IF_POSSIBLE=1 skips where it cannot)
 	benchmarks/slurm_cluster.sh
 
 clean-results: ## delete results/ and .snakemake/

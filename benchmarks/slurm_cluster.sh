@@ -14,8 +14,9 @@
 #      reruns, and checks that the rerun resumed from the last finished epoch and ends
 #      with the metrics of an uninterrupted local run.
 # Every daemon it started is stopped on exit (trap), and the /etc/slurm/slurm.conf and gres.conf
-# it wrote are removed (it refuses to run where a slurm.conf exists). .ci/run runs it where
-# the scheduler can be installed (root and apt); it took about 8 minutes.
+# it wrote are removed (it refuses to run where a slurm.conf exists). .ci/run runs it with
+# IF_POSSIBLE=1: where the scheduler cannot be installed it prints why and passes. It takes
+# about 8 minutes on two idle cores.
 #
 # One-node overrides of workflow/profiles/slurm (a site's profile asks for more than one
 # small machine has): --slurm-no-account (no accounting database to take an account
@@ -58,10 +59,21 @@ trap stop_daemons EXIT
 trap 'exit 130' INT TERM  # so that EXIT runs on Ctrl-C or kill too
 
 # --- install -----------------------------------------------------------------------------
-[ "$(id -u)" = 0 ] || fail "run it as root: it installs slurm-wlm and munge and writes $CONF_DIR/slurm.conf"
+# Where the scheduler cannot be had (not root, no apt, no package source), IF_POSSIBLE=1 (what
+# .ci/run sets) says why and passes; a cluster that comes up and then fails a check fails.
+cannot() {
+    [ "${IF_POSSIBLE:-0}" = 1 ] || fail "$*"
+    say "SKIPPED: $* (the SLURM check needs it; run make test-slurm where it can)"
+    exit 0
+}
+[ "$(id -u)" = 0 ] || cannot "not root: it installs slurm-wlm and munge and writes $CONF_DIR/slurm.conf"
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
+    command -v apt-get >/dev/null || cannot "slurm-wlm and munge are not installed and there is no apt-get"
     say "installing slurm-wlm and munge (apt)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slurm-wlm munge >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slurm-wlm munge >"$WORK/apt.log" 2>&1 ||
+        { apt-get update >>"$WORK/apt.log" 2>&1 &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends slurm-wlm munge >>"$WORK/apt.log" 2>&1; } ||
+        cannot "apt-get could not install slurm-wlm and munge: $(tail -1 "$WORK/apt.log")"
 fi
 say "$(slurmctld -V), $(munged -V 2>&1 | head -1)"
 
