@@ -8,9 +8,12 @@ prices every patience at once. Per family and patience, the table gives each see
 stopping epoch, the epoch whose weights it keeps, and that epoch's validation loss and
 accuracy against the lowest validation loss within the cap.
 
-The pick: the smallest patience that, on every seed, stops before the cap and keeps an
-epoch whose validation loss is within ``--tolerance`` of the lowest within the cap. The
-test split is never read.
+The pick: the smallest patience that, on every seed of the family, keeps an epoch whose
+validation loss is within ``--tolerance`` (0.01) of the lowest the run reached within the
+cap: a later improvement smaller than that is not worth the wait. Where a patience would
+not have stopped a run before the cap, it keeps the cap's best, so the cap must be long
+enough to see the improvements that matter.
+The test split is never read.
 
 Usage (after the study's runs):
     python benchmarks/select_patience.py results/patience-study --check results/default
@@ -73,12 +76,12 @@ def patience_table(histories: dict[str, pd.DataFrame], patiences=PATIENCES) -> p
 
 
 def pick(table: pd.DataFrame, tolerance: float) -> dict[str, int | None]:
-    """Per family: the smallest patience that stops every seed before the cap within ``tolerance`` of its best."""
+    """Per family: the smallest patience that keeps every seed within ``tolerance`` of its lowest loss."""
     picks = {}
     for family, rows in table.groupby("family"):
-        ok = rows.assign(ok=rows["stops_before_cap"] & (rows["excess_loss"] <= tolerance)).groupby("patience")["ok"]
-        passing = [patience for patience, all_ok in ok.all().items() if all_ok]
-        picks[family] = min(passing) if passing else None
+        worst = rows.groupby("patience")["excess_loss"].max()
+        passing = worst.index[worst <= tolerance]
+        picks[family] = int(passing.min()) if len(passing) else None
     return picks
 
 
@@ -102,7 +105,7 @@ def check_against(results: Path, patience: int) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", type=Path, help="results/<experiment> of the no-stopping runs")
-    parser.add_argument("--tolerance", type=float, default=0.01, help="validation loss above the cap's lowest")
+    parser.add_argument("--tolerance", type=float, default=0.01, help="validation loss above the lowest")
     parser.add_argument("--check", type=Path, help="a run's results trained with --check-patience, to check the rule")
     parser.add_argument("--check-patience", type=int, default=3)
     args = parser.parse_args()
@@ -125,8 +128,8 @@ def main() -> None:
     print()
     for family, patience in pick(table, args.tolerance).items():
         print(
-            f"{family}: patience {patience if patience else 'none of ' + str(list(PATIENCES))} "
-            f"(smallest that keeps every seed within {args.tolerance} of its lowest validation loss)"
+            f"{family}: patience {patience or 'none of ' + str(list(PATIENCES))} (the smallest that keeps every"
+            f" seed within {args.tolerance} of its lowest validation loss)"
         )
 
 

@@ -20,7 +20,7 @@ def test_paper_config_trains_three_seeds_of_every_cell_with_room_to_stop():
     table = resolved_runs(load_config(REPO / "config/paper.yaml"))
     assert len(table) == 22  # 2 LeNet-5, 3 scratch, 5 depths x 3 optimizers, fine-tuning, 1 GAP
     assert set(table["seeds"]) == {"42, 43, 44"}
-    assert (table["epoch cap"] >= 20 * table["patience"]).all()
+    assert (table["epoch cap"] >= 10 * table["patience"]).all()  # at least ten waits of room
 
 
 def test_default_config_seeds_every_table8_row_and_compared_cell():
