@@ -462,8 +462,8 @@ def test_the_results_block_is_spliced_between_its_markers_and_an_edit_is_seen():
 
 def test_the_readmes_short_block_is_read_from_the_finished_runs_files(tmp_path):
     """Study A's claims with their verdicts (no references, no study B), the baselines, the machine, the wall time."""
-    tables, data = tmp_path / "tables", tmp_path / "data"
-    for folder in (tables, data, tmp_path / "runs" / "a", tmp_path / "runs" / "b"):
+    tables = tmp_path / "tables"
+    for folder in (tables, tmp_path / "runs" / "a", tmp_path / "runs" / "b"):
         folder.mkdir(parents=True)
     pd.DataFrame(
         {
@@ -477,8 +477,10 @@ def test_the_readmes_short_block_is_read_from_the_finished_runs_files(tmp_path):
     ).to_csv(tables / "comparison_paper.csv", index=False)
     gate = {"passed": False, "run": "vgg16-freeze5-momentum", "accuracy": 0.7123, "baseline_accuracy": 0.5755}
     (tables / "sanity_gate.json").write_text(json.dumps({**gate, "probe_accuracy": 0.7341}))
-    (data / "provenance.json").write_text(json.dumps({"created": "2026-12-07T10:00:00+00:00"}))
-    (tables / "provenance.json").write_text(json.dumps({"created": "2026-12-07T11:18:37+00:00"}))
+    # Job seconds per rule, as the cost tables write them: 4,000 + 717 s = 78.6 min
+    pd.DataFrame({"rule": ["train", "tables"], "jobs": [3, 1], "total_s": [4000.0, 717.0]}).to_csv(
+        tables / "cost_rules.csv", index=False
+    )
     machine = {"cpu_model": "AMD EPYC (family 25, model 1)", "cpu_count": 2, "cpu_isa": ["avx2"], "onednn": True}
     for run in ("a", "b"):  # one machine, named once
         (tmp_path / "runs" / run / "provenance.json").write_text(json.dumps({"machine": machine}))
@@ -492,7 +494,9 @@ def test_the_readmes_short_block_is_read_from_the_finished_runs_files(tmp_path):
         "against the majority class's 0.576 and the linear probe's 0.734."
     )
     assert lines[3].startswith("- Trained on AMD EPYC (family 25, model 1)") and lines[3].count("AMD EPYC") == 1
-    assert lines[3].endswith(", in 1 h 18 min 37 s from the data stage to the last table.")
+    assert lines[3].endswith(
+        ": 1 h 19 min of jobs (each job's last run, summed; a rerun of one stage counts only that stage anew)."
+    )
     assert len(lines) == 4
     (tables / "sanity_gate.json").unlink()
     with pytest.raises(LayerscopeError, match=r"sanity_gate\.json: .*is the run finished"):

@@ -139,8 +139,6 @@ rule landing_page:
     input:
         tables=f"{RESULTS}/tables/summary.md",
         gate=f"{RESULTS}/tables/sanity_gate.json",
-        provenance=f"{RESULTS}/tables/provenance.json",
-        data_provenance=f"{RESULTS}/data/provenance.json",
         recommendation=landing_recommendation(),
         metrics=expand(f"{RESULTS}/runs/{{run}}/metrics.json", run=RUNS + REPLICATES),
         train_provenance=expand(

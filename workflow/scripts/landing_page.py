@@ -10,7 +10,6 @@ def main(smk):
     from layerscope.core.machine import machines_of
     from layerscope.results.landing import host_line, write_landing
 
-    created = [json.loads(Path(p).read_text())["created"] for p in (smk.input.data_provenance, smk.input.provenance)]
     recommendation = json.loads(Path(smk.input.recommendation[0]).read_text()) if smk.input.recommendation else None
     train_seconds = {Path(p).parent.name: json.loads(Path(p).read_text())["train_seconds"] for p in smk.input.metrics}
     write_landing(
@@ -19,8 +18,6 @@ def main(smk):
         figures=list(smk.input.figures),
         recommendation=recommendation,
         train_seconds=train_seconds,
-        started=created[0],
-        finished=created[1],
         experiment=smk.config["experiment"],
         host=host_line(machines_of(json.loads(Path(p).read_text()) for p in smk.input.train_provenance)),
     )

@@ -11,7 +11,6 @@ on it is typed by hand: every figure comes from the tables the ``tables`` and
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import html
 import json
 import os
@@ -100,13 +99,6 @@ def host_line(training_machines: Sequence[str]) -> str:
     return f"{machines} ({platform.system()} {platform.release()}, {gpu_count()} NVIDIA GPU(s))"
 
 
-def wall_time(started: str, finished: str) -> str:
-    """``finished - started`` (ISO times) as hours, minutes and seconds."""
-    seconds = int((_dt.datetime.fromisoformat(finished) - _dt.datetime.fromisoformat(started)).total_seconds())
-    hours, rest = divmod(max(seconds, 0), 3600)
-    return f"{hours} h {rest // 60} min {rest % 60} s" if hours else f"{rest // 60} min {rest % 60} s"
-
-
 def _image(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
@@ -117,8 +109,6 @@ def landing_html(
     figures: Sequence[str | os.PathLike],
     recommendation: Mapping | None,
     train_seconds: Mapping[str, float],
-    started: str,
-    finished: str,
     experiment: str,
     host: str,
 ) -> str:
@@ -130,8 +120,6 @@ def landing_html(
         figures: key figures shown inline and linked into the report (PNG).
         recommendation: the ``freeze_recommendation`` verdict, or None when not run.
         train_seconds: each run's training time (``metrics.json``).
-        started: ISO time of the data stage's provenance (start of the wall time).
-        finished: ISO time of the last results job's provenance.
         experiment: the experiment's name.
         host: the machine, as :func:`host_line` describes it.
 
@@ -176,8 +164,8 @@ def landing_html(
     hours = sum(train_seconds.values()) / 3600
     parts += [
         "<h3>Where and how long</h3>",
-        f"<p>Machine: {html.escape(host)}. Wall time from the data stage to the last table: "
-        f"{wall_time(started, finished)}; training time summed over {len(train_seconds)} runs: {hours:.2f} h.</p>",
+        f"<p>Machine: {html.escape(host)}. Training time summed over {len(train_seconds)} runs: {hours:.2f} h "
+        "(every job's seconds: the cost tables).</p>",
         "<p>More in the report: " + " &middot; ".join(category_link(c) for c in CATEGORIES) + ".</p>",
         "</div>",
     ]

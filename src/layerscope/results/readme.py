@@ -27,7 +27,6 @@ from layerscope.core.machine import machines_of
 from layerscope.core.render import read_table, to_markdown
 from layerscope.results.comparisons import short_verdict
 from layerscope.results.gate import gate_line
-from layerscope.results.landing import wall_time
 
 RESULTS = "results"
 """The full block's marker name (``docs/results.md``)."""
@@ -149,8 +148,8 @@ def findings_block(run_dir: str | os.PathLike) -> str:
     """The README's short block from a finished run's folder: what the run found, in a few lines.
 
     Each of study A's claims with its verdict (the published-figure references left to the
-    full block), the baselines' figures, the training machines and the wall time from the data
-    stage to the tables, read from the same files the landing page reads.
+    full block), the baselines' figures, the training machines and the jobs' summed time (the
+    cost tables'), read from the same files the landing page reads.
 
     Raises:
         LayerscopeError: a file of the run that is missing or unreadable.
@@ -159,19 +158,22 @@ def findings_block(run_dir: str | os.PathLike) -> str:
     tables = run / "tables"
     claims = _read(tables / "comparison_paper.csv", lambda path: read_table(path, index_col=0))
     gate = _read(tables / "sanity_gate.json", lambda path: json.loads(path.read_text()))
-    started, finished = (
-        _read(path, lambda p: json.loads(p.read_text())["created"])
-        for path in (run / "data" / "provenance.json", tables / "provenance.json")
-    )
+    job_seconds = _read(tables / "cost_rules.csv", lambda path: pd.read_csv(path)["total_s"].sum())
     machines = machines_of(json.loads(path.read_text()) for path in sorted(run.glob("runs/*/provenance.json")))
     study_a = claims[(claims["study"] == "A") & (claims["verdict"] != "reference only")]
     lines = [line.split(". Paper: ")[0] + "." for line in claim_lines(study_a).splitlines()]
     lines.append(baselines_line(gate))
     lines.append(
-        f"- Trained on {'; '.join(machines) or 'a machine not recorded'}, "
-        f"in {wall_time(started, finished)} from the data stage to the last table."
+        f"- Trained on {'; '.join(machines) or 'a machine not recorded'}: {job_time(job_seconds)} of jobs "
+        "(each job's last run, summed; a rerun of one stage counts only that stage anew)."
     )
     return "\n".join(lines) + "\n"
+
+
+def job_time(seconds: float) -> str:
+    """Seconds as hours and minutes, as a reader reads a run's length."""
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 def baselines_line(gate: dict) -> str:
