@@ -481,6 +481,15 @@ def integer_places(node: dict, root: dict, path: tuple = (), items: int = 0):
         yield from integer_places(alternative, root, path)
 
 
+def required_keys(schema: dict, path: tuple) -> set:
+    """The keys an object at ``path`` must hold, through ``properties`` and ``oneOf`` alternatives."""
+    nodes = [schema]
+    for key in path:
+        nodes = [alt for node in nodes for alt in (node, *node.get("oneOf", []))]
+        nodes = [node["properties"][key] for node in nodes if key in node.get("properties", {})]
+    return {key for node in nodes for alt in (node, *node.get("oneOf", [])) for key in alt.get("required", [])}
+
+
 def test_every_integer_key_written_as_a_float_is_read_as_an_int():
     schema = yaml.safe_load(SCHEMA.read_text())
     places = list(integer_places(schema, schema))
@@ -491,8 +500,10 @@ def test_every_integer_key_written_as_a_float_is_read_as_an_int():
     for path, sample, items in places:
         config = copy.deepcopy(defaults)
         parent = config
-        for key in path[:-1]:
-            parent = parent.setdefault(key, {})
+        for depth, key in enumerate(path[:-1], start=1):
+            if not isinstance(parent.get(key), dict):  # a number's alternative: one per family, say
+                parent[key] = dict.fromkeys(required_keys(schema, path[:depth]), float(sample))
+            parent = parent[key]
         parent[path[-1]] = [float(sample)] * items if items else float(sample)
         validator.validate(config)  # the schema lets 40.0 through ...
         integers_as_int(config, schema)
