@@ -16,7 +16,7 @@ enough to see the improvements that matter.
 The test split is never read.
 
 Usage (after the study's runs):
-    python benchmarks/select_patience.py results/patience-study --check results/default
+    python benchmarks/select_patience.py results/patience-study --check results/default --config config/config.yaml
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from layerscope.train.runs import parse_name, split_replicate
 
@@ -90,15 +91,22 @@ def read_histories(results: Path) -> dict[str, pd.DataFrame]:
     return {path.parent.name: pd.read_csv(path) for path in sorted((results / "runs").glob("*/history.csv"))}
 
 
-def check_against(results: Path, patience: int) -> tuple[int, int]:
-    """(agreeing, runs): recorded early-stopped runs whose epochs and best epoch the simulation reproduces."""
+def check_against(results: Path, patience: int | dict) -> tuple[int, int]:
+    """(agreeing, runs): recorded early-stopped runs whose epochs and best epoch the simulation reproduces.
+
+    ``patience`` is the config's ``training.early_stopping_patience``: one number, or one per family.
+    """
     agree = total = 0
     for run, history in read_histories(results).items():
         health = json.loads((results / "runs" / run / "metrics.json").read_text())["health"]
         if not health["stopped_early"]:
             continue
+        family = parse_name(split_replicate(run)[0])[0]
         total += 1
-        agree += early_stop(history["val_loss"].tolist(), patience) == (health["epochs_run"], health["best_epoch"])
+        simulated = early_stop(
+            history["val_loss"].tolist(), patience[family] if isinstance(patience, dict) else patience
+        )
+        agree += simulated == (health["epochs_run"], health["best_epoch"])
     return agree, total
 
 
@@ -106,12 +114,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", type=Path, help="results/<experiment> of the no-stopping runs")
     parser.add_argument("--tolerance", type=float, default=0.01, help="validation loss above the lowest")
-    parser.add_argument("--check", type=Path, help="a run's results trained with --check-patience, to check the rule")
-    parser.add_argument("--check-patience", type=int, default=3)
+    parser.add_argument("--check", type=Path, help="a finished run's results, to check the rule against its runs")
+    parser.add_argument("--config", type=Path, default=Path("config/config.yaml"), help="the config --check ran")
     args = parser.parse_args()
 
     if args.check:
-        agree, total = check_against(args.check, args.check_patience)
+        patience = yaml.safe_load(args.config.read_text())["training"]["early_stopping_patience"]
+        agree, total = check_against(args.check, patience)
         print(f"the rule reproduces {agree} of {total} early-stopped runs of {args.check}")
     table = patience_table(read_histories(args.study))
     summary = table.groupby(["family", "patience"]).agg(
