@@ -26,9 +26,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from layerscope.train.runs import parse_name, split_replicate
+from layerscope.train.resolved import load_config
+from layerscope.train.runs import parse_name, parse_run_id, run_patience
 
 PATIENCES = tuple(range(2, 11))
 
@@ -60,7 +60,7 @@ def patience_table(histories: dict[str, pd.DataFrame], patiences=PATIENCES) -> p
             stopped, kept = early_stop(losses, patience)
             rows.append(
                 {
-                    "family": parse_name(split_replicate(run)[0])[0],
+                    "family": parse_name(run)[0],
                     "run": run,
                     "patience": patience,
                     "epochs_run": stopped,
@@ -91,22 +91,19 @@ def read_histories(results: Path) -> dict[str, pd.DataFrame]:
     return {path.parent.name: pd.read_csv(path) for path in sorted((results / "runs").glob("*/history.csv"))}
 
 
-def check_against(results: Path, patience: int | dict) -> tuple[int, int]:
+def check_against(results: Path, training: dict) -> tuple[int, int]:
     """(agreeing, runs): recorded early-stopped runs whose epochs and best epoch the simulation reproduces.
 
-    ``patience`` is the config's ``training.early_stopping_patience``: one number, or one per family.
+    ``training`` is the ``training`` section of the config the run was trained with.
     """
     agree = total = 0
     for run, history in read_histories(results).items():
         health = json.loads((results / "runs" / run / "metrics.json").read_text())["health"]
         if not health["stopped_early"]:
             continue
-        family = parse_name(split_replicate(run)[0])[0]
         total += 1
-        simulated = early_stop(
-            history["val_loss"].tolist(), patience[family] if isinstance(patience, dict) else patience
-        )
-        agree += simulated == (health["epochs_run"], health["best_epoch"])
+        patience = run_patience(parse_run_id(run, training), training["early_stopping_patience"])
+        agree += early_stop(history["val_loss"].tolist(), patience) == (health["epochs_run"], health["best_epoch"])
     return agree, total
 
 
@@ -119,8 +116,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.check:
-        patience = yaml.safe_load(args.config.read_text())["training"]["early_stopping_patience"]
-        agree, total = check_against(args.check, patience)
+        agree, total = check_against(args.check, load_config(args.config)["training"])
         print(f"the rule reproduces {agree} of {total} early-stopped runs of {args.check}")
     table = patience_table(read_histories(args.study))
     summary = table.groupby(["family", "patience"]).agg(
