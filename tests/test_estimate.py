@@ -63,7 +63,7 @@ def test_seconds_are_work_over_the_device_plus_start_ups():
     assert (result.training_jobs, result.other_jobs) == (1, 4)
     assert result.line() == (
         "cost estimate: 1 training jobs and 4 others, likely 31 s on this machine (from 23 s if every run stops "
-        "at its earliest to 39 s at the epoch caps; 1 GFLOP/s measured)"
+        "at its earliest to 39 s at the epoch caps; 1 GFLOP/s measured in float32)"
     )
 
 

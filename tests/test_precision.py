@@ -1,5 +1,6 @@
 """The precision policy a job computes under: mixed_float16 is kept on a GPU and computed in
-float32 without one; the float16 training path itself still runs and learns."""
+float32 without one; auto is bfloat16 on a CPU with AMX-BF16 only; the float16 training path
+itself still runs and learns."""
 
 import functools
 import json
@@ -45,6 +46,34 @@ def restore_float32():
 )
 def test_effective_policy(requested, gpus, expected):
     assert effective_policy(requested, gpus) == expected
+
+
+SAPPHIRE_RAPIDS = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"]
+ZEN5 = ["avx2", "fma", "avx_vnni", "avx512f", "avx512_vnni", "avx512_bf16"]
+
+
+@pytest.mark.parametrize(
+    "isa, gpus, expected",
+    [
+        (SAPPHIRE_RAPIDS, 0, "mixed_bfloat16"),
+        (ZEN5, 0, "float32"),  # AVX512-BF16 without AMX: bfloat16 training gained nothing there
+        (["avx2", "fma"], 0, "float32"),
+        ([], 0, "float32"),
+        (SAPPHIRE_RAPIDS, 1, "float32"),  # a GPU computes: auto does not pick a GPU policy for it
+    ],
+)
+def test_auto_is_bfloat16_only_on_a_cpu_with_amx_bf16(isa, gpus, expected):
+    assert effective_policy("auto", gpus, isa) == expected
+
+
+def test_use_policy_auto_logs_what_it_chose_and_why(restore_float32, caplog):
+    with caplog.at_level(logging.INFO, logger="layerscope.train.precision"):
+        assert use_policy("auto", Devices(0), isa=SAPPHIRE_RAPIDS) == "mixed_bfloat16"
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        assert use_policy("auto", Devices(0), isa=ZEN5) == "float32"
+        assert keras.mixed_precision.global_policy().name == "float32"
+    assert "mixed_precision auto: computing in mixed_bfloat16 (a CPU with AMX-BF16)" in caplog.text
+    assert "mixed_precision auto: computing in float32 (no AMX-BF16 on this CPU)" in caplog.text
 
 
 def test_use_policy_sets_keras_policy_and_warns_only_when_it_falls_back(restore_float32, caplog):

@@ -1,18 +1,18 @@
 """What a run will cost on the machine at hand, said before its first job starts.
 
 Per training job: multiply-adds of one training step per image, counted from the built
-model (:mod:`layerscope.train.macs`; with the feature cache only the layers after the cut
-train), times the training images, plus one forward pass over the validation images, per
-epoch; times the epochs: from the earliest early stopping allows (patience + 1), through
-the likely count (:data:`LIKELY_STOP` x (patience + 1), as the default run's runs stopped),
-to the cap. Each frozen-feature cache costs one forward pass over every image, each job
-the predictions it ends with. Seconds follow from this device's rate, measured in a few
-seconds by timing training steps of VGG-16's blocks 4-5 and head at the config's image
-size, plus a fixed cost per step (timed on the fc head alone) and per epoch the resume
-state's save (timed on the same VGG-16 part, per parameter); LeNet-5's small
-convolutions run far below that rate, so its step is timed itself. Every job also pays
-start-ups: :data:`JOB_STARTUPS` times this process's own (importing TensorFlow).
-Explanation work beyond that is not counted.
+model (:mod:`layerscope.train.macs`; with the feature cache only the layers after the
+cut train), times the training images, plus one forward pass over the validation images,
+per epoch; times the epochs: from the earliest early stopping allows (patience + 1),
+through the likely count (:data:`LIKELY_STOP` x (patience + 1), as the default run's
+runs stopped), to the cap. Each frozen-feature cache costs one forward pass over every
+image, each job the predictions it ends with. Seconds follow from this device's rate,
+measured in a few seconds by timing training steps of VGG-16's blocks 4-5 and head at
+the config's image size in the precision the jobs will compute in, plus a fixed cost per
+step (timed on the fc head alone) and per epoch the resume state's save (timed on the
+same VGG-16 part, per parameter); LeNet-5's small convolutions run far below that rate,
+so its step is timed itself. Every job also pays start-ups: :data:`JOB_STARTUPS` times
+this process's own (importing TensorFlow). Explanation work beyond that is not counted.
 
 Usage: ``python -m layerscope.train.estimate config/paper.yaml`` (the whole grid of a
 config, as the workflow resolves it); the workflow runs ``--plan plan.json`` with the jobs
@@ -55,6 +55,7 @@ class Device:
     flops_per_second: float
     step_seconds: float
     save_seconds_per_parameter: float = 0.0
+    precision: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class Estimate:
     def line(self) -> str:
         """The estimate in one line."""
         jobs = f"cost estimate: {self.training_jobs} training jobs and {self.other_jobs} others"
-        rate = f"{self.device.flops_per_second / 1e9:.0f} GFLOP/s measured"
+        rate = f"{self.device.flops_per_second / 1e9:.0f} GFLOP/s measured in {self.device.precision}"
         if self.low == self.high:
             return f"{jobs}, {_duration(self.likely)} on this machine (no early stopping; {rate})"
         return (
@@ -247,10 +248,11 @@ def seconds_per_image(model, batch: int, steps: int = 2) -> float:
     return (time.perf_counter() - start) / (steps * batch)
 
 
-def measure_device(config: dict, classes: int) -> Device:
+def measure_device(config: dict, classes: int, precision: str = "float32") -> Device:
     """Time training steps here: VGG-16's blocks 4-5 and head (the rate, and saving its weights).
 
     The fc head alone, whose arithmetic is negligible, gives the fixed cost of a step.
+    ``precision`` names the Keras policy already set, under which the steps are timed.
     """
     import tempfile
 
@@ -267,13 +269,14 @@ def measure_device(config: dict, classes: int) -> Device:
         start = time.perf_counter()
         part.save_weights(f"{tmp}/probe.weights.h5")
         save = (time.perf_counter() - start) / part.count_params()
-    return Device(2 * training_macs(part) * probe_batch / max(probe_seconds, 1e-9), step_seconds, save)
+    return Device(2 * training_macs(part) * probe_batch / max(probe_seconds, 1e-9), step_seconds, save, precision)
 
 
 def plan_estimate(config: dict, train: list[str], feature_blocks: list[int], other_jobs: int, startup_s: float):
     """(:class:`Estimate`, the device line, whether a GPU computes) for the jobs about to run."""
     from layerscope.core.gpu_check import device_verdict, gather_facts
     from layerscope.data.sources import load_source
+    from layerscope.train.precision import use_policy
     from layerscope.train.runs import parse_run_id
 
     data = config["data"]
@@ -281,6 +284,7 @@ def plan_estimate(config: dict, train: list[str], feature_blocks: list[int], oth
     has_gpu, device_line = device_verdict(gather_facts())
     if not (train or feature_blocks):
         return estimate([], Device(1.0, 0.0), startup_s, other_jobs), device_line, has_gpu
+    precision = use_policy(config["training"]["mixed_precision"])  # before any model is built
     images = image_counts(config)
     timed = {}
 
@@ -295,7 +299,7 @@ def plan_estimate(config: dict, train: list[str], feature_blocks: list[int], oth
         if key not in built:
             built[key] = training_job_cost(run, config, images, classes, lenet_seconds)
         costs.append(dataclasses.replace(built[key], job=run))
-    return estimate(costs, measure_device(config, classes), startup_s, other_jobs), device_line, has_gpu
+    return estimate(costs, measure_device(config, classes, precision), startup_s, other_jobs), device_line, has_gpu
 
 
 def main(argv: list[str] | None = None) -> int:
