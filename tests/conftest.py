@@ -7,6 +7,7 @@ never one another.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,15 @@ def pytest_collection_modifyitems(items):
         return marker.kwargs.get("minutes", 1) if marker else 0
 
     items.sort(key=expected_minutes, reverse=True)
+
+
+@pytest.fixture(autouse=True)
+def float32_after_each_test():
+    """Keras' precision policy is global: a test that trains under ``auto`` (bfloat16 on an AMX
+    CPU) must not hand it to the next test in the same worker."""
+    yield
+    if "keras" in sys.modules:
+        sys.modules["keras"].mixed_precision.set_global_policy("float32")
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from layerscope.core.durations import rough
+
 _EPOCH = re.compile(r"^Epoch (\d+)/(\d+)\s*$")
 # Keras' verbose=2 summary of a finished epoch: "56/56 - 23s - 410ms/step - accuracy: ..."
 _EPOCH_END = re.compile(r"^\d+/\d+ - (\d+(?:\.\d+)?)(m?s) ")
@@ -102,7 +104,7 @@ def progress_line(job: str, progress: Progress, now: _dt.datetime) -> str:
     end = (now + _dt.timedelta(seconds=left)).strftime("%H:%M")
     return (
         f"{line}, {_pace(progress.seconds_per_epoch)} per epoch, ends by {end} at the latest "
-        f"(in {_span(left)}; early stopping may end it sooner)"
+        f"(in {rough(left)}; early stopping may end it sooner)"
     )
 
 
@@ -115,8 +117,3 @@ def failed_log_lines(path: str | os.PathLike, lines: int) -> list[str]:
 
 def _pace(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-
-
-def _span(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    return f"{seconds:.0f} s" if seconds < 90 else (f"{minutes} min" if minutes < 90 else f"{minutes / 60:.1f} h")

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from layerscope.core.atomic import write_text
+from layerscope.core.durations import hours_minutes
 from layerscope.core.errors import LayerscopeError
 from layerscope.core.machine import machines_of
 from layerscope.core.render import read_table, to_markdown
@@ -164,16 +165,10 @@ def findings_block(run_dir: str | os.PathLike) -> str:
     lines = [line.split(". Paper: ")[0] + "." for line in claim_lines(study_a).splitlines()]
     lines.append(baselines_line(gate))
     lines.append(
-        f"- Trained on {'; '.join(machines) or 'a machine not recorded'}: {job_time(job_seconds)} of jobs "
+        f"- Trained on {'; '.join(machines) or 'a machine not recorded'}: {hours_minutes(job_seconds)} of jobs "
         "(each job's last run, summed; a rerun of one stage counts only that stage anew)."
     )
     return "\n".join(lines) + "\n"
-
-
-def job_time(seconds: float) -> str:
-    """Seconds as hours and minutes, as a reader reads a run's length."""
-    minutes = round(seconds / 60)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 def baselines_line(gate: dict) -> str:

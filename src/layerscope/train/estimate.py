@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from layerscope.core.durations import rough
+
 T0 = time.perf_counter()
 LIKELY_STOP = 2
 JOB_STARTUPS = {"train": 2, "other": 1}
@@ -106,17 +108,11 @@ class Estimate:
         jobs = f"cost estimate: {self.training_jobs} training jobs and {self.other_jobs} others"
         rate = f"{self.device.flops_per_second / 1e9:.0f} GFLOP/s measured in {self.device.precision}"
         if self.low == self.high:
-            return f"{jobs}, {_duration(self.likely)} on this machine (no early stopping; {rate})"
+            return f"{jobs}, {rough(self.likely)} on this machine (no early stopping; {rate})"
         return (
-            f"{jobs}, likely {_duration(self.likely)} on this machine (from {_duration(self.low)} if every run "
-            f"stops at its earliest to {_duration(self.high)} at the epoch caps; {rate})"
+            f"{jobs}, likely {rough(self.likely)} on this machine (from {rough(self.low)} if every run "
+            f"stops at its earliest to {rough(self.high)} at the epoch caps; {rate})"
         )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
 def image_counts(config: dict) -> Images:
@@ -225,8 +221,8 @@ def long_run_refusal(result: Estimate, has_gpu: bool, config: dict) -> str | Non
     if has_gpu or limit is None or config.get("confirm_long_run") or result.low <= limit * 3600:
         return None
     return (
-        f"stopped before the first job: without a GPU this run takes {_duration(result.low)} to "
-        f"{_duration(result.high)} here (likely {_duration(result.likely)}), beyond long_run_hours: {limit}. "
+        f"stopped before the first job: without a GPU this run takes {rough(result.low)} to "
+        f"{rough(result.high)} here (likely {rough(result.likely)}), beyond long_run_hours: {limit}. "
         "Run it on a GPU (docs/gpus-and-clusters.md), or confirm with --config confirm_long_run=True"
     )
 
