@@ -130,3 +130,14 @@ def test_machines_of_lists_each_machine_once():
         "A, 2 cores, instruction sets AVX2; oneDNN off (TensorFlow's default for this CPU)",
         "B, 2 cores, instruction sets AVX2; oneDNN off (TensorFlow's default for this CPU)",
     ]
+
+
+def test_machines_of_names_the_precision_a_training_job_computed_in():
+    amx = {"cpu_model": "X", "cpu_isa": ["avx512f", "amx_bf16"], "cpu_count": 2, "tf_enable_onednn_opts": "1"}
+    records = [
+        {"machine": amx, "extra": {"run": "vgg16-finetune", "precision": "mixed_bfloat16"}},
+        {"machine": amx, "extra": {"run": "lenet5-tanh-sgd", "precision": "mixed_bfloat16"}},
+        {"machine": amx, "extra": {"run": "vgg16-gap", "precision": "float32"}},
+    ]
+    base = "X, 2 cores, instruction sets AVX512F, AMX-BF16; oneDNN on (TF_ENABLE_ONEDNN_OPTS=1)"
+    assert machines_of(records) == [f"{base}; training in mixed_bfloat16", f"{base}; training in float32"]

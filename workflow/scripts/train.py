@@ -18,7 +18,7 @@ def main(smk):
     spec = parse_run_id(smk.wildcards.run, smk.params.training)
     start_from = Path(smk.input.start_from) if isinstance(smk.input.start_from, str) else None
     features = Path(smk.input.features[0]) if smk.input.features else None  # block<k>.npy beside its .json
-    train_run(
+    metrics = train_run(
         spec,
         Path(smk.input.manifest).parent,
         RunFiles(Path(smk.output.model).parent),
@@ -30,7 +30,7 @@ def main(smk):
         features=features,
         step_checkpoints=smk.params.step_checkpoints,
     )
-    write_job_provenance(smk, seed=smk.params.seed, extra={"run": spec.run_id})
+    write_job_provenance(smk, seed=smk.params.seed, extra={"run": spec.run_id, "precision": metrics["precision"]})
 
 
 run_job(snakemake, main)  # noqa: F821 (injected by Snakemake)

@@ -101,9 +101,18 @@ def machine_line(record: dict) -> str:
 
 
 def machines_of(records: Iterable[Mapping]) -> list[str]:
-    """The distinct machines (:func:`machine_line`) of provenance records, in first-seen order."""
+    """The distinct machines (:func:`machine_line`) of provenance records, in first-seen order.
+
+    A training job's record also names the precision it computed in (``extra.precision``),
+    which ``mixed_precision: auto`` chooses by the CPU: it follows the machine it ran on.
+    """
     lines: list[str] = []
     for record in records:
-        if "machine" in record and (line := machine_line(record["machine"])) not in lines:
+        if "machine" not in record:
+            continue
+        line = machine_line(record["machine"])
+        if precision := (record.get("extra") or {}).get("precision"):
+            line += f"; training in {precision}"
+        if line not in lines:
             lines.append(line)
     return lines
