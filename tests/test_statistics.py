@@ -19,6 +19,7 @@ from layerscope.core.statistics import (
     pooled_seed_variance,
     seed_image_bootstrap,
     seed_image_interval,
+    spearman,
 )
 
 EXACT = SeedVariance(0.0, 1, 1)  # retraining moves nothing: the image bootstrap alone
@@ -180,3 +181,31 @@ def test_resample_counts_draw_each_resample_n_times_and_percentiles_by_hand():
     # 0..100: the 2.5% and 97.5% quantiles (linear interpolation) are 2.5 and 97.5
     assert percentile_interval(np.arange(101.0)) == pytest.approx((2.5, 97.5))
     assert percentile_interval(np.arange(101.0), confidence=0.5) == pytest.approx((25.0, 75.0))
+
+
+@pytest.mark.parametrize(
+    ("ours", "rho", "p"),
+    [
+        ([1, 2, 3, 4, 5], 1.0, 2 / 120),  # only the ordering itself and its reverse are as extreme
+        ([2, 1, 3, 4, 5], 0.9, 10 / 120),  # rho >= 0.9: sum of squared rank gaps <= 2, 5 orderings each way
+        ([5, 4, 3, 2, 1], -1.0, 2 / 120),
+        ([0.3, 0.1, 0.2, 0.5, 0.4], 0.6, None),
+    ],
+)
+def test_spearman_counts_every_ordering_of_five_cells(ours, rho, p):
+    got_rho, got_p = spearman([0.1, 0.2, 0.3, 0.4, 0.5], ours)
+    assert got_rho == pytest.approx(rho)
+    if p is None:  # rho 0.6: sum of squared gaps <= 8 by brute force over the 120 orderings
+        from itertools import permutations
+
+        gaps = [sum((i - j) ** 2 for i, j in enumerate(order)) for order in permutations(range(5))]
+        p = sum(g <= 8 or g >= 32 for g in gaps) / 120
+    assert got_p == pytest.approx(p)
+
+
+def test_spearman_above_nine_cells_is_scipys_approximation():
+    from scipy.stats import spearmanr
+
+    x, y = np.arange(12.0), np.array([1, 0, 2, 3, 5, 4, 6, 8, 7, 9, 11, 10.0])
+    assert spearman(x, y) == pytest.approx((spearmanr(x, y).statistic, spearmanr(x, y).pvalue))
+    assert all(math.isnan(v) for v in spearman([1, 2, 3], [0.5, 0.5, 0.5]))

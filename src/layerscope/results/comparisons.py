@@ -26,6 +26,7 @@ from layerscope.core.statistics import (
     pooled_seed_variance,
     seed_image_bootstrap,
     seed_image_interval,
+    spearman,
 )
 from layerscope.results.selection import cell_runs, primary_runs
 
@@ -269,6 +270,8 @@ def sign_test(claim: str, paper: str, pairs: Sequence[tuple[float, float]]) -> C
 def rank_agreement(claim: str, published: Mapping[str, float], ours: Mapping[str, float]) -> Claim:
     """Spearman's rank correlation between the paper's figures and ours over the cells both have.
 
+    Its p-value counts every ordering of the cells (:func:`layerscope.core.statistics.spearman`).
+
     Args:
         claim: the claim, as the table words it.
         published: the study's figure per cell.
@@ -280,10 +283,7 @@ def rank_agreement(claim: str, published: Mapping[str, float], ours: Mapping[str
     keys = [key for key in published if key in ours and ours[key] == ours[key]]
     if len(keys) < 3:
         return Claim(claim, "ordering", f"{len(keys)} cells measured", float("nan"), NOT_MEASURED, "Spearman")
-    from scipy.stats import spearmanr
-
-    result = spearmanr([published[k] for k in keys], [ours[k] for k in keys])
-    rho, p_value = float(result.statistic), float(result.pvalue)
+    rho, p_value = spearman([published[k] for k in keys], [ours[k] for k in keys])
     text = f"rho = {rho:.2f} over {len(keys)} cells"
     if rho != rho:
         return Claim(claim, "ordering", text + " (constant ranks)", float("nan"), NOT_MEASURED, "Spearman")
