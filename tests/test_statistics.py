@@ -209,3 +209,8 @@ def test_spearman_above_nine_cells_is_scipys_approximation():
     x, y = np.arange(12.0), np.array([1, 0, 2, 3, 5, 4, 6, 8, 7, 9, 11, 10.0])
     assert spearman(x, y) == pytest.approx((spearmanr(x, y).statistic, spearmanr(x, y).pvalue))
     assert all(math.isnan(v) for v in spearman([1, 2, 3], [0.5, 0.5, 0.5]))
+
+
+def test_spearman_of_nine_cells_counts_9_factorial_orderings():
+    _, p = spearman(np.arange(9.0), np.arange(9.0))
+    assert p == pytest.approx(2 / math.factorial(9))
