@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -29,7 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-REPLICATE = re.compile(r"(?P<base>.+)-seed(?P<seed>\d+)$")
+from layerscope.core.render import read_table
+from layerscope.train.runs import split_replicate
+
 METRICS = ("accuracy", "balanced_accuracy")
 
 
@@ -38,11 +39,11 @@ def read_runs(results: Path) -> tuple[str, pd.DataFrame]:
     rows = []
     for path in sorted(results.glob("runs/*/metrics.json")):
         metrics = json.loads(path.read_text())
-        match = REPLICATE.match(metrics["run_id"])
+        approach, seed = split_replicate(metrics["run_id"])
         rows.append(
             {
-                "approach": match["base"] if match else metrics["run_id"],
-                "seed": int(match["seed"]) if match else None,
+                "approach": approach,
+                "seed": seed,
                 "precision": metrics["precision"],
                 "train_seconds": metrics["train_seconds"],
                 **{name: metrics["test"][name] for name in METRICS},
@@ -94,12 +95,9 @@ def compare(fp32: pd.DataFrame, bf16: pd.DataFrame) -> list[dict]:
 
 
 def claims(results: Path) -> pd.DataFrame | None:
-    """The claims table of a results folder (claim and verdict), or None where it has none."""
-    paths = sorted(results.glob("tables/*claims*.csv"))
-    if not paths:
-        return None
-    table = pd.read_csv(paths[0])
-    return table.set_index(table.columns[0])[["verdict"]] if "verdict" in table.columns else None
+    """The claims' verdicts of a results folder (``tables/comparison_paper.csv``), or None where it has none."""
+    path = results / "tables" / "comparison_paper.csv"
+    return read_table(path, index_col=0)[["verdict"]] if path.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> int:
