@@ -198,7 +198,8 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
         result = spearmanr(x, y)
         return float(result.statistic), float(result.pvalue)
 
-    fixed = rankdata(y) - rankdata(y).mean()
+    fixed = rankdata(y)
+    fixed -= fixed.mean()
 
     def rho(ranks, axis=-1):
         ranks = ranks - ranks.mean(axis=axis, keepdims=True)
