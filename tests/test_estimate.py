@@ -12,6 +12,7 @@ import yaml
 from helpers import REPO
 from helpers.workflow import cpu_env
 
+from layerscope.train import estimate as estimate_module
 from layerscope.train.estimate import (
     JOB_STARTUPS,
     Device,
@@ -20,6 +21,7 @@ from layerscope.train.estimate import (
     estimate,
     image_counts,
     long_run_refusal,
+    part_timer,
     training_job_cost,
 )
 from layerscope.train.macs import forward_macs, training_macs
@@ -46,7 +48,7 @@ def test_multiply_adds_are_counted_from_the_layers():
 
 
 def test_epochs_range_from_the_earliest_stop_to_the_cap():
-    assert epoch_counts(60, 3) == (4, 8, 60)
+    assert epoch_counts(60, 3) == (4, 11, 60)  # LIKELY_STOP 2.8 x 4 = 11.2
     assert epoch_counts(5, 3) == (4, 5, 5)
     assert epoch_counts(10, None) == (10, 10, 10)
 
@@ -65,6 +67,31 @@ def test_seconds_are_work_over_the_device_plus_start_ups():
         "cost estimate: 1 training jobs and 4 others, likely 31 s on this machine (from 23 s if every run stops "
         "at its earliest to 39 s at the epoch caps; 1 GFLOP/s measured in float32)"
     )
+
+
+def test_a_timed_job_costs_its_measured_steps():
+    config = load_config(REPO / "config/config.yaml")
+    images = image_counts(config)
+    job = training_job_cost("vgg16-freeze3-momentum", config, images, 4, timed=lambda part: 0.01)
+    # an epoch: 1,770 training images at 0.01 s, 197 validation images at a third of that
+    assert job.epoch_seconds == pytest.approx(0.01 * (1770 + 197 / 3))
+    assert job.fixed_seconds == pytest.approx(0.01 * 2624 / 3)  # the final predictions of every image
+    device = Device(flops_per_second=1e9, step_seconds=0.5, save_seconds_per_parameter=1e-9)
+    per_epoch = 0.01 * (1770 + 197 / 3) + 2 * job.parameters * 1e-9  # the rate and step cost play no part
+    assert job.seconds(device)[2] == pytest.approx(0.01 * 2624 / 3 + 60 * per_epoch)
+
+
+def test_each_distinct_trained_part_is_timed_once(monkeypatch):
+    config = load_config(REPO / "config/smoke.yaml")
+    images = image_counts(config)
+    calls = []
+    monkeypatch.setattr(estimate_module, "seconds_per_image", lambda part, batch: calls.append(batch) or 0.02)
+    timed = part_timer(config)
+    runs = ["vgg16-scratch-sgd", "vgg16-finetune", "vgg16-freeze3-momentum", "vgg16-freeze3-sgd"]
+    jobs = [training_job_cost(run, config, images, 4, timed) for run in runs]
+    # fine-tuning trains scratch's network, and two optimizers of one depth train one part: two timings
+    assert calls == [config["training"]["batch_size"]] * 2
+    assert [job.epoch_seconds for job in jobs] == pytest.approx([0.02 * (images.train + images.val / 3)] * 4)
 
 
 def test_the_default_split_sizes_are_predicted_exactly():

@@ -18,7 +18,7 @@ CPU_LINE = "device: CPU (no GPU visible to TensorFlow)"
 
 
 def cpu_env(**extra: str) -> dict[str, str]:
-    """This process's environment with every GPU hidden and the cost estimate off (10-35 s of
+    """This process's environment with every GPU hidden and the cost estimate off (20-30 s of
     every run's start; ``test_estimate`` turns it on), and ``extra`` set."""
     return {
         **os.environ,

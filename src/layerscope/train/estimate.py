@@ -6,13 +6,17 @@ cut train), times the training images, plus one forward pass over the validation
 per epoch; times the epochs: from the earliest early stopping allows (patience + 1),
 through the likely count (:data:`LIKELY_STOP` x (patience + 1), as the default run's
 runs stopped), to the cap. Each frozen-feature cache costs one forward pass over every
-image, each job the predictions it ends with. Seconds follow from this device's rate,
-measured in a few seconds by timing training steps of VGG-16's blocks 4-5 and head at
-the config's image size in the precision the jobs will compute in, plus a fixed cost per
-step (timed on the fc head alone) and per epoch the resume state's save (timed on the
-same VGG-16 part, per parameter); LeNet-5's small convolutions run far below that rate,
-so its step is timed itself. Every job also pays start-ups: :data:`JOB_STARTUPS` times
-this process's own (importing TensorFlow). Explanation work beyond that is not counted.
+image, each job the predictions it ends with. A training job's seconds are timed: a few
+training steps of each distinct part the jobs train (the whole VGG-16, its tail after each
+cached depth, the GAP model, LeNet-5), at the config's image size and batch in the
+precision the jobs will compute in, a forward pass counted as a third of a step. No one
+rate serves them all: the kernels' speed depends on the feature maps' size, and on an AMX
+CPU in bfloat16 blocks 1-3 run several times faster per multiply-add than blocks 4-5,
+block 5 alone slower still (``benchmarks/estimate_against_run.py``). The caches'
+multiply-adds become seconds at the rate of VGG-16's blocks 4-5 and head; each epoch adds
+the resume state's save (timed on the same part, per parameter). Every job also pays
+start-ups: :data:`JOB_STARTUPS` times this process's own (importing TensorFlow).
+Explanation work beyond that is not counted.
 
 Usage: ``python -m layerscope.train.estimate config/paper.yaml`` (the whole grid of a
 config, as the workflow resolves it); the workflow runs ``--plan plan.json`` with the jobs
@@ -32,13 +36,14 @@ from pathlib import Path
 from layerscope.core.durations import rough
 
 T0 = time.perf_counter()
-LIKELY_STOP = 2
+LIKELY_STOP = 2.8
+"""Likely epochs over (patience + 1): the median of the default run's 34 early-stopped runs
+(1.0-4.5 x; ``benchmarks/estimate_against_run.py`` prints it for any finished run)."""
 JOB_STARTUPS = {"train": 2, "other": 1}
 """Seconds outside a job's epochs, in TensorFlow imports: imports, model build, tracing,
 evaluation, writing. Set between tiny runs of 4 jobs on a busy 2-core CPU (43, 60 and 92 s
 of jobs) and on an idle one from a fresh clone (35 s, where the estimate's own first import
 is the slowest), so the estimate falls within 2x of each."""
-"""Early-stopped runs of the default config ended after 1.25-3.75 x (patience + 1) epochs, about 2x at the median."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,8 @@ class JobCost:
         steps: batches per epoch (training and validation).
         parameters: the trained part's parameters, saved with the optimizer's slots every epoch.
         epochs: (earliest early stopping, likely, epoch cap).
-        epoch_seconds: measured seconds per epoch, for jobs whose step is timed itself (LeNet-5).
+        epoch_seconds, fixed_seconds: measured seconds of an epoch and of the work done once, for
+            jobs whose steps were timed (None: from the multiply-adds at the device's rate).
     """
 
     job: str
@@ -81,10 +87,13 @@ class JobCost:
     parameters: int
     epochs: tuple[int, int, int]
     epoch_seconds: float | None = None
+    fixed_seconds: float | None = None
 
     def seconds(self, device: Device) -> tuple[float, ...]:
         """(earliest, likely, cap) seconds on ``device`` (2 FLOPs per multiply-add)."""
-        fixed = 2 * self.fixed / device.flops_per_second
+        fixed = self.fixed_seconds
+        if fixed is None:
+            fixed = 2 * self.fixed / device.flops_per_second
         per_epoch = self.epoch_seconds
         if per_epoch is None:
             per_epoch = 2 * self.per_epoch / device.flops_per_second + self.steps * device.step_seconds
@@ -170,8 +179,8 @@ def training_job_cost(run_id: str, config: dict, images: Images, classes: int, t
         config: the validated config.
         images: the split sizes.
         classes: the number of classes.
-        timed: a callable giving a LeNet-5 model's measured seconds per training image (None:
-            LeNet-5 is counted like the others).
+        timed: a callable giving a model's measured seconds per training image (None: the
+            multiply-adds are counted and the device's rate turns them into seconds).
     """
     from layerscope.train.macs import forward_macs, training_macs
     from layerscope.train.runs import parse_run_id, run_epochs, run_patience
@@ -181,9 +190,10 @@ def training_job_cost(run_id: str, config: dict, images: Images, classes: int, t
     part = training_part(run_id, config, classes)
     cap = training["finetune"]["epochs"] if spec.family == "finetune" else run_epochs(spec, training["epochs"])
     forward, batch = sum(forward_macs(part)), training["batch_size"]
-    epoch_seconds = None
-    if spec.family == "lenet5" and timed is not None:
-        epoch_seconds = timed(part) * (images.train + images.val / 3)  # a forward pass is about a third of a step
+    epoch_seconds = fixed_seconds = None
+    if timed is not None:
+        step = timed(part)  # a forward pass is about a third of a step
+        epoch_seconds, fixed_seconds = step * (images.train + images.val / 3), step * images.total / 3
     return JobCost(
         run_id,
         fixed=forward * images.total,
@@ -192,6 +202,7 @@ def training_job_cost(run_id: str, config: dict, images: Images, classes: int, t
         parameters=part.count_params(),
         epochs=epoch_counts(cap, run_patience(spec, training["early_stopping_patience"])),
         epoch_seconds=epoch_seconds,
+        fixed_seconds=fixed_seconds,
     )
 
 
@@ -268,6 +279,24 @@ def measure_device(config: dict, classes: int, precision: str = "float32") -> De
     return Device(2 * training_macs(part) * probe_batch / max(probe_seconds, 1e-9), step_seconds, save, precision)
 
 
+def part_timer(config: dict):
+    """A callable giving a trained part's seconds per training image.
+
+    Each distinct part is timed on its first call (fine-tuning trains scratch's network), at
+    the config's image size and batch (2 above 128 x 128 px), in the Keras policy already set.
+    """
+    size, timed = config["data"]["image_size"], {}
+    batch = config["training"]["batch_size"] if size[0] * size[1] <= 128 * 128 else 2
+
+    def seconds(part) -> float:
+        key = (tuple(part.input.shape), part.count_params(), len(part.trainable_weights), len(part.layers))
+        if key not in timed:
+            timed[key] = seconds_per_image(part, batch)
+        return timed[key]
+
+    return seconds
+
+
 def plan_estimate(config: dict, train: list[str], feature_blocks: list[int], other_jobs: int, startup_s: float):
     """(:class:`Estimate`, the device line, whether a GPU computes) for the jobs about to run."""
     from layerscope.core.gpu_check import device_verdict, gather_facts
@@ -282,10 +311,7 @@ def plan_estimate(config: dict, train: list[str], feature_blocks: list[int], oth
         return estimate([], Device(1.0, 0.0), startup_s, other_jobs), device_line, has_gpu
     precision = use_policy(config["training"]["mixed_precision"])  # before any model is built
     images = image_counts(config)
-    timed = {}
-
-    def lenet_seconds(part):
-        return timed.setdefault(part.name, seconds_per_image(part, config["training"]["batch_size"]))
+    timed = part_timer(config)
 
     costs = [feature_cache_cost(k, config, images, classes) for k in sorted(set(feature_blocks))]
     built = {}  # runs of one architecture (any optimizer, any seed) cost the same: build each once
@@ -293,7 +319,7 @@ def plan_estimate(config: dict, train: list[str], feature_blocks: list[int], oth
         spec = parse_run_id(run, config["training"])
         key = (spec.family, spec.freeze_blocks, spec.head, spec.activation)
         if key not in built:
-            built[key] = training_job_cost(run, config, images, classes, lenet_seconds)
+            built[key] = training_job_cost(run, config, images, classes, timed)
         costs.append(dataclasses.replace(built[key], job=run))
     return estimate(costs, measure_device(config, classes, precision), startup_s, other_jobs), device_line, has_gpu
 

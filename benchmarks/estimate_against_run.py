@@ -1,0 +1,119 @@
+"""Hold the cost estimate against a finished run of the same config on this machine kind.
+
+The estimate is a rate model (seconds per epoch from a few timed training steps of each
+trained part) times an epoch model (how many epochs early stopping leaves). This prints both against what the run
+measured, per architecture, so a wrong total can be traced to the part that is wrong:
+measured and predicted seconds per epoch (from ``history.csv``), epochs run against the
+likely count, and the training jobs' seconds against the likely total.
+
+The device is timed here, in the precision the run recorded: run it on the machine kind
+the results came from (their CPU is printed beside this one's) with the cores idle.
+
+Usage: ``python benchmarks/estimate_against_run.py results/default [--config config/config.yaml]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+
+import pandas as pd
+
+
+def run_facts(run_dir: Path) -> dict:
+    """Epochs run, mean seconds per epoch and the job's seconds of one finished run."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    history = pd.read_csv(run_dir / "history.csv")
+    return {
+        "run": run_dir.name,
+        "epochs": int(metrics["epochs_run"]),
+        "epoch_s": float(history["seconds"].mean()),
+        "precision": metrics.get("precision", "float32"),
+    }
+
+
+def job_seconds(results: Path, run: str) -> float | None:
+    """The training job's wall seconds from its Snakemake benchmark file, if there is one."""
+    tsv = results / "benchmarks" / "train" / f"{run}.tsv"
+    return float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1]) if tsv.exists() else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", type=Path, help="a finished run's results folder, e.g. results/default")
+    parser.add_argument("--config", default="config/config.yaml", help="the config that run was made with")
+    args = parser.parse_args(argv)
+
+    from layerscope.core.scripting import use_onednn
+
+    use_onednn()
+    from layerscope.core.machine import machines_of
+    from layerscope.data.sources import load_source
+    from layerscope.train.estimate import image_counts, measure_device, part_timer, training_job_cost
+    from layerscope.train.precision import use_policy
+    from layerscope.train.resolved import load_config
+    from layerscope.train.runs import split_replicate
+
+    config = load_config(args.config)
+    runs = [run_facts(d) for d in sorted((args.results / "runs").iterdir()) if (d / "metrics.json").exists()]
+    precisions = {r["precision"] for r in runs}
+    if len(precisions) != 1:
+        raise SystemExit(f"{args.results} mixes precisions {sorted(precisions)}: compare one at a time")
+    provenance = [json.loads(p.read_text()) for p in (args.results / "runs").glob("*/provenance.json")]
+    print("run made on:", "; ".join(machines_of(provenance)))
+    precision = use_policy(precisions.pop())
+    data = config["data"]
+    classes = len(data["classes"] or load_source(data["source"], data["path"]).classes)
+    images = image_counts(config)
+    device, timed = measure_device(config, classes, precision), part_timer(config)
+    print(f"timed here in {precision}: each trained part's steps, and {device.flops_per_second / 1e9:.0f} GFLOP/s")
+
+    rows = []
+    for facts in runs:
+        base = split_replicate(facts["run"])[0]
+        cost = training_job_cost(base, config, images, classes, timed)
+        epoch = dataclasses.replace(cost, fixed=0, epochs=(1, 1, 1)).seconds(device)[0]
+        earliest, likely, cap = cost.epochs
+        measured = job_seconds(args.results, facts["run"])
+        rows.append(
+            {
+                "run": base,
+                "epoch_s": facts["epoch_s"],
+                "predicted_epoch_s": epoch,
+                "epochs": facts["epochs"],
+                "likely_epochs": likely,
+                "earliest_epochs": earliest,
+                "job_s": measured,
+                "predicted_job_s": cost.seconds(device)[1],
+            }
+        )
+    table = pd.DataFrame(rows)
+    per_run = table.groupby("run").agg(
+        seeds=("run", "size"),
+        epoch_s=("epoch_s", "mean"),
+        predicted_epoch_s=("predicted_epoch_s", "first"),
+        epochs=("epochs", "mean"),
+        likely_epochs=("likely_epochs", "first"),
+        job_s=("job_s", "sum"),
+        predicted_job_s=("predicted_job_s", "sum"),
+    )
+    per_run["rate_ratio"] = per_run["predicted_epoch_s"] / per_run["epoch_s"]
+    per_run["epochs_ratio"] = per_run["likely_epochs"] / per_run["epochs"]
+    print(per_run.sort_values("job_s", ascending=False).round(2).to_markdown())
+    measured, predicted = table["job_s"].sum(), table["predicted_job_s"].sum()
+    weights = table["epoch_s"] * table["epochs"]
+    print(
+        f"\ntraining jobs: measured {measured / 60:.1f} min, predicted (likely, epochs only) {predicted / 60:.1f} min; "
+        f"rate ratio predicted/measured weighted by measured epoch time "
+        f"{(table['predicted_epoch_s'] * table['epochs']).sum() / weights.sum():.2f}, "
+        f"median over runs {statistics.median(per_run['rate_ratio']):.2f}; "
+        f"epochs likely/run {table['likely_epochs'].sum() / table['epochs'].sum():.2f}; "
+        f"median epochs run / (patience + 1) {statistics.median(table['epochs'] / table['earliest_epochs']):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
