@@ -33,6 +33,16 @@ def test_a_running_epoch_and_the_pace_of_the_finished_ones():
     )
 
 
+def test_a_run_without_early_stopping_ends_at_its_cap_without_a_hedge():
+    lines = LOG.splitlines()
+    said = "2026-12-07 15:23:36,001 INFO layerscope.train.fit: no early stopping: training runs every epoch up to 60"
+    lines.insert(2, said)
+    progress = read_progress(lines)
+    assert not progress.may_stop_early and progress.seconds_left() == 58 * 4.0
+    line = progress_line("train x", progress, NOW)
+    assert line == "train x: epoch 3/60 running, 4.0 s per epoch, ends by 15:03 (in 4 min)"
+
+
 def test_a_finished_epoch_in_milliseconds_and_a_log_without_epochs():
     lines = [*LOG.splitlines(), "56/56 - 800ms - 7ms/step - accuracy: 0.7 - loss: 0.8"]
     progress = read_progress(lines)

@@ -64,6 +64,8 @@ def test_every_family_trains_through_snakemake(smoke, run_id):
     assert "test accuracy" in log
     ours = [line for line in log.splitlines() if " layerscope." in line]  # after TensorFlow's start-up noise
     assert ours[0].endswith(f"layerscope.core.devices: {CPU_LINE}")  # the fixture hides every GPU
+    # the smoke config has no early stopping: the log says so, for the console's progress line
+    assert "layerscope.train.fit: no early stopping: training runs every epoch up to 1" in log
 
 
 def test_frozen_parameters_by_family(smoke):

@@ -22,6 +22,7 @@ _EPOCH = re.compile(r"^Epoch (\d+)/(\d+)\s*$")
 _EPOCH_END = re.compile(r"^\d+/\d+ - (\d+(?:\.\d+)?)(m?s) ")
 # The fit loop's own lines when a run ends before its cap (layerscope.train.fit).
 _STOPPED = re.compile(r"early stopping after epoch|training diverged in epoch")
+_NO_EARLY_STOP = re.compile(r"no early stopping: training runs every epoch up to \d+")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Progress:
         seconds_per_epoch: mean seconds of those finished epochs, the first (which also
             traces the graph) left out once there are others (None: none finished yet).
         current_done: whether epoch ``epoch`` has finished.
+        may_stop_early: False once the log says the run has no early stopping.
     """
 
     epoch: int
@@ -42,6 +44,7 @@ class Progress:
     finished: int
     seconds_per_epoch: float | None
     current_done: bool
+    may_stop_early: bool = True
 
     def seconds_left(self) -> float | None:
         """Seconds until the epoch cap at the mean epoch's pace (early stopping may end sooner)."""
@@ -59,7 +62,7 @@ def read_progress(lines: list[str]) -> Progress | None:
     """
     epoch = epochs = None
     seconds: list[float] = []
-    current_done = stopped = False
+    current_done = stopped = no_early_stop = False
     for line in lines:
         if match := _EPOCH.match(line.strip()):
             epoch, epochs, current_done = int(match.group(1)), int(match.group(2)), False
@@ -69,11 +72,13 @@ def read_progress(lines: list[str]) -> Progress | None:
             current_done = True
         elif _STOPPED.search(line):
             stopped = True
+        elif _NO_EARLY_STOP.search(line):
+            no_early_stop = True
     if epoch is None:
         return None
     timed = seconds[1:] or seconds  # the first epoch also traces the graph: left out once others are done
     mean = sum(timed) / len(timed) if timed else None
-    return Progress(epoch, epoch if stopped else epochs, len(seconds), mean, current_done)
+    return Progress(epoch, epoch if stopped else epochs, len(seconds), mean, current_done, not no_early_stop)
 
 
 def tail(path: str | os.PathLike, lines: int = 200, max_bytes: int = 1 << 16) -> list[str]:
@@ -102,6 +107,8 @@ def progress_line(job: str, progress: Progress, now: _dt.datetime) -> str:
     if left == 0:
         return f"{line}, {_pace(progress.seconds_per_epoch)} per epoch: training over, evaluating and writing"
     end = (now + _dt.timedelta(seconds=left)).strftime("%H:%M")
+    if not progress.may_stop_early:
+        return f"{line}, {_pace(progress.seconds_per_epoch)} per epoch, ends by {end} (in {rough(left)})"
     return (
         f"{line}, {_pace(progress.seconds_per_epoch)} per epoch, ends by {end} at the latest "
         f"(in {rough(left)}; early stopping may end it sooner)"

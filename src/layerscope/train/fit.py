@@ -470,6 +470,8 @@ def fit(
     resumable.set_model(model)
     first_epoch = resumable.restore()
     if first_epoch < settings.epochs and resumable.stop_reason is None:
+        if settings.patience is None:
+            log.info("no early stopping: training runs every epoch up to %d", settings.epochs)
         steps = steps_per_epoch(len(x_train), settings.batch_size)
         data = training_dataset(
             x_train, y_train, weights, settings.batch_size, settings.seed, first_epoch, settings.epochs
