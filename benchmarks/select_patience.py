@@ -29,25 +29,9 @@ import pandas as pd
 
 from layerscope.train.resolved import load_config
 from layerscope.train.runs import parse_name, parse_run_id, run_patience
+from layerscope.train.stopping import early_stop
 
 PATIENCES = tuple(range(2, 11))
-
-
-def early_stop(val_losses: list[float], patience: int | None) -> tuple[int, int]:
-    """(epochs run, best epoch), 1-based: what early stopping with ``patience`` makes of this history.
-
-    The rule of training's epoch callback: an epoch improves when its loss is strictly lower
-    than every earlier one; after ``patience`` epochs in a row without improvement the run stops.
-    """
-    best, best_epoch, wait = float("inf"), 0, 0
-    for epoch, loss in enumerate(val_losses, start=1):
-        if loss < best:
-            best, best_epoch, wait = loss, epoch, 0
-        else:
-            wait += 1
-            if patience is not None and wait >= patience:
-                return epoch, best_epoch
-    return len(val_losses), best_epoch
 
 
 def patience_table(histories: dict[str, pd.DataFrame], patiences=PATIENCES) -> pd.DataFrame:

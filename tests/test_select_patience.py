@@ -2,7 +2,9 @@
 
 import pandas as pd
 import pytest
-from select_patience import early_stop, patience_table, pick
+from select_patience import patience_table, pick
+
+from layerscope.train.stopping import early_stop
 
 # Best at epoch 2 (0.8), a dip at 5 (0.79), lowest at 9 (0.5).
 LOSSES = [1.0, 0.8, 0.9, 0.85, 0.79, 0.81, 0.82, 0.83, 0.5, 0.6]

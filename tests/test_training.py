@@ -25,6 +25,7 @@ from layerscope.train.fit import (
 from layerscope.train.models import load_model
 from layerscope.train.run import RunFiles, train_run
 from layerscope.train.runs import job_settings, parse_run_id
+from layerscope.train.stopping import early_stop
 from layerscope.weights.store import WeightChangeStore
 
 
@@ -134,6 +135,8 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
     assert stopped and len(history) < 30
     best = history["val_loss"].min()
     assert history["val_loss"].iloc[-2:].min() > best  # the last `patience` epochs did not improve
+    # the loop stopped where the rule, replayed over its history, says (the patience study relies on it)
+    assert early_stop(history["val_loss"], 2) == (len(history), int(history["val_loss"].idxmin()) + 1)
     val_loss = model.evaluate(x[:8].astype(np.float32), 2 - y[:8], verbose=0)[0]
     assert val_loss == pytest.approx(best, rel=1e-5)
 

@@ -29,6 +29,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from layerscope.core.atomic import atomic_path, write_text
 from layerscope.core.errors import LayerscopeError
+from layerscope.train.stopping import stopping_step
 
 log = logging.getLogger(__name__)
 
@@ -231,16 +232,15 @@ class ResumableEpochs(keras.callbacks.Callback):
         tag = f"e{epoch + 1:04d}"
         monitored = logs.get("val_loss", logs.get("loss"))
         diverged = not np.isfinite(logs.get("loss", np.nan))
-        improved = not diverged and monitored < self.best
+        improved = False
         if diverged:
             self.model.stop_training = True
             self.stop_reason = "diverged"
             log.warning("training diverged in epoch %d (loss is not finite): stopped", epoch + 1)
-        elif improved:
-            self.best, self.wait = float(monitored), 0
         else:
-            self.wait += 1
-            if self.patience is not None and self.wait >= self.patience:
+            self.best, self.wait, stop = stopping_step(self.best, self.wait, float(monitored), self.patience)
+            improved = self.wait == 0
+            if stop:
                 self.model.stop_training = True
                 self.stop_reason = "early_stopping"
                 log.info(
