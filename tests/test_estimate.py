@@ -1,6 +1,7 @@
 """The cost estimate: multiply-adds counted from built models, seconds on a simulated device,
 and the stop before a long run on a machine without a GPU."""
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -63,6 +64,9 @@ def test_seconds_are_work_over_the_device_plus_start_ups():
     start_ups = 2.0 * (JOB_STARTUPS["train"] + 4 * JOB_STARTUPS["other"])
     assert (result.low, result.likely, result.high) == pytest.approx((11 + start_ups, 19 + start_ups, 27 + start_ups))
     assert (result.training_jobs, result.other_jobs) == (1, 4)
+    assert result.by_run() == [("vgg16-freeze5-sgd", 1, 18)]  # the likely 18 s; caches and start-ups left out
+    seeded = estimate([job, dataclasses.replace(job, job="vgg16-freeze5-sgd-seed43"), features], device, 0.0, 0)
+    assert seeded.by_run() == [("vgg16-freeze5-sgd", 2, 36)]
     assert result.line() == (
         "cost estimate: 1 training jobs and 4 others, likely 31 s on this machine (from 23 s if every run stops "
         "at its earliest to 39 s at the epoch caps; 1 GFLOP/s measured in float32)"

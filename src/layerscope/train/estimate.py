@@ -111,6 +111,21 @@ class Estimate:
     training_jobs: int
     other_jobs: int
     device: Device
+    likely_by_job: tuple[tuple[str, float], ...] = ()
+
+    def by_run(self) -> list[tuple[str, int, float]]:
+        """(run, seeds, likely seconds of all its seeds) per training run, costliest first.
+
+        Seed replicates count with their run; feature caches and start-ups are left out.
+        """
+        from layerscope.train.runs import split_replicate
+
+        runs: dict[str, list[float]] = {}
+        for job, seconds in self.likely_by_job:
+            if not job.startswith("features"):
+                runs.setdefault(split_replicate(job)[0], []).append(seconds)
+        rows = [(run, len(seconds), sum(seconds)) for run, seconds in runs.items()]
+        return sorted(rows, key=lambda row: -row[2])
 
     def line(self) -> str:
         """The estimate in one line."""
@@ -221,9 +236,12 @@ def estimate(costs: list[JobCost], device: Device, startup_s: float, other_jobs:
     trained = sum(not cost.job.startswith("features") for cost in costs)
     others = other_jobs + len(costs) - trained
     totals = [startup_s * (JOB_STARTUPS["train"] * trained + JOB_STARTUPS["other"] * others)] * 3
+    likely = []
     for cost in costs:
-        totals = [total + seconds for total, seconds in zip(totals, cost.seconds(device))]
-    return Estimate(*totals, trained, others, device)
+        seconds = cost.seconds(device)
+        totals = [total + part for total, part in zip(totals, seconds)]
+        likely.append((cost.job, seconds[1]))
+    return Estimate(*totals, trained, others, device, tuple(likely))
 
 
 def long_run_refusal(result: Estimate, has_gpu: bool, config: dict) -> str | None:
@@ -331,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--plan", help="JSON of the workflow: config, train (run ids), features (depths), other (count)"
     )
+    parser.add_argument("--by-run", action="store_true", help="also list each run's likely hours, its seeds together")
     args = parser.parse_args(argv)
     from layerscope.core.scripting import use_onednn
 
@@ -352,6 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     result, device, has_gpu = plan_estimate(config, train, features, other, startup_s)
     print(device)
     print(result.line())
+    if args.by_run:
+        print("likely hours per run (all its seeds; start-ups not included):")
+        for run, seeds, seconds in result.by_run():
+            print(f"  {run:28s} {seeds} seed{'s' if seeds > 1 else ' '}  {seconds / 3600:6.2f} h")
     refusal = long_run_refusal(result, has_gpu, config)
     if refusal:
         print(refusal, file=sys.stderr)
