@@ -89,15 +89,19 @@ class JobCost:
     epoch_seconds: float | None = None
     fixed_seconds: float | None = None
 
-    def seconds(self, device: Device) -> tuple[float, ...]:
-        """(earliest, likely, cap) seconds on ``device`` (2 FLOPs per multiply-add)."""
+    def fixed_and_epoch_seconds(self, device: Device) -> tuple[float, float]:
+        """Seconds on ``device`` of the work done once and of one epoch (2 FLOPs per multiply-add)."""
         fixed = self.fixed_seconds
         if fixed is None:
             fixed = 2 * self.fixed / device.flops_per_second
         per_epoch = self.epoch_seconds
         if per_epoch is None:
             per_epoch = 2 * self.per_epoch / device.flops_per_second + self.steps * device.step_seconds
-        per_epoch += 2 * self.parameters * device.save_seconds_per_parameter
+        return fixed, per_epoch + 2 * self.parameters * device.save_seconds_per_parameter
+
+    def seconds(self, device: Device) -> tuple[float, ...]:
+        """(earliest, likely, cap) seconds on ``device``."""
+        fixed, per_epoch = self.fixed_and_epoch_seconds(device)
         return tuple(fixed + epochs * per_epoch for epochs in self.epochs)
 
 
@@ -111,19 +115,18 @@ class Estimate:
     training_jobs: int
     other_jobs: int
     device: Device
-    likely_by_job: tuple[tuple[str, float], ...] = ()
+    likely_by_training_job: tuple[tuple[str, float], ...] = ()
 
     def by_run(self) -> list[tuple[str, int, float]]:
         """(run, seeds, likely seconds of all its seeds) per training run, costliest first.
 
-        Seed replicates count with their run; feature caches and start-ups are left out.
+        Seed replicates count with their run; start-ups are left out.
         """
         from layerscope.train.runs import split_replicate
 
         runs: dict[str, list[float]] = {}
-        for job, seconds in self.likely_by_job:
-            if not job.startswith("features"):
-                runs.setdefault(split_replicate(job)[0], []).append(seconds)
+        for job, seconds in self.likely_by_training_job:
+            runs.setdefault(split_replicate(job)[0], []).append(seconds)
         rows = [(run, len(seconds), sum(seconds)) for run, seconds in runs.items()]
         return sorted(rows, key=lambda row: -row[2])
 
@@ -233,15 +236,12 @@ def feature_cache_cost(k: int, config: dict, images: Images, classes: int) -> Jo
 
 def estimate(costs: list[JobCost], device: Device, startup_s: float, other_jobs: int) -> Estimate:
     """Sum the jobs' seconds on ``device`` and their start-ups (``other_jobs``: start-ups only)."""
-    trained = sum(not cost.job.startswith("features") for cost in costs)
-    others = other_jobs + len(costs) - trained
-    totals = [startup_s * (JOB_STARTUPS["train"] * trained + JOB_STARTUPS["other"] * others)] * 3
-    likely = []
-    for cost in costs:
-        seconds = cost.seconds(device)
-        totals = [total + part for total, part in zip(totals, seconds)]
-        likely.append((cost.job, seconds[1]))
-    return Estimate(*totals, trained, others, device, tuple(likely))
+    per_job = [(cost.job, cost.seconds(device)) for cost in costs]
+    likely = tuple((job, seconds[1]) for job, seconds in per_job if not job.startswith("features"))
+    others = other_jobs + len(costs) - len(likely)
+    start_ups = startup_s * (JOB_STARTUPS["train"] * len(likely) + JOB_STARTUPS["other"] * others)
+    totals = [start_ups + sum(seconds[i] for _, seconds in per_job) for i in range(3)]
+    return Estimate(*totals, len(likely), others, device, likely)
 
 
 def long_run_refusal(result: Estimate, has_gpu: bool, config: dict) -> str | None:
@@ -315,30 +315,45 @@ def part_timer(config: dict):
     return seconds
 
 
-def plan_estimate(config: dict, train: list[str], feature_blocks: list[int], other_jobs: int, startup_s: float):
-    """(:class:`Estimate`, the device line, whether a GPU computes) for the jobs about to run."""
-    from layerscope.core.gpu_check import device_verdict, gather_facts
+def class_count(config: dict) -> int:
+    """The number of classes the config's data has (listing the source, reading no image)."""
     from layerscope.data.sources import load_source
-    from layerscope.train.precision import use_policy
-    from layerscope.train.runs import parse_run_id
 
     data = config["data"]
-    classes = len(data["classes"] or load_source(data["source"], data["path"]).classes)
-    has_gpu, device_line = device_verdict(gather_facts())
-    if not (train or feature_blocks):
-        return estimate([], Device(1.0, 0.0), startup_s, other_jobs), device_line, has_gpu
-    precision = use_policy(config["training"]["mixed_precision"])  # before any model is built
-    images = image_counts(config)
-    timed = part_timer(config)
+    return len(data["classes"] or load_source(data["source"], data["path"]).classes)
 
-    costs = [feature_cache_cost(k, config, images, classes) for k in sorted(set(feature_blocks))]
-    built = {}  # runs of one architecture (any optimizer, any seed) cost the same: build each once
+
+def training_job_costs(config: dict, train: list[str], images: Images, classes: int) -> list[JobCost]:
+    """A timed :class:`JobCost` per run id, in the Keras policy already set.
+
+    Runs of one architecture (any optimizer, any seed) cost the same: each is built once,
+    and each distinct trained part timed once (:func:`part_timer`).
+    """
+    from layerscope.train.runs import parse_run_id
+
+    timed, built, costs = part_timer(config), {}, []
     for run in train:
         spec = parse_run_id(run, config["training"])
         key = (spec.family, spec.freeze_blocks, spec.head, spec.activation)
         if key not in built:
             built[key] = training_job_cost(run, config, images, classes, timed)
         costs.append(dataclasses.replace(built[key], job=run))
+    return costs
+
+
+def plan_estimate(config: dict, train: list[str], feature_blocks: list[int], other_jobs: int, startup_s: float):
+    """(:class:`Estimate`, the device line, whether a GPU computes) for the jobs about to run."""
+    from layerscope.core.gpu_check import device_verdict, gather_facts
+    from layerscope.train.precision import use_policy
+
+    classes = class_count(config)
+    has_gpu, device_line = device_verdict(gather_facts())
+    if not (train or feature_blocks):
+        return estimate([], Device(1.0, 0.0), startup_s, other_jobs), device_line, has_gpu
+    precision = use_policy(config["training"]["mixed_precision"])  # before any model is built
+    images = image_counts(config)
+    costs = [feature_cache_cost(k, config, images, classes) for k in sorted(set(feature_blocks))]
+    costs += training_job_costs(config, train, images, classes)
     return estimate(costs, measure_device(config, classes, precision), startup_s, other_jobs), device_line, has_gpu
 
 
