@@ -15,30 +15,14 @@ Usage: ``python benchmarks/estimate_against_run.py results/default [--config con
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 from pathlib import Path
 
 import pandas as pd
+from rule_seconds import trained_on
 
-
-def run_facts(run_dir: Path) -> dict:
-    """Epochs run, mean seconds per epoch and the job's seconds of one finished run."""
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    history = pd.read_csv(run_dir / "history.csv")
-    return {
-        "run": run_dir.name,
-        "epochs": int(metrics["epochs_run"]),
-        "epoch_s": float(history["seconds"].mean()),
-        "precision": metrics.get("precision", "float32"),
-    }
-
-
-def job_seconds(results: Path, run: str) -> float | None:
-    """The training job's wall seconds from its Snakemake benchmark file, if there is one."""
-    tsv = results / "benchmarks" / "train" / f"{run}.tsv"
-    return float(pd.read_csv(tsv, sep="\t")["s"].iloc[-1]) if tsv.exists() else None
+from layerscope.results.costs import training_seconds
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,43 +34,38 @@ def main(argv: list[str] | None = None) -> None:
     from layerscope.core.scripting import use_onednn
 
     use_onednn()
-    from layerscope.core.machine import machines_of
-    from layerscope.data.sources import load_source
-    from layerscope.train.estimate import image_counts, measure_device, part_timer, training_job_cost
+    from layerscope.train.estimate import class_count, image_counts, measure_device, training_job_costs
     from layerscope.train.precision import use_policy
     from layerscope.train.resolved import load_config
     from layerscope.train.runs import split_replicate
 
     config = load_config(args.config)
-    runs = [run_facts(d) for d in sorted((args.results / "runs").iterdir()) if (d / "metrics.json").exists()]
-    precisions = {r["precision"] for r in runs}
+    metrics = {p.parent.name: json.loads(p.read_text()) for p in sorted(args.results.glob("runs/*/metrics.json"))}
+    precisions = {m.get("precision", "float32") for m in metrics.values()}
     if len(precisions) != 1:
         raise SystemExit(f"{args.results} mixes precisions {sorted(precisions)}: compare one at a time")
-    provenance = [json.loads(p.read_text()) for p in (args.results / "runs").glob("*/provenance.json")]
-    print("run made on:", "; ".join(machines_of(provenance)))
+    print("run made on:", "; ".join(trained_on(args.results)))
     precision = use_policy(precisions.pop())
-    data = config["data"]
-    classes = len(data["classes"] or load_source(data["source"], data["path"]).classes)
-    images = image_counts(config)
-    device, timed = measure_device(config, classes, precision), part_timer(config)
+    classes, images = class_count(config), image_counts(config)
+    device = measure_device(config, classes, precision)
+    costs = training_job_costs(config, list(metrics), images, classes)
     print(f"timed here in {precision}: each trained part's steps, and {device.flops_per_second / 1e9:.0f} GFLOP/s")
 
     rows = []
-    for facts in runs:
-        base = split_replicate(facts["run"])[0]
-        cost = training_job_cost(base, config, images, classes, timed)
-        epoch = dataclasses.replace(cost, fixed=0, epochs=(1, 1, 1)).seconds(device)[0]
-        earliest, likely, cap = cost.epochs
-        measured = job_seconds(args.results, facts["run"])
+    for cost in costs:
+        if (timing := training_seconds(args.results, cost.job)) is None:
+            continue
+        job_s, epoch_seconds, _ = timing
+        earliest, likely, _ = cost.epochs
         rows.append(
             {
-                "run": base,
-                "epoch_s": facts["epoch_s"],
-                "predicted_epoch_s": epoch,
-                "epochs": facts["epochs"],
+                "run": split_replicate(cost.job)[0],
+                "epoch_s": float(epoch_seconds.mean()),
+                "predicted_epoch_s": cost.fixed_and_epoch_seconds(device)[1],
+                "epochs": len(epoch_seconds),
                 "likely_epochs": likely,
                 "earliest_epochs": earliest,
-                "job_s": measured,
+                "job_s": job_s,
                 "predicted_job_s": cost.seconds(device)[1],
             }
         )
