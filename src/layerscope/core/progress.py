@@ -62,7 +62,8 @@ def read_progress(lines: list[str]) -> Progress | None:
     """
     epoch = epochs = None
     seconds: list[float] = []
-    current_done = stopped = no_early_stop = False
+    current_done = stopped = False
+    may_stop_early = True
     for line in lines:
         if match := _EPOCH.match(line.strip()):
             epoch, epochs, current_done = int(match.group(1)), int(match.group(2)), False
@@ -73,12 +74,12 @@ def read_progress(lines: list[str]) -> Progress | None:
         elif _STOPPED.search(line):
             stopped = True
         elif _NO_EARLY_STOP.search(line):
-            no_early_stop = True
+            may_stop_early = False
     if epoch is None:
         return None
     timed = seconds[1:] or seconds  # the first epoch also traces the graph: left out once others are done
     mean = sum(timed) / len(timed) if timed else None
-    return Progress(epoch, epoch if stopped else epochs, len(seconds), mean, current_done, not no_early_stop)
+    return Progress(epoch, epoch if stopped else epochs, len(seconds), mean, current_done, may_stop_early)
 
 
 def tail(path: str | os.PathLike, lines: int = 200, max_bytes: int = 1 << 16) -> list[str]:
