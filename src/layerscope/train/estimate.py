@@ -10,13 +10,15 @@ image, each job the predictions it ends with. A training job's seconds are timed
 training steps of each distinct part the jobs train (the whole VGG-16, its tail after each
 cached depth, the GAP model, LeNet-5), at the config's image size and batch in the
 precision the jobs will compute in, a forward pass counted as a third of a step. No one
-rate serves them all: the kernels' speed depends on the feature maps' size, and on an AMX
-CPU in bfloat16 blocks 1-3 run several times faster per multiply-add than blocks 4-5,
-block 5 alone slower still (``benchmarks/estimate_against_run.py``). The caches'
-multiply-adds become seconds at the rate of VGG-16's blocks 4-5 and head; each epoch adds
-the resume state's save (timed on the same part, per parameter). Every job also pays
-start-ups: :data:`JOB_STARTUPS` times this process's own (importing TensorFlow).
-Explanation work beyond that is not counted.
+rate serves them all: per multiply-add, the kernels' speed depends on the feature maps'
+size and the batch (on an AMX Xeon in bfloat16, block 5 alone trained at about a third of
+blocks 4-5's rate, and blocks 4-5 at batch 8 at about half their rate at batch 32). Timed
+steps leave out the fit loop's own cost (weight-change readings, the resume state, the data
+pipeline): the jobs' epochs took 1.35-2.4x the estimate's there
+(``benchmarks/estimate_against_run.py``). The caches' multiply-adds become seconds at the
+rate of VGG-16's blocks 4-5 and head; each epoch adds the resume state's save (timed on
+the same part, per parameter). Every job also pays start-ups: :data:`JOB_STARTUPS` times
+this process's own (importing TensorFlow). Explanation work beyond that is not counted.
 
 Usage: ``python -m layerscope.train.estimate config/paper.yaml`` (the whole grid of a
 config, as the workflow resolves it); the workflow runs ``--plan plan.json`` with the jobs
